@@ -1,0 +1,1 @@
+"""Kubernetes bootstrap: pure rendering from cluster spec and platform hints to text."""

@@ -1,0 +1,122 @@
+"""Command line: ``hybrid-infra plan STACK`` and ``hybrid-infra validate STACK``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from .config import ConfigError
+from .offline.plan import Plan, Redactor, StackNotFound, load_stack, run_plan, write_plan
+from .config import parse_stack_config
+from .platforms.base import NodeGroup
+
+app = typer.Typer(
+    help="Review a hybrid-infra deployment offline: no cloud, no credentials, no Pulumi CLI.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(highlight=False, width=None if Console().is_terminal else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+BAD_INPUT = 2
+
+StackArgument = Annotated[str, typer.Argument(help="stack name: stacks/Pulumi.<STACK>.yaml")]
+StacksOption = Annotated[Path, typer.Option("--stacks", help="directory holding the stack files")]
+
+
+def _fail(error: Exception, stack: str) -> typer.Exit:
+    if isinstance(error, ConfigError):
+        err.print(f"[bold red]stack {stack!r} is not valid:[/]", markup=True)
+        for line in error.problems:
+            err.print(line, markup=False)
+    else:
+        err.print(str(error), markup=False)
+    return typer.Exit(BAD_INPUT)
+
+
+@app.command()
+def validate(stack: StackArgument, stacks: StacksOption = Path("stacks")) -> None:
+    """Check a stack file and report every problem, without running anything."""
+    try:
+        spec = parse_stack_config(load_stack(stacks, stack).values)
+    except (ConfigError, StackNotFound) as error:
+        raise _fail(error, stack) from None
+    out.print(f"stack {stack!r} is valid: {spec.platform}, Kubernetes {spec.cluster.kubernetes_version}", markup=False)
+
+
+@app.command()
+def plan(
+    stack: StackArgument,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="where to write the plan [default: build/STACK]")] = None,
+    show_secrets: Annotated[bool, typer.Option("--show-secrets", help="show secret values in files and output")] = False,
+    stacks: StacksOption = Path("stacks"),
+) -> None:
+    """Run the program on the simulated cloud, print what it creates and write the artifacts."""
+    try:
+        result = run_plan(stacks, stack)
+    except (ConfigError, StackNotFound) as error:
+        raise _fail(error, stack) from None
+    target = out_dir or Path("build") / stack
+    write_plan(result, target, show_secrets)
+    redactor = Redactor(result.simulation, show_secrets)
+    out.print(_tree(result))
+    out.print(_summary(result, redactor))
+    for warning in result.simulation.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    out.print(f"{len(result.simulation.resources)} resources; plan written to {target}", markup=False)
+
+
+def _tree(result: Plan) -> Tree:
+    resources = result.simulation.resources
+    children = defaultdict(list)
+    for resource in resources:
+        children[resource.parent].append(resource)
+    known = {resource.urn for resource in resources}
+    root = Tree(f"stack {result.stack}")
+
+    def add(node: Tree, resource_urn: str) -> None:
+        for child in children.get(resource_urn, []):
+            add(node.add(f"{child.type} [bold]{child.name}[/]"), child.urn)
+
+    for top in (resource for resource in resources if resource.parent not in known):
+        add(root.add(f"{top.type} [bold]{top.name}[/]"), top.urn)
+    return root
+
+
+def _summary(result: Plan, redactor: Redactor) -> Table:
+    spec = result.spec
+    cluster = spec.cluster
+    outputs = redactor.value(result.simulation.outputs)
+    flavors = spec.openstack.flavors if spec.openstack else {}
+    table = Table(title=f"{result.stack}: Kubernetes {cluster.kubernetes_version} on {spec.platform}", show_lines=False)
+    for column in ("pool", "role", "nodes", "size", "flavor", "zones", "placement"):
+        table.add_column(column)
+    groups = [NodeGroup.control_plane(cluster)] + [NodeGroup.workers(cluster, pool) for pool in cluster.pools]
+    zones = ", ".join(spec.openstack.availability_zones) if spec.openstack and spec.openstack.availability_zones else "-"
+    for group in groups:
+        notes = []
+        if group.virtualization:
+            notes.append("virtualization")
+        notes += [str(taint) for taint in group.taints]
+        table.add_row(
+            group.name, group.role, str(group.count), group.size, flavors.get(group.size, "-"), zones, "; ".join(notes)
+        )
+    endpoint = outputs.get("endpoint", "-")
+    visibility = "public" if cluster.endpoint.public else "private"
+    table.caption = (
+        f"API endpoint https://{endpoint}:6443 ({cluster.endpoint.type}, {visibility}); "
+        f"nodes {cluster.network.node_cidr}, pods {cluster.network.pod_cidr}, "
+        f"services {cluster.network.service_cidr}; CNI {cluster.cni}"
+    )
+    return table
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,481 @@
+"""Typed stack configuration: the only place raw configuration is read and checked.
+
+A stack file holds structured Pulumi config objects under the ``hybrid-infra`` namespace
+(``hybrid-infra:cluster`` and one platform section such as ``hybrid-infra:openstack``).
+They are parsed into the pydantic models below. Every problem becomes one line naming the key
+path, the value given and what is allowed, and all of them are reported together before any
+resource is registered.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import ipaddress
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+NAMESPACE = "hybrid-infra"
+PLATFORMS = ("openstack",)
+MIN_KUBERNETES = (1, 31)
+DEFAULT_KUBERNETES_VERSION = "1.34.2"
+CONTROL_PLANE_POOL = "control-plane"
+API_PORT = 6443
+
+
+class ConfigError(Exception):
+    """Invalid configuration: one human-readable line per problem."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def _problem(message: str, key: str | None = None) -> PydanticCustomError:
+    """A validation error whose message is final; ``key`` extends the path below the model."""
+    return PydanticCustomError("hybrid_infra", "{message}", {"message": message, "key": key})
+
+
+# --- field types -------------------------------------------------------------------------
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise _problem(
+            f"{value!r} is not allowed; use a DNS-1123 label: lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _not_empty(value: str) -> str:
+    if not value.strip():
+        raise _problem(f"{value!r} is not allowed; it must not be empty")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise _problem(f"{value!r} is not allowed; use an IPv4 network in CIDR form such as 10.0.0.0/16") from None
+    if network.version != 4:
+        raise _problem(f"{value!r} is not allowed; only IPv4 networks are supported")
+    return str(network)
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise _problem(f"{value!r} is not allowed; use an IPv4 address such as 192.0.2.53") from None
+
+
+def _kubernetes_version(value: str) -> str:
+    match = _VERSION.match(value)
+    if not match:
+        raise _problem(f"{value!r} is not allowed; use an exact release such as {DEFAULT_KUBERNETES_VERSION}")
+    major, minor, patch = (int(part) for part in match.groups())
+    if (major, minor) < MIN_KUBERNETES:
+        raise _problem(
+            f"{value!r} is not allowed; kubeadm API v1beta4 needs Kubernetes "
+            f"{MIN_KUBERNETES[0]}.{MIN_KUBERNETES[1]} or newer"
+        )
+    return f"{major}.{minor}.{patch}"
+
+
+def _label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))) or len(name) > 63 or not _LABEL_NAME.match(name):
+        raise _problem(
+            f"{value!r} is not allowed; use [prefix/]name where prefix is a DNS subdomain and name is at most "
+            "63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _label_value(value: str) -> str:
+    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        raise _problem(
+            f"{value!r} is not allowed; a label value is empty or at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _strict_str(value: Any) -> Any:
+    # YAML turns unquoted 1.30 into a float and yes into a bool; refuse them instead of guessing.
+    if not isinstance(value, str):
+        raise _problem(f"{value!r} is not allowed; expected a string (quote it in YAML)")
+    return value
+
+
+Str = Annotated[str, BeforeValidator(_strict_str)]
+NonEmpty = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_not_empty)]
+DnsLabel = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_dns_label)]
+Cidr = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_cidr)]
+IPv4 = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_ip_address)]
+KubernetesVersion = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_kubernetes_version)]
+LabelKey = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_label_key)]
+LabelValue = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_label_value)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class Spec(BaseModel):
+    """Base of every configuration model: camelCase keys in YAML, unknown keys refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        strict=False,
+    )
+
+
+class Taint(Spec):
+    key: LabelKey
+    value: LabelValue = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        """Accept kubectl's form ``key[=value]:Effect``."""
+        if not isinstance(data, str):
+            return data
+        key_value, sep, effect = data.rpartition(":")
+        if not sep or effect not in TAINT_EFFECTS:
+            raise _problem(
+                f"{data!r} is not allowed; use key[=value]:Effect with Effect one of {', '.join(TAINT_EFFECTS)}"
+            )
+        key, _, value = key_value.partition("=")
+        return {"key": key, "value": value, "effect": effect}
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+
+
+class NetworkSpec(Spec):
+    node_cidr: Cidr = "10.20.0.0/24"
+    pod_cidr: Cidr = "10.244.0.0/16"
+    service_cidr: Cidr = "10.96.0.0/12"
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> NetworkSpec:
+        names = ("node_cidr", "pod_cidr", "service_cidr")
+        for i, first in enumerate(names):
+            for second in names[i + 1 :]:
+                a = ipaddress.ip_network(getattr(self, first))
+                b = ipaddress.ip_network(getattr(self, second))
+                if a.overlaps(b):
+                    raise _problem(
+                        f"{b} overlaps {to_camel(first)} {a}; node, pod and service networks must not overlap",
+                        key=to_camel(second),
+                    )
+        return self
+
+
+class ControlPlaneSpec(Spec):
+    count: int = 3
+    size: NonEmpty
+
+    @field_validator("count")
+    @classmethod
+    def _odd_quorum(cls, value: int) -> int:
+        if value not in (1, 3, 5):
+            raise _problem(f"{value} is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)")
+        return value
+
+
+class PoolSpec(Spec):
+    """A pool of worker nodes of one size."""
+
+    name: DnsLabel
+    count: Count
+    size: NonEmpty
+    labels: dict[LabelKey, LabelValue] = {}
+    taints: list[Taint] = []
+    virtualization: bool = Field(False, description="run KubeVirt virtual machines on this pool")
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == CONTROL_PLANE_POOL:
+            raise _problem(f"{value!r} is not allowed; the name is reserved for the control plane")
+        return value
+
+
+class EndpointSpec(Spec):
+    type: Literal["loadBalancer", "vip"] = "loadBalancer"
+    public: bool = False
+    allowed_cidrs: list[Cidr] = Field(
+        default=[], description="clients allowed to reach the API besides the nodes themselves"
+    )
+
+
+class ClusterSpec(Spec):
+    name: DnsLabel
+    kubernetes_version: KubernetesVersion = DEFAULT_KUBERNETES_VERSION
+    network: NetworkSpec = NetworkSpec()
+    control_plane: ControlPlaneSpec
+    pools: list[PoolSpec] = []
+    endpoint: EndpointSpec = EndpointSpec()
+    cni: Literal["cilium", "calico"] = "cilium"
+
+    @field_validator("name")
+    @classmethod
+    def _short_enough(cls, value: str) -> str:
+        # Node names are <cluster>-<pool>-<index> and must stay a DNS label.
+        if len(value) > 20:
+            raise _problem(f"{value!r} is not allowed; use at most 20 characters (node names derive from it)")
+        return value
+
+    @field_validator("pools")
+    @classmethod
+    def _unique_names(cls, pools: list[PoolSpec]) -> list[PoolSpec]:
+        seen: set[str] = set()
+        for index, pool in enumerate(pools):
+            if pool.name in seen:
+                raise _problem(f"{pool.name!r} is not allowed; pool names must be unique", key=f"[{index}].name")
+            seen.add(pool.name)
+        return pools
+
+
+class OpenStackNetworkSpec(Spec):
+    existing: NonEmpty | None = Field(None, description="name or ID of a network to reuse; omit to create one")
+    existing_subnet: NonEmpty | None = Field(
+        None, description="name or ID of the subnet to use in the reused network; default: the one with the node CIDR"
+    )
+    dns_nameservers: list[IPv4] = []
+
+    @model_validator(mode="after")
+    def _subnet_needs_network(self) -> OpenStackNetworkSpec:
+        if self.existing_subnet and not self.existing:
+            raise _problem(
+                f"{self.existing_subnet!r} is not allowed without network.existing; name the network to reuse",
+                key="existingSubnet",
+            )
+        return self
+
+
+class OpenStackSpec(Spec):
+    network: OpenStackNetworkSpec = OpenStackNetworkSpec()
+    external_network: NonEmpty | None = Field(
+        None, description="external network for the router and floating IPs"
+    )
+    image: NonEmpty
+    flavors: dict[NonEmpty, NonEmpty] = Field(description="size name used by pools -> OpenStack flavor name")
+    availability_zones: list[NonEmpty] = []
+    boot_volume_size: int = Field(50, ge=10, le=16384, description="GiB")
+    boot_volume_type: NonEmpty | None = None
+    key_pair: NonEmpty | None = None
+    ssh_allowed_cidrs: list[Cidr] = []
+    region: NonEmpty | None = None
+
+
+class StackSpec(Spec):
+    """The whole validated stack: the cluster and the platform it runs on."""
+
+    cluster: ClusterSpec
+    openstack: OpenStackSpec | None = None
+
+    @property
+    def platform(self) -> str:
+        return next(name for name in PLATFORMS if getattr(self, name) is not None)
+
+    @model_validator(mode="after")
+    def _platform_consistent(self) -> StackSpec:
+        present = [name for name in PLATFORMS if getattr(self, name) is not None]
+        if len(present) != 1:
+            raise _problem(
+                f"{len(present)} platform sections given ({', '.join(present) or 'none'}); "
+                f"set exactly one of: {', '.join(f'{NAMESPACE}:{name}' for name in PLATFORMS)}",
+                key=PLATFORMS[0] if not present else present[1],
+            )
+        if self.openstack is not None:
+            self._check_openstack(self.openstack)
+        return self
+
+    def _check_openstack(self, openstack: OpenStackSpec) -> None:
+        sizes = {"cluster.controlPlane.size": self.cluster.control_plane.size}
+        sizes.update({f"cluster.pools[{i}].size": pool.size for i, pool in enumerate(self.cluster.pools)})
+        for path, size in sizes.items():
+            if size not in openstack.flavors:
+                raise _problem(
+                    f"{size!r} is not allowed; use a size defined in openstack.flavors: "
+                    f"{', '.join(sorted(openstack.flavors))}",
+                    key=path,
+                )
+        needs_external = openstack.network.existing is None or self.cluster.endpoint.public
+        if needs_external and openstack.external_network is None:
+            reason = "a public endpoint" if self.cluster.endpoint.public else "the router of a created network"
+            raise _problem(f"missing; {reason} needs the name of an external network", key="openstack.externalNetwork")
+
+
+# --- loading and error reporting ---------------------------------------------------------
+
+
+def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
+    """Validate the ``hybrid-infra:*`` keys of a stack's config (values already decoded from YAML or JSON).
+
+    Keys of other namespaces (provider settings such as ``openstack:authUrl``) are left to their owners.
+    """
+    sections: dict[str, Any] = {}
+    problems: list[str] = []
+    allowed = list(StackSpec.model_fields)
+    for key, value in config.items():
+        namespace, sep, name = key.partition(":")
+        if namespace != NAMESPACE or not sep:
+            continue
+        if name not in allowed:
+            problems.append(f"{key}: unknown key{_suggestion(name, allowed, prefix=NAMESPACE + ':')}")
+            continue
+        sections[name] = value
+    try:
+        spec = StackSpec.model_validate(sections)
+    except ValidationError as error:
+        for line in format_errors(error, StackSpec):
+            # A whole section is a config key of its own: name it as the stack file does.
+            section, sep, rest = line.partition(": ")
+            problems.append(f"{NAMESPACE}:{line}" if section in allowed and rest == "required key is missing" else line)
+    if problems:
+        raise ConfigError(problems)
+    return spec
+
+
+def validate(model: type[BaseModel], value: Any, path: str = "") -> Any:
+    """Validate one component argument with the same messages as stack config."""
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        raise ConfigError(format_errors(error, model, path)) from None
+
+
+def format_errors(error: ValidationError, root: type[BaseModel], prefix: str = "") -> list[str]:
+    lines = []
+    for item in error.errors(include_url=False):
+        loc = list(item["loc"])
+        ctx = item.get("ctx") or {}
+        if item["type"] == "hybrid_infra":
+            if ctx.get("key"):
+                key = ctx["key"]
+                # Keys that start at the top of the stack ("cluster.pools[0].size") replace the location.
+                loc = [key] if "." in key and not key.startswith("[") else loc + [key]
+            message = ctx["message"]
+        else:
+            message = _message(item, root, loc)
+        lines.append(f"{_path(loc, prefix)}: {message}")
+    return lines
+
+
+def _message(item: Mapping[str, Any], root: type[BaseModel], loc: list[Any]) -> str:
+    kind = item["type"]
+    given = item.get("input")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        model = _model_at(root, loc[:-1])
+        allowed = [field.alias or name for name, field in model.model_fields.items()] if model else []
+        return f"unknown key{_suggestion(str(loc[-1]), allowed)}"
+    if kind == "literal_error":
+        return f"{given!r} is not allowed; use one of {item['ctx']['expected']}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"{given!r} is not allowed; expected a whole number"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"{given!r} is not allowed; expected true or false"
+    if kind in ("list_type",):
+        return f"{given!r} is not allowed; expected a list"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"{given!r} is not allowed; expected a mapping of keys to values"
+    if kind in ("string_type",):
+        return f"{given!r} is not allowed; expected a string"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        limit = next(iter(item["ctx"].values()))
+        relation = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}
+        return f"{given!r} is not allowed; use a number {relation[kind]} {limit}"
+    return f"{given!r} is not allowed; {item['msg'][0].lower()}{item['msg'][1:]}"
+
+
+def _suggestion(word: str, allowed: list[str], prefix: str = "") -> str:
+    close = difflib.get_close_matches(word, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{prefix}{close[0]}'?"
+    return f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+
+
+def _path(loc: list[Any], prefix: str = "") -> str:
+    parts = [prefix] if prefix else []
+    for part in loc:
+        if part == "[key]":  # pydantic marks an invalid dict key this way; the key itself is named already
+            continue
+        if isinstance(part, int):
+            part = f"[{part}]"
+        if part.startswith("[") and parts:
+            parts[-1] += part
+        else:
+            parts.append(part)
+    return ".".join(parts) or "(top level)"
+
+
+def _model_at(root: type[BaseModel], loc: list[Any]) -> type[BaseModel] | None:
+    """The model class reached by following ``loc`` (aliases and list indexes) from ``root``."""
+    current: Any = root
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return None
+        current = _model_in(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _model_in(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType, list, typing.Annotated):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if isinstance(found, type) and issubclass(found, BaseModel):
+                return found
+        return None
+    return annotation
+
+
+def from_pulumi_config() -> StackSpec:
+    """The running Pulumi program's stack config, validated (structured values arrive as JSON)."""
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, Any] = {}
+    for key, value in runtime_config.CONFIG.get().items():
+        try:
+            raw[key] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            raw[key] = value
+    return parse_stack_config(raw)

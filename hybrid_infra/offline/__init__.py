@@ -1,0 +1,1 @@
+"""Offline: the simulated cloud, the in-process runner and the plan writers."""

@@ -1,0 +1,1 @@
+"""Infrastructure per platform, all behind the contract in ``base``."""

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ROOT / "stacks"
+
+
+def require_tool(name: str) -> str:
+    """The path of a checker; skipped where it is absent, a failure where CI requires it."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package {name}; .ci/run installs it)"
+        if os.environ.get("HYBRID_INFRA_REQUIRE_TOOLS"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def cloud_init_schema(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [require_tool("cloud-init"), "schema", "--config-file", str(path)], capture_output=True, text=True
+    )
+
+
+@pytest.fixture
+def dev_config() -> dict[str, Any]:
+    """The dev stack's config, a fresh copy to change in a test."""
+    return copy.deepcopy(yaml.safe_load((STACKS / "Pulumi.dev.yaml").read_text())["config"])
+
+
+def write_stack(directory: Path, name: str, config: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+    return path

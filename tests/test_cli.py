@@ -1,0 +1,125 @@
+"""``hybrid-infra plan`` and ``validate`` end to end, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import STACKS, cloud_init_schema, write_stack
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hybrid_infra", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def dev_plan(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("plan") / "dev"
+    return out, cli("plan", "dev", "--stacks", str(STACKS), "--out", str(out))
+
+
+def test_plan_prints_tree_and_summary(dev_plan):
+    out, result = dev_plan
+    assert result.returncode == 0, result.stderr
+    assert "hybrid-infra:index:HybridPlatform dev" in result.stdout
+    assert "openstack:compute/instance:Instance dev-cluster-virt-1" in result.stdout
+    assert "dev: Kubernetes 1.34.2 on openstack" in result.stdout
+    assert "│ virt          │ worker        │ 3" not in result.stdout
+    for row in ("control-plane", "general", "virt"):
+        assert row in result.stdout
+    assert "API endpoint https://203.0.113.10:6443 (loadBalancer, public)" in result.stdout
+    assert f"plan written to {out}" in result.stdout
+
+
+def test_plan_json_holds_every_resource(dev_plan):
+    out, _ = dev_plan
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["stack"] == "dev"
+    resources = plan["resources"]
+    assert set(resources[0]) == {"urn", "type", "name", "parent", "inputs", "outputs", "dependencies"}
+    urns = {r["urn"] for r in resources}
+    for resource in resources:
+        assert resource["parent"] is None or resource["parent"].startswith("urn:pulumi:dev::hybrid-infra::")
+        assert set(resource["dependencies"]) <= urns
+    roles = sorted(r["inputs"]["metadata"]["hybrid-infra-role"] for r in resources if r["type"].endswith("Instance"))
+    assert roles == ["control-plane"] * 3 + ["worker"] * 5
+    listener = next(r for r in resources if r["type"].endswith("listener:Listener"))
+    assert listener["inputs"]["protocolPort"] == 6443
+    assert len([r for r in resources if r["type"].endswith("member:Member")]) == 3
+
+
+def test_every_node_user_data_passes_cloud_init_schema(dev_plan):
+    out, _ = dev_plan
+    files = sorted((out / "nodes").glob("*.user-data"))
+    assert [f.name for f in files][:2] == ["dev-cp-0.user-data", "dev-cp-1.user-data"] and len(files) == 8
+    for path in files:
+        checked = cloud_init_schema(path)
+        assert checked.returncode == 0, f"{path.name}: {checked.stdout}{checked.stderr}"
+
+
+def test_two_plans_are_byte_identical(dev_plan, tmp_path):
+    out, first = dev_plan
+    again = tmp_path / "again"
+    second = cli("plan", "dev", "--stacks", str(STACKS), "--out", str(again))
+    assert second.returncode == 0
+    assert second.stdout == first.stdout.replace(str(out), str(again))
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    for relative in files:
+        assert (out / relative).read_bytes() == (again / relative).read_bytes(), relative
+
+
+def test_default_output_is_build_stack(tmp_path):
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.dev.yaml").write_text((STACKS / "Pulumi.dev.yaml").read_text())
+    result = cli("plan", "dev", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "build" / "dev" / "plan.json").is_file()
+
+
+def test_bad_stack_file_exits_2_with_one_line_per_problem(tmp_path, dev_config):
+    cluster = dev_config["hybrid-infra:cluster"]
+    cluster["controlPlane"]["count"] = 2
+    cluster["network"]["podCidr"] = "10.20.0.0/16"
+    cluster["endpointt"] = cluster.pop("endpoint")
+    write_stack(tmp_path / "stacks", "broken", dev_config)
+    result = cli("plan", "broken", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "stack 'broken' is not valid:",
+        "cluster.network.podCidr: 10.20.0.0/16 overlaps nodeCidr 10.20.0.0/24; node, pod and service networks must not overlap",
+        "cluster.controlPlane.count: 2 is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)",
+        "cluster.endpointt: unknown key; did you mean 'endpoint'?",
+    ]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "build").exists()
+
+
+def test_unknown_stack_lists_the_stacks_that_exist(tmp_path):
+    result = cli("plan", "prod", "--stacks", str(STACKS), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no stack 'prod'" in result.stderr and "stacks that exist: dev" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.bad.yaml").write_text("config:\n  hybrid-infra:cluster: [\n")
+    result = cli("validate", "bad", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Pulumi.bad.yaml: line 3: not valid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_accepts_dev():
+    result = cli("validate", "dev", "--stacks", str(STACKS))
+    assert result.returncode == 0
+    assert "stack 'dev' is valid: openstack, Kubernetes 1.34.2" in result.stdout

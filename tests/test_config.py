@@ -1,0 +1,165 @@
+"""Stack configuration: every bad input gets one line naming the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hybrid_infra.config import ConfigError, PoolSpec, parse_stack_config, validate
+
+
+def problems(config: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(config)
+    return caught.value.problems
+
+
+def test_dev_stack_is_valid(dev_config):
+    spec = parse_stack_config(dev_config)
+    assert spec.platform == "openstack"
+    assert spec.cluster.control_plane.count == 3
+    assert [(p.name, p.count, p.virtualization) for p in spec.cluster.pools] == [
+        ("general", 3, False),
+        ("virt", 2, True),
+    ]
+    assert str(spec.cluster.pools[1].taints[0]) == "hybrid-infra.io/virtualization=true:NoSchedule"
+
+
+def test_other_namespaces_are_left_to_their_providers(dev_config):
+    dev_config["openstack:authUrl"] = "https://keystone.example:5000/v3"
+    parse_stack_config(dev_config)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("controlPlane", "count"), 2, "cluster.controlPlane.count: 2 is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)"),
+        (("controlPlane", "count"), 4, "cluster.controlPlane.count: 4 is not allowed; use 1, 3 or 5"),
+        (("controlPlane", "count"), "three", "cluster.controlPlane.count: 'three' is not allowed; expected a whole number"),
+        (("kubernetesVersion",), "1.30.4", "cluster.kubernetesVersion: '1.30.4' is not allowed; kubeadm API v1beta4 needs Kubernetes 1.31 or newer"),
+        (("kubernetesVersion",), "latest", "cluster.kubernetesVersion: 'latest' is not allowed; use an exact release such as"),
+        (("kubernetesVersion",), 1.31, "cluster.kubernetesVersion: 1.31 is not allowed; expected a string (quote it in YAML)"),
+        (("network", "podCidr"), "10.300.0.0/16", "cluster.network.podCidr: '10.300.0.0/16' is not allowed; use an IPv4 network in CIDR form"),
+        (("network", "podCidr"), "10.244.0.1/16", "cluster.network.podCidr: '10.244.0.1/16' is not allowed"),
+        (("network", "serviceCidr"), "10.20.0.0/16", "cluster.network.serviceCidr: 10.20.0.0/16 overlaps nodeCidr 10.20.0.0/24"),
+        (("name",), "Dev_Cluster", "cluster.name: 'Dev_Cluster' is not allowed; use a DNS-1123 label"),
+        (("endpoint", "type"), "haproxy", "cluster.endpoint.type: 'haproxy' is not allowed; use one of 'loadBalancer' or 'vip'"),
+        (("endpoint", "allowedCidrs"), "0.0.0.0/0", "cluster.endpoint.allowedCidrs: '0.0.0.0/0' is not allowed; expected a list"),
+        (("endpoint", "public"), "maybe", "cluster.endpoint.public: 'maybe' is not allowed; expected true or false"),
+    ],
+)
+def test_bad_cluster_values(dev_config, path, value, expected):
+    target = dev_config["hybrid-infra:cluster"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    found = problems(dev_config)
+    assert len(found) == 1, found
+    assert found[0].startswith(expected), found
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"name": "GPU"}, "cluster.pools[0].name: 'GPU' is not allowed; use a DNS-1123 label"),
+        ({"name": "control-plane"}, "cluster.pools[0].name: 'control-plane' is not allowed; the name is reserved"),
+        ({"count": -1}, "cluster.pools[0].count: -1 is not allowed; use a number >= 0"),
+        ({"size": ""}, "cluster.pools[0].size: '' is not allowed; it must not be empty"),
+        ({"labels": {"-bad-": "x"}}, "cluster.pools[0].labels.-bad-: '-bad-' is not allowed; use [prefix/]name"),
+        ({"labels": {"tier": "not ok"}}, "cluster.pools[0].labels.tier: 'not ok' is not allowed; a label value"),
+        ({"taints": ["dedicated=gpu"]}, "cluster.pools[0].taints[0]: 'dedicated=gpu' is not allowed; use key[=value]:Effect"),
+        ({"taints": ["dedicated=gpu:Sometimes"]}, "cluster.pools[0].taints[0]: 'dedicated=gpu:Sometimes' is not allowed"),
+        ({"virtualisation": True}, "cluster.pools[0].virtualisation: unknown key; did you mean 'virtualization'?"),
+    ],
+)
+def test_bad_pools(dev_config, change, expected):
+    dev_config["hybrid-infra:cluster"]["pools"][0].update(change)
+    found = problems(dev_config)
+    assert len(found) == 1, found
+    assert found[0].startswith(expected), found
+
+
+def test_repeated_pool_name(dev_config):
+    dev_config["hybrid-infra:cluster"]["pools"][1]["name"] = "general"
+    assert problems(dev_config) == ["cluster.pools[1].name: 'general' is not allowed; pool names must be unique"]
+
+
+def test_missing_keys(dev_config):
+    del dev_config["hybrid-infra:cluster"]["controlPlane"]["size"]
+    del dev_config["hybrid-infra:openstack"]["image"]
+    assert problems(dev_config) == [
+        "cluster.controlPlane.size: required key is missing",
+        "openstack.image: required key is missing",
+    ]
+
+
+def test_missing_cluster_section(dev_config):
+    del dev_config["hybrid-infra:cluster"]
+    assert problems(dev_config) == ["hybrid-infra:cluster: required key is missing"]
+
+
+def test_unknown_top_level_key(dev_config):
+    dev_config["hybrid-infra:clustr"] = {}
+    assert problems(dev_config) == ["hybrid-infra:clustr: unknown key; did you mean 'hybrid-infra:cluster'?"]
+
+
+def test_no_platform_section(dev_config):
+    del dev_config["hybrid-infra:openstack"]
+    assert problems(dev_config) == [
+        "openstack: 0 platform sections given (none); set exactly one of: hybrid-infra:openstack"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"image": " "}, "openstack.image: ' ' is not allowed; it must not be empty"),
+        ({"flavors": {"medium": "", "large": "m1.large", "virt": "v"}}, "openstack.flavors.medium: '' is not allowed"),
+        ({"bootVolumeSize": 5}, "openstack.bootVolumeSize: 5 is not allowed; use a number >= 10"),
+        ({"sshAllowedCidrs": ["everywhere"]}, "openstack.sshAllowedCidrs[0]: 'everywhere' is not allowed; use an IPv4 network"),
+        ({"keypair": "mine"}, "openstack.keypair: unknown key; did you mean 'keyPair'?"),
+    ],
+)
+def test_bad_openstack_values(dev_config, change, expected):
+    dev_config["hybrid-infra:openstack"].update(change)
+    found = problems(dev_config)
+    assert len(found) == 1, found
+    assert found[0].startswith(expected), found
+
+
+def test_size_must_name_a_flavor(dev_config):
+    dev_config["hybrid-infra:cluster"]["pools"][0]["size"] = "huge"
+    assert problems(dev_config) == [
+        "cluster.pools[0].size: 'huge' is not allowed; use a size defined in openstack.flavors: large, medium, virt"
+    ]
+
+
+def test_created_network_needs_external_network(dev_config):
+    del dev_config["hybrid-infra:openstack"]["externalNetwork"]
+    assert problems(dev_config) == [
+        "openstack.externalNetwork: missing; a public endpoint needs the name of an external network"
+    ]
+
+
+def test_all_problems_are_reported_together(dev_config):
+    cluster = dev_config["hybrid-infra:cluster"]
+    cluster["controlPlane"]["cuont"] = 3
+    cluster["controlPlane"]["count"] = 2
+    cluster["network"]["podCidr"] = "10.96.0.0/16"
+    found = problems(dev_config)
+    assert found == [
+        "cluster.network.serviceCidr: 10.96.0.0/12 overlaps podCidr 10.96.0.0/16; "
+        "node, pod and service networks must not overlap",
+        "cluster.controlPlane.count: 2 is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)",
+        "cluster.controlPlane.cuont: unknown key; did you mean 'count'?",
+    ]
+
+
+def test_component_arguments_get_the_same_messages():
+    with pytest.raises(ConfigError) as caught:
+        validate(PoolSpec, {"name": "gpu", "count": 1, "size": "xl", "taints": ["x:Never"]}, path="pool")
+    assert caught.value.problems == [
+        "pool.taints[0]: 'x:Never' is not allowed; use key[=value]:Effect with Effect one of "
+        "NoSchedule, PreferNoSchedule, NoExecute"
+    ]
