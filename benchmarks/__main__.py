@@ -11,10 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
 from hybrid_infra.config import parse_stack_config
-from hybrid_infra.offline.plan import Plan, Redactor, plan_document
+from hybrid_infra.offline.plan import Plan, Redactor, load_stack, plan_document
 from hybrid_infra.offline.simulate import simulate
 from hybrid_infra.platform import program
 
@@ -31,7 +29,7 @@ def measure(label: str, action: Callable[[], object], runs: int) -> None:
 
 
 def main() -> None:
-    dev = yaml.safe_load((STACKS / "Pulumi.dev.yaml").read_text())["config"]
+    dev = load_stack(STACKS, "dev").values
     large = copy.deepcopy(dev)
     large["hybrid-infra:cluster"]["controlPlane"]["count"] = 5
     large["hybrid-infra:cluster"]["network"]["nodeCidr"] = "10.20.0.0/22"

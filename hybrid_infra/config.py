@@ -14,6 +14,7 @@ import json
 import ipaddress
 import re
 import types
+import urllib.parse
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, Union
@@ -24,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -36,6 +38,11 @@ PLATFORMS = ("openstack",)
 MIN_KUBERNETES = (1, 31)
 DEFAULT_KUBERNETES_VERSION = "1.34.2"
 CONTROL_PLANE_POOL = "control-plane"
+CILIUM_VERSION = "1.19.3"
+CALICO_VERSION = "v3.30.3"
+OPENSTACK_CCM_VERSION = "2.34.1"
+CINDER_CSI_VERSION = "2.34.1"
+KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip:v1.2.3"
 API_PORT = 6443
 
 
@@ -93,6 +100,19 @@ def _ip_address(value: str) -> str:
         raise _problem(f"{value!r} is not allowed; use an IPv4 address such as 192.0.2.53") from None
 
 
+def _http_url(value: str) -> str:
+    parsed = urllib.parse.urlparse(value)
+    if parsed.scheme not in ("http", "https", "oci") or not parsed.netloc:
+        raise _problem(f"{value!r} is not allowed; use an http(s) URL such as https://mirror.example.com/path")
+    return value
+
+
+def _secret(value: Any) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        raise _problem("the value given is not allowed; a non-empty string is needed (set it with `pulumi config set --secret`)")
+    return value
+
+
 def _kubernetes_version(value: str) -> str:
     match = _VERSION.match(value)
     if not match:
@@ -138,6 +158,8 @@ DnsLabel = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_dns_labe
 Cidr = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_cidr)]
 IPv4 = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_ip_address)]
 KubernetesVersion = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_kubernetes_version)]
+HttpUrl = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_http_url)]
+Secret = Annotated[SecretStr, BeforeValidator(_secret)]
 LabelKey = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_label_key)]
 LabelValue = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_label_value)]
 Count = Annotated[int, Field(ge=0)]
@@ -220,6 +242,21 @@ class PoolSpec(Spec):
     taints: list[Taint] = []
     virtualization: bool = Field(False, description="run KubeVirt virtual machines on this pool")
 
+    @field_validator("labels")
+    @classmethod
+    def _kubelet_may_set(cls, labels: dict[str, str]) -> dict[str, str]:
+        # The NodeRestriction admission plugin refuses kubelets that label themselves in these domains.
+        for key in labels:
+            prefix = key.rpartition("/")[0]
+            restricted = prefix.endswith(("kubernetes.io", "k8s.io"))
+            if restricted and not prefix.endswith(("kubelet.kubernetes.io", "node.kubernetes.io")):
+                raise _problem(
+                    f"{key!r} is not allowed; nodes may not label themselves under kubernetes.io or k8s.io "
+                    "(except kubelet.kubernetes.io and node.kubernetes.io)",
+                    key=key,
+                )
+        return labels
+
     @field_validator("name")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
@@ -234,6 +271,22 @@ class EndpointSpec(Spec):
     allowed_cidrs: list[Cidr] = Field(
         default=[], description="clients allowed to reach the API besides the nodes themselves"
     )
+    kube_vip_image: NonEmpty = Field(KUBE_VIP_IMAGE, description="with type vip: the image announcing the address")
+
+
+class PackagesSpec(Spec):
+    preinstalled: bool = Field(
+        False, description="the image already has containerd, kubelet, kubeadm and kubectl at the cluster's version"
+    )
+    repository: HttpUrl = Field(
+        "https://pkgs.k8s.io/core:/stable:", description="base of the Kubernetes package repository (or its mirror)"
+    )
+    revision: NonEmpty = Field("1.1", description="Debian revision of the packages: kubelet=<version>-<revision>")
+
+
+class PkiSpec(Spec):
+    key_algorithm: Literal["ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"] = "ecdsa-p256"
+    admin_certificate_hours: int = Field(8760, ge=1, le=87600)
 
 
 class ClusterSpec(Spec):
@@ -244,6 +297,13 @@ class ClusterSpec(Spec):
     pools: list[PoolSpec] = []
     endpoint: EndpointSpec = EndpointSpec()
     cni: Literal["cilium", "calico"] = "cilium"
+    packages: PackagesSpec = PackagesSpec()
+    image_repository: NonEmpty = Field("registry.k8s.io", description="where kubeadm pulls control-plane images")
+    registry_mirrors: dict[NonEmpty, list[HttpUrl]] = Field(
+        default={}, description="registry host (docker.io, registry.k8s.io, ...) -> mirror URLs tried in order"
+    )
+    pki: PkiSpec = PkiSpec()
+    readiness_timeout_seconds: int = Field(1200, ge=10, le=7200)
 
     @field_validator("name")
     @classmethod
@@ -281,6 +341,15 @@ class OpenStackNetworkSpec(Spec):
         return self
 
 
+class OpenStackCloudProviderSpec(Spec):
+    """Credentials of the cloud controller manager and Cinder CSI (an application credential)."""
+
+    auth_url: HttpUrl
+    application_credential_id: NonEmpty
+    application_credential_secret: Secret
+    ca_certificate: NonEmpty | None = Field(None, description="PEM of the CA that signed Keystone's certificate")
+
+
 class OpenStackSpec(Spec):
     network: OpenStackNetworkSpec = OpenStackNetworkSpec()
     external_network: NonEmpty | None = Field(
@@ -294,12 +363,45 @@ class OpenStackSpec(Spec):
     key_pair: NonEmpty | None = None
     ssh_allowed_cidrs: list[Cidr] = []
     region: NonEmpty | None = None
+    cloud_provider: OpenStackCloudProviderSpec | None = Field(
+        None, description="run the OpenStack cloud controller manager and Cinder CSI with these credentials"
+    )
+
+
+class ChartSpec(Spec):
+    """A Helm chart at a pinned version; point ``repository`` at a mirror for air-gapped sites."""
+
+    repository: HttpUrl
+    version: NonEmpty
+
+
+class ChartsSpec(Spec):
+    cilium: ChartSpec = ChartSpec(repository="https://helm.cilium.io/", version=CILIUM_VERSION)
+    calico: ChartSpec = ChartSpec(repository="https://docs.tigera.io/calico/charts", version=CALICO_VERSION)
+    openstack_cloud_controller_manager: ChartSpec = ChartSpec(
+        repository="https://kubernetes.github.io/cloud-provider-openstack", version=OPENSTACK_CCM_VERSION
+    )
+    cinder_csi: ChartSpec = ChartSpec(
+        repository="https://kubernetes.github.io/cloud-provider-openstack", version=CINDER_CSI_VERSION
+    )
+
+
+class StorageClassSpec(Spec):
+    name: DnsLabel = "standard"
+    volume_type: NonEmpty | None = Field(None, description="Cinder volume type; the cloud's default when unset")
+    reclaim_policy: Literal["Delete", "Retain"] = "Delete"
+
+
+class AddonsSpec(Spec):
+    charts: ChartsSpec = ChartsSpec()
+    storage_class: StorageClassSpec = StorageClassSpec()
 
 
 class StackSpec(Spec):
     """The whole validated stack: the cluster and the platform it runs on."""
 
     cluster: ClusterSpec
+    addons: AddonsSpec = AddonsSpec()
     openstack: OpenStackSpec | None = None
 
     @property

@@ -1,9 +1,11 @@
-"""HybridPlatform: the whole platform from one validated stack spec."""
+"""HybridPlatform: the whole thing, from one validated stack spec."""
 
 from __future__ import annotations
 
 import pulumi
 
+from .addons.cni import Cni
+from .addons.openstack import OpenStackCloudProvider
 from .cluster import KubernetesCluster
 from .config import ConfigError, StackSpec, from_pulumi_config
 from .platforms.base import Platform
@@ -11,10 +13,12 @@ from .platforms.openstack import OpenStackPlatform
 
 
 class HybridPlatform(pulumi.ComponentResource):
-    """Infrastructure on the stack's platform and the Kubernetes cluster on it."""
+    """Infrastructure on the stack's platform, the Kubernetes cluster on it, and its add-ons in order."""
 
     endpoint: pulumi.Output[str]
     """Address of the Kubernetes API."""
+    kubeconfig: pulumi.Output[str]
+    """Admin kubeconfig (secret)."""
     nodes: pulumi.Output[list[dict[str, str]]]
     """Every node of the cluster."""
 
@@ -24,7 +28,23 @@ class HybridPlatform(pulumi.ComponentResource):
         self.spec = spec
         self.infrastructure = _platform(name, spec, child)
         self.cluster = KubernetesCluster(f"{name}-cluster", spec.cluster, self.infrastructure, child)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)
+
+        self.cni = Cni(
+            f"{name}-cni", spec.cluster, spec.addons, self.cluster.api_address, self.cluster.api_port, on_cluster
+        )
+        if isinstance(self.infrastructure, OpenStackPlatform) and spec.openstack and spec.openstack.cloud_provider:
+            self.cloud_provider = OpenStackCloudProvider(
+                f"{name}-openstack",
+                spec.cluster,
+                spec.addons,
+                spec.openstack,
+                self.infrastructure.network.subnet_id,
+                self.infrastructure.network.external_network_id,
+                pulumi.ResourceOptions(parent=self, provider=self.cluster.provider, depends_on=[self.cni]),
+            )
         self.endpoint = self.cluster.endpoint
+        self.kubeconfig = self.cluster.kubeconfig
         self.nodes = self.cluster.nodes
         self.register_outputs({"endpoint": self.endpoint, "nodes": self.nodes})
 
@@ -45,5 +65,6 @@ def program() -> HybridPlatform:
     pulumi.export("platform", spec.platform)
     pulumi.export("kubernetesVersion", spec.cluster.kubernetes_version)
     pulumi.export("endpoint", platform.endpoint)
+    pulumi.export("kubeconfig", platform.kubeconfig)
     pulumi.export("nodes", platform.nodes)
     return platform

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from hybrid_infra.offline.plan import load_stack
+
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
 
@@ -31,10 +33,15 @@ def cloud_init_schema(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def load_dev_config() -> dict[str, Any]:
+    """The dev stack's config as the plan sees it (encrypted values replaced by stand-ins)."""
+    return copy.deepcopy(load_stack(STACKS, "dev").values)
+
+
 @pytest.fixture
 def dev_config() -> dict[str, Any]:
     """The dev stack's config, a fresh copy to change in a test."""
-    return copy.deepcopy(yaml.safe_load((STACKS / "Pulumi.dev.yaml").read_text())["config"])
+    return load_dev_config()
 
 
 def write_stack(directory: Path, name: str, config: dict[str, Any]) -> Path:

@@ -11,6 +11,7 @@ from hybrid_infra.config import parse_stack_config
 from hybrid_infra.offline.simulate import Simulation, Unknown
 from hybrid_infra.platform import program
 from hybrid_infra.testing import simulate
+from tests.conftest import load_dev_config
 
 INSTANCE = "openstack:compute/instance:Instance"
 PORT = "openstack:networking/port:Port"
@@ -26,14 +27,8 @@ def instances(result: Simulation) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def dev(request) -> Simulation:
-    import copy
-
-    import yaml
-
-    from tests.conftest import STACKS
-
-    return run(copy.deepcopy(yaml.safe_load((STACKS / "Pulumi.dev.yaml").read_text())["config"]))
+def dev() -> Simulation:
+    return run(load_dev_config())
 
 
 def test_preview_registers_the_same_resources_with_unknown_outputs(dev, dev_config):

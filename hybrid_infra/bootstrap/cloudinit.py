@@ -1,40 +1,243 @@
-"""Pure: the cloud-config each node boots with."""
+"""Pure: the cloud-config each node boots with, and the one script that bootstraps it.
+
+Control-plane nodes receive the CA keys (files of mode 0600); workers receive only the join token
+and the CA's discovery hash. Every node gets containerd with systemd cgroups (and registry
+mirrors), the kernel modules and sysctls Kubernetes needs, its kubeadm configuration, and
+``/usr/local/sbin/hybrid-infra-bootstrap``, run once by cloud-init.
+"""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
+from importlib import resources
+from typing import Any
 
 import yaml
 
-from ..platforms.base import NodeGroup
+from ..config import ClusterSpec
+from ..platforms.base import NodeGroup, PlatformHints
+from . import kubeadm
+from .kubeadm import AUDIT_POLICY, ENCRYPTION_CONFIG, ClusterEndpoint
+from .pki import PkiMaterial
+
+BOOTSTRAP_SCRIPT = "/usr/local/sbin/hybrid-infra-bootstrap"
+MAX_USER_DATA = 16 * 1024
+"""Nova refuses larger user data on some clouds; EC2 allows 16 KiB."""
+
+KUBEADM_ATTEMPTS = {"init": 5, "join-control-plane": 60, "join-worker": 60}
+KUBEADM_RETRY_SECONDS = 20
+
+SYSCTLS = {
+    "net.ipv4.ip_forward": "1",
+    "net.bridge.bridge-nf-call-iptables": "1",
+    "net.bridge.bridge-nf-call-ip6tables": "1",
+    # Values the kubelet checks when protectKernelDefaults is on.
+    "vm.overcommit_memory": "1",
+    "vm.panic_on_oom": "0",
+    "kernel.panic": "10",
+    "kernel.panic_on_oops": "1",
+    "kernel.keys.root_maxkeys": "1000000",
+    "kernel.keys.root_maxbytes": "25000000",
+}
+
+_UPSTREAM = {"docker.io": "https://registry-1.docker.io"}
 
 
 @dataclass(frozen=True)
-class NodeIdentity:
-    cluster: str
-    pool: str
-    role: str
-    name: str
+class NodeBootstrap:
+    """Everything a node's cloud-config depends on, apart from the PKI."""
+
+    cluster: ClusterSpec
+    group: NodeGroup
+    index: int
+    endpoint: ClusterEndpoint
+    hints: PlatformHints
+
+    @property
+    def name(self) -> str:
+        return self.group.node_name(self.index)
+
+    @property
+    def step(self) -> kubeadm.Step:
+        return kubeadm.bootstrap_step(self.group, self.index)
 
 
-def node_identities(group: NodeGroup) -> list[NodeIdentity]:
-    return [NodeIdentity(group.cluster, group.name, group.role, name) for name in group.node_names]
+def node_bootstraps(
+    cluster: ClusterSpec, group: NodeGroup, endpoint: ClusterEndpoint, hints: PlatformHints
+) -> list[NodeBootstrap]:
+    return [NodeBootstrap(cluster, group, index, endpoint, hints) for index in range(group.count)]
 
 
-def render_cloud_config(node: NodeIdentity) -> str:
-    """The node's hostname and a file naming its cluster, pool and role."""
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks, so files stay readable in the user data."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _string)
+
+
+def _file(path: str, content: str, permissions: str = "0644") -> dict[str, Any]:
+    return {"path": path, "owner": "root:root", "permissions": permissions, "content": content}
+
+
+def bootstrap_script(node: NodeBootstrap) -> str:
+    cluster = node.cluster
+    settings = {
+        "STEP": node.step,
+        "NODE_NAME": node.name,
+        "KUBERNETES_VERSION": cluster.kubernetes_version,
+        "PACKAGE_REPOSITORY": cluster.packages.repository.rstrip("/"),
+        "PACKAGE_REVISION": cluster.packages.revision,
+        "PREINSTALLED": "true" if cluster.packages.preinstalled else "false",
+        "API_ENDPOINT": node.endpoint.host_port,
+        "KUBEADM_ATTEMPTS": str(KUBEADM_ATTEMPTS[node.step]),
+        "KUBEADM_RETRY_SECONDS": str(KUBEADM_RETRY_SECONDS),
+    }
+    header = "".join(f"readonly {key}={shlex.quote(value)}\n" for key, value in settings.items())
+    body = resources.files(__package__).joinpath("node-bootstrap.sh").read_text()
+    body = body.removeprefix("# shellcheck shell=bash\n")
+    return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + body
+
+
+def containerd_hosts(cluster: ClusterSpec) -> dict[str, str]:
+    """``hosts.toml`` per mirrored registry: mirrors first, the registry itself last."""
+    files = {}
+    for registry, mirrors in sorted(cluster.registry_mirrors.items()):
+        lines = [f'server = "{_UPSTREAM.get(registry, f"https://{registry}")}"', ""]
+        for mirror in mirrors:
+            lines += [f'[host."{mirror}"]', '  capabilities = ["pull", "resolve"]', ""]
+        files[f"/etc/containerd/certs.d/{registry}/hosts.toml"] = "\n".join(lines)
+    return files
+
+
+def encryption_configuration(encryption_key: str) -> str:
     document = {
-        "hostname": node.name,
-        "preserve_hostname": False,
-        "write_files": [
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "EncryptionConfiguration",
+        "resources": [
             {
-                "path": "/etc/hybrid-infra/node.yaml",
-                "permissions": "0644",
-                "content": yaml.safe_dump(
-                    {"cluster": node.cluster, "pool": node.pool, "role": node.role, "name": node.name},
-                    sort_keys=False,
-                ),
+                "resources": ["secrets"],
+                "providers": [
+                    {"secretbox": {"keys": [{"name": "key1", "secret": encryption_key}]}},
+                    {"identity": {}},
+                ],
             }
         ],
     }
-    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=4096)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def audit_policy() -> str:
+    document = {
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "omitStages": ["RequestReceived"],
+        "rules": [
+            {"level": "None", "nonResourceURLs": ["/healthz*", "/livez*", "/readyz*", "/version"]},
+            {"level": "None", "users": ["system:kube-proxy"], "verbs": ["watch"]},
+            {"level": "None", "resources": [{"group": "", "resources": ["events"]}]},
+            # Never log the bodies of secrets or tokens.
+            {
+                "level": "Metadata",
+                "resources": [
+                    {"group": "", "resources": ["secrets", "configmaps", "serviceaccounts/token"]},
+                    {"group": "authentication.k8s.io", "resources": ["tokenreviews"]},
+                ],
+            },
+            {"level": "Request", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+            {"level": "Metadata"},
+        ],
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def kube_vip_pod(node: NodeBootstrap) -> dict[str, Any]:
+    """Static pod announcing the API's virtual IP by ARP from the leading control-plane node."""
+    kubeconfig = "/etc/kubernetes/super-admin.conf" if node.step == "init" else "/etc/kubernetes/admin.conf"
+    env = {
+        "vip_arp": "true",
+        "port": str(node.endpoint.port),
+        "address": node.endpoint.address,
+        "cp_enable": "true",
+        "vip_leaderelection": "true",
+        "vip_leasename": "plndr-cp-lock",
+        "vip_leaseduration": "5",
+        "vip_renewdeadline": "3",
+        "vip_retryperiod": "1",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "kube-vip", "namespace": "kube-system"},
+        "spec": {
+            "hostNetwork": True,
+            "hostAliases": [{"ip": "127.0.0.1", "hostnames": ["kubernetes"]}],
+            "containers": [
+                {
+                    "name": "kube-vip",
+                    "image": node.cluster.endpoint.kube_vip_image,
+                    "args": ["manager"],
+                    "env": [{"name": key, "value": value} for key, value in env.items()],
+                    "securityContext": {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
+                    "volumeMounts": [{"name": "kubeconfig", "mountPath": "/etc/kubernetes/admin.conf"}],
+                }
+            ],
+            "volumes": [{"name": "kubeconfig", "hostPath": {"path": kubeconfig, "type": "FileOrCreate"}}],
+        },
+    }
+
+
+def control_plane_files(node: NodeBootstrap, pki: PkiMaterial) -> list[dict[str, Any]]:
+    keys = {
+        "ca.crt": pki.ca_cert,
+        "ca.key": pki.ca_key,
+        "etcd/ca.crt": pki.etcd_ca_cert,
+        "etcd/ca.key": pki.etcd_ca_key,
+        "front-proxy-ca.crt": pki.front_proxy_ca_cert,
+        "front-proxy-ca.key": pki.front_proxy_ca_key,
+        "sa.pub": pki.service_account_public_key,
+        "sa.key": pki.service_account_private_key,
+    }
+    files = [_file(f"/etc/hybrid-infra/pki/{name}", content, "0600") for name, content in keys.items()]
+    files.append(_file(ENCRYPTION_CONFIG, encryption_configuration(pki.encryption_key), "0600"))
+    files.append(_file(AUDIT_POLICY, audit_policy(), "0600"))
+    if node.endpoint.announce:
+        files.append(_file("/etc/hybrid-infra/kube-vip.yaml", yaml.safe_dump(kube_vip_pod(node), sort_keys=False), "0600"))
+    return files
+
+
+def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
+    """The node's whole cloud-config; raises if it grows past what clouds accept as user data."""
+    kubeadm_config = kubeadm.render(
+        node.cluster,
+        node.group,
+        node.index,
+        node.endpoint,
+        pki.bootstrap_token,
+        kubeadm.ca_cert_hash(pki.ca_cert),
+        node.hints,
+    )
+    files = [
+        _file("/etc/modules-load.d/kubernetes.conf", "overlay\nbr_netfilter\n"),
+        _file("/etc/sysctl.d/90-kubernetes.conf", "".join(f"{k} = {v}\n" for k, v in SYSCTLS.items())),
+        *(_file(path, content) for path, content in containerd_hosts(node.cluster).items()),
+        _file("/etc/hybrid-infra/kubeadm.yaml", kubeadm_config, "0600"),
+        _file(BOOTSTRAP_SCRIPT, bootstrap_script(node), "0755"),
+    ]
+    if node.group.role == "control-plane":
+        files += control_plane_files(node, pki)
+    document = {
+        "hostname": node.name,
+        "preserve_hostname": False,
+        "write_files": files,
+        "runcmd": [[BOOTSTRAP_SCRIPT]],
+    }
+    text = "#cloud-config\n" + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=4096)
+    if len(text.encode()) > MAX_USER_DATA:
+        raise ValueError(f"{node.name}: cloud-config is {len(text.encode())} bytes, over the {MAX_USER_DATA} bytes clouds accept")
+    return text

@@ -357,6 +357,7 @@ _KEY_USES = {
 
 _SUBJECT_FIELDS = {
     "commonName": NameOID.COMMON_NAME,
+    "emailAddress": NameOID.EMAIL_ADDRESS,
     "organization": NameOID.ORGANIZATION_NAME,
     "organizationalUnit": NameOID.ORGANIZATIONAL_UNIT_NAME,
     "country": NameOID.COUNTRY_NAME,

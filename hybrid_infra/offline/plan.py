@@ -112,7 +112,8 @@ class Redactor:
 
     def value(self, value: Any) -> Any:
         if isinstance(value, Secret):
-            return self.value(value.value) if self.show_secrets else SECRET
+            # Hidden leaf by leaf: keys and shape stay, so a redacted manifest is still a valid object.
+            return self.value(value.value) if self.show_secrets else _hidden(value.value)
         if isinstance(value, Unknown):
             return UNKNOWN_TEXT
         if isinstance(value, dict):
@@ -133,6 +134,16 @@ class Redactor:
         for atom in self._atoms:
             plain = plain.replace(atom, SECRET)
         return plain
+
+
+def _hidden(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return _hidden(value.value)
+    if isinstance(value, dict):
+        return {key: _hidden(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_hidden(item) for item in value]
+    return SECRET
 
 
 def _secret_leaves(value: Any, inside: bool) -> Iterator[str]:
@@ -181,19 +192,63 @@ def user_data(plan: Plan) -> dict[str, Any]:
     return dict(sorted(found.items()))
 
 
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def manifests(plan: Plan, redactor: Redactor) -> dict[str, dict[str, Any]]:
+    """One document per Kubernetes object the program creates, by file name.
+
+    A Helm release is rendered by the provider at deployment time; its document says what will be
+    installed: chart, repository, version, namespace and values.
+    """
+    found = {}
+    for resource in plan.simulation.resources:
+        if not resource.type.startswith("kubernetes:") or not resource.custom:
+            continue
+        inputs = redactor.value(resource.inputs)
+        if resource.type == HELM_RELEASE:
+            document = {
+                "helmRelease": {
+                    "name": inputs.get("name", resource.name),
+                    "namespace": inputs.get("namespace", "default"),
+                    "chart": inputs["chart"],
+                    "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
+                    "version": inputs.get("version"),
+                    "values": inputs.get("values") or {},
+                }
+            }
+            kind, namespace, name = "helmrelease", document["helmRelease"]["namespace"], document["helmRelease"]["name"]
+        else:
+            document = {key: value for key, value in inputs.items() if value is not None}
+            metadata = document.get("metadata") or {}
+            kind = str(document.get("kind", resource.type.rsplit(":", 1)[-1])).lower()
+            namespace, name = metadata.get("namespace", "cluster"), metadata.get("name", resource.name)
+        found[f"{kind}-{namespace}-{name}.yaml"] = document
+    return dict(sorted(found.items()))
+
+
+def _replace_dir(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir()
+    return path
+
+
 def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
-    """Write plan.json and nodes/*.user-data under ``out``, replacing what an earlier plan wrote there."""
+    """Write plan.json, nodes/*.user-data and manifests/*.yaml under ``out``, replacing an earlier plan's."""
     redactor = Redactor(plan.simulation, show_secrets)
     out.mkdir(parents=True, exist_ok=True)
-    nodes_dir = out / "nodes"
-    if nodes_dir.exists():
-        shutil.rmtree(nodes_dir)
-    nodes_dir.mkdir()
     written = [out / "plan.json"]
     written[0].write_text(json.dumps(plan_document(plan, redactor), indent=2, sort_keys=True) + "\n")
+    nodes_dir = _replace_dir(out / "nodes")
     for name, text in user_data(plan).items():
         path = nodes_dir / f"{name}.user-data"
         path.write_text(redactor.text(text))
+        written.append(path)
+    manifests_dir = _replace_dir(out / "manifests")
+    for name, document in manifests(plan, redactor).items():
+        path = manifests_dir / name
+        path.write_text(yaml.safe_dump(document, sort_keys=True))
         written.append(path)
     return written
 
@@ -205,6 +260,7 @@ __all__ = [
     "StackNotFound",
     "available_stacks",
     "load_stack",
+    "manifests",
     "plan_document",
     "run_plan",
     "user_data",

@@ -26,6 +26,7 @@ from ..config import StackSpec
 from .cloud import SimulatedCloud
 
 PROJECT = "hybrid-infra"
+DYNAMIC_PROVIDER_INPUT = "__provider"
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,9 @@ class RecordingMonitor(MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return response
         raw_inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        if DYNAMIC_PROVIDER_INPUT in raw_inputs:
+            # A pickled provider: opaque bytes that say nothing a reviewer can read.
+            raw_inputs[DYNAMIC_PROVIDER_INPUT] = "[dynamic provider]"
         secret_keys = set(request.additionalSecretOutputs) | {
             key for key, value in raw_inputs.items() if rpc.is_rpc_secret(value)
         }

@@ -89,6 +89,8 @@ class ApiEndpoint(Protocol):
     """Address the nodes use (load balancer VIP or reserved virtual IP)."""
     public_address: pulumi.Output[str]
     """Address clients outside the node network use; equals ``private_address`` when not public."""
+    virtual_ip: pulumi.Output[str] | None
+    """Set when no load balancer exists and the control plane must announce the address itself."""
     port: int
 
     def add_members(self, nodes: Sequence[Node]) -> None:

@@ -88,6 +88,8 @@ class OpenStackNetwork(pulumi.ComponentResource):
     """ID of the subnet node addresses come from."""
     security_group_ids: dict[Role, pulumi.Output[str]]
     """Security group of each role."""
+    external_network_id: pulumi.Output[str] | None
+    """ID of the external network, when one is configured (floating IPs come from it)."""
 
     def __init__(
         self,
@@ -99,6 +101,11 @@ class OpenStackNetwork(pulumi.ComponentResource):
         super().__init__("hybrid-infra:index:OpenStackNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
+        self.external_network_id = None
+        if spec.external_network is not None:
+            self.external_network_id = openstack.networking.get_network_output(
+                name=spec.external_network, external=True, opts=invoke
+            ).id
         if spec.network.existing is None:
             network = openstack.networking.Network(
                 f"{name}-network", name=cluster.name, admin_state_up=True, opts=child
@@ -112,11 +119,8 @@ class OpenStackNetwork(pulumi.ComponentResource):
                 dns_nameservers=spec.network.dns_nameservers or None,
                 opts=child,
             )
-            external = openstack.networking.get_network_output(
-                name=spec.external_network, external=True, opts=invoke
-            )
             router = openstack.networking.Router(
-                f"{name}-router", name=cluster.name, external_network_id=external.id, opts=child
+                f"{name}-router", name=cluster.name, external_network_id=self.external_network_id, opts=child
             )
             openstack.networking.RouterInterface(
                 f"{name}-router-interface", router_id=router.id, subnet_id=subnet.id, opts=child
@@ -365,11 +369,13 @@ class OpenStackNodePool(pulumi.ComponentResource):
 class OpenStackPlatform:
     """Creates the network at once; then the endpoint and node pools on request (see ``base.Platform``)."""
 
-    hints = PlatformHints(cloud_provider_external=True)
+    hints: PlatformHints
 
     def __init__(self, name: str, cluster: ClusterSpec, spec: OpenStackSpec, opts: pulumi.ResourceOptions):
         self.cluster = cluster
         self.spec = spec
+        # With credentials, the OpenStack cloud controller manager initialises the nodes.
+        self.hints = PlatformHints(cloud_provider_external=spec.cloud_provider is not None)
         self.network = OpenStackNetwork(f"{name}-network", cluster, spec, opts)
 
     def create_endpoint(self, name: str, opts: pulumi.ResourceOptions) -> OpenStackApiEndpoint:

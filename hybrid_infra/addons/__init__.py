@@ -1,0 +1,1 @@
+"""Cluster add-ons: each takes the Kubernetes provider and comes after the readiness gate."""

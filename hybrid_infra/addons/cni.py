@@ -1,0 +1,73 @@
+"""The pod network: Cilium (default) or Calico, both as VXLAN overlays over the node network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from ..config import AddonsSpec, ClusterSpec
+from .helm import release
+
+
+def cilium_values(cluster: ClusterSpec, api_host: str, api_port: int) -> dict[str, Any]:
+    return {
+        "ipam": {
+            "mode": "cluster-pool",
+            "operator": {"clusterPoolIPv4PodCIDRList": [cluster.network.pod_cidr], "clusterPoolIPv4MaskSize": 24},
+        },
+        "routingMode": "tunnel",
+        "tunnelProtocol": "vxlan",
+        # Cilium reaches the API through the endpoint, not the in-cluster service it has yet to route.
+        "k8sServiceHost": api_host,
+        "k8sServicePort": api_port,
+        "kubeProxyReplacement": False,
+        "operator": {"replicas": min(2, cluster.control_plane.count)},
+    }
+
+
+def calico_values(cluster: ClusterSpec, api_host: str, api_port: int) -> dict[str, Any]:
+    return {
+        "installation": {
+            "cni": {"type": "Calico"},
+            "calicoNetwork": {
+                "bgp": "Disabled",
+                "ipPools": [
+                    {
+                        "name": "default-ipv4-ippool",
+                        "cidr": cluster.network.pod_cidr,
+                        "encapsulation": "VXLAN",
+                        "natOutgoing": "Enabled",
+                        "blockSize": 26,
+                        "nodeSelector": "all()",
+                    }
+                ],
+            },
+        },
+        "kubernetesServiceEndpoint": {"host": api_host, "port": str(api_port)},
+    }
+
+
+class Cni(pulumi.ComponentResource):
+    """Cilium or Calico through a Helm release, with the cluster's pod CIDR."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: ClusterSpec,
+        addons: AddonsSpec,
+        api_host: pulumi.Input[str],
+        api_port: int,
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__("hybrid-infra:index:Cni", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        if cluster.cni == "cilium":
+            values = pulumi.Output.from_input(api_host).apply(lambda host: cilium_values(cluster, host, api_port))
+            self.release = release(f"{name}-cilium", "cilium", "cilium", addons.charts.cilium, "kube-system", values, child)
+        else:
+            values = pulumi.Output.from_input(api_host).apply(lambda host: calico_values(cluster, host, api_port))
+            self.release = release(
+                f"{name}-calico", "calico", "tigera-operator", addons.charts.calico, "tigera-operator", values, child
+            )
+        self.register_outputs({})

@@ -1,0 +1,196 @@
+"""Pure: kubeadm ``v1beta4`` documents for init, control-plane join and worker join."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ..config import ClusterSpec
+from ..platforms.base import NodeGroup, PlatformHints
+
+KUBEADM_API = "kubeadm.k8s.io/v1beta4"
+KUBELET_API = "kubelet.config.k8s.io/v1beta1"
+CRI_SOCKET = "unix:///run/containerd/containerd.sock"
+CONFIG_DIR = "/etc/hybrid-infra"
+ENCRYPTION_CONFIG = "/etc/kubernetes/encryption/config.yaml"
+AUDIT_POLICY = "/etc/kubernetes/audit/policy.yaml"
+AUDIT_LOG_DIR = "/var/log/kubernetes/audit"
+CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+
+# kubeadm's encryptionAlgorithm names for the keys it makes itself (API server, etcd, kubelet client).
+_ENCRYPTION_ALGORITHM = {
+    "ecdsa-p256": "ECDSA-P256",
+    "rsa-2048": "RSA-2048",
+    "rsa-3072": "RSA-3072",
+    "rsa-4096": "RSA-4096",
+}
+
+Step = Literal["init", "join-control-plane", "join-worker"]
+
+
+@dataclass(frozen=True)
+class ClusterEndpoint:
+    """The API endpoint as the bootstrap sees it: plain addresses, no platform."""
+
+    address: str
+    """What nodes dial (load balancer VIP or virtual IP)."""
+    public_address: str
+    """What clients outside the node network dial; may equal ``address``."""
+    port: int = 6443
+    announce: bool = False
+    """The control plane itself announces ``address`` (kube-vip); no load balancer does."""
+
+    @property
+    def host_port(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+def bootstrap_step(group: NodeGroup, index: int) -> Step:
+    """The first control-plane node initialises the cluster; every other node joins it."""
+    if group.role == "control-plane":
+        return "init" if index == 0 else "join-control-plane"
+    return "join-worker"
+
+
+def ca_cert_hash(ca_cert_pem: str) -> str:
+    """kubeadm's discovery hash: sha256 of the CA certificate's SubjectPublicKeyInfo."""
+    certificate = x509.load_pem_x509_certificate(ca_cert_pem.encode())
+    spki = certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "sha256:" + hashlib.sha256(spki).hexdigest()
+
+
+def _args(values: dict[str, str]) -> list[dict[str, str]]:
+    """v1beta4 writes extra arguments as a list of name/value pairs."""
+    return [{"name": name, "value": value} for name, value in values.items()]
+
+
+def node_registration(cluster: ClusterSpec, group: NodeGroup, index: int, hints: PlatformHints) -> dict[str, Any]:
+    kubelet_args = {}
+    if hints.cloud_provider_external:
+        kubelet_args["cloud-provider"] = "external"
+    labels = {"hybrid-infra.io/pool": group.name, **group.labels}
+    kubelet_args["node-labels"] = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+    taints = [{"key": t.key, **({"value": t.value} if t.value else {}), "effect": t.effect} for t in group.taints]
+    if group.role == "control-plane":
+        taints.insert(0, CONTROL_PLANE_TAINT)
+    return {
+        "name": group.node_name(index),
+        "criSocket": CRI_SOCKET,
+        "taints": taints,
+        "kubeletExtraArgs": _args(kubelet_args),
+    }
+
+
+def cluster_configuration(cluster: ClusterSpec, endpoint: ClusterEndpoint) -> dict[str, Any]:
+    sans = list(dict.fromkeys([endpoint.address, endpoint.public_address]))
+    return {
+        "apiVersion": KUBEADM_API,
+        "kind": "ClusterConfiguration",
+        "clusterName": cluster.name,
+        "kubernetesVersion": f"v{cluster.kubernetes_version}",
+        "controlPlaneEndpoint": endpoint.host_port,
+        "imageRepository": cluster.image_repository,
+        "encryptionAlgorithm": _ENCRYPTION_ALGORITHM[cluster.pki.key_algorithm],
+        "networking": {
+            "podSubnet": cluster.network.pod_cidr,
+            "serviceSubnet": cluster.network.service_cidr,
+            "dnsDomain": "cluster.local",
+        },
+        "apiServer": {
+            "certSANs": sans,
+            "extraArgs": _args(
+                {
+                    "encryption-provider-config": ENCRYPTION_CONFIG,
+                    "audit-policy-file": AUDIT_POLICY,
+                    "audit-log-path": f"{AUDIT_LOG_DIR}/audit.log",
+                    "audit-log-maxage": "30",
+                    "audit-log-maxbackup": "10",
+                    "audit-log-maxsize": "100",
+                    "profiling": "false",
+                }
+            ),
+            "extraVolumes": [
+                _host_path("encryption", "/etc/kubernetes/encryption", read_only=True),
+                _host_path("audit-policy", "/etc/kubernetes/audit", read_only=True),
+                _host_path("audit-log", AUDIT_LOG_DIR, read_only=False, path_type="DirectoryOrCreate"),
+            ],
+        },
+        "controllerManager": {"extraArgs": _args({"profiling": "false"})},
+        "scheduler": {"extraArgs": _args({"profiling": "false"})},
+    }
+
+
+def _host_path(name: str, path: str, read_only: bool, path_type: str = "Directory") -> dict[str, Any]:
+    return {"name": name, "hostPath": path, "mountPath": path, "readOnly": read_only, "pathType": path_type}
+
+
+def kubelet_configuration() -> dict[str, Any]:
+    return {
+        "apiVersion": KUBELET_API,
+        "kind": "KubeletConfiguration",
+        "cgroupDriver": "systemd",
+        "rotateCertificates": True,
+        "serverTLSBootstrap": False,
+        "protectKernelDefaults": True,
+        "readOnlyPort": 0,
+    }
+
+
+def render(
+    cluster: ClusterSpec,
+    group: NodeGroup,
+    index: int,
+    endpoint: ClusterEndpoint,
+    bootstrap_token: str,
+    discovery_hash: str,
+    hints: PlatformHints,
+) -> str:
+    """The kubeadm configuration file of one node (YAML, one or more documents)."""
+    step = bootstrap_step(group, index)
+    registration = node_registration(cluster, group, index, hints)
+    if step == "init":
+        documents = [
+            {
+                "apiVersion": KUBEADM_API,
+                "kind": "InitConfiguration",
+                # ttl 0: the token never expires, so a pool scaled out later still joins; Pulumi keeps
+                # the same Secret under management and replaces it to rotate the token.
+                "bootstrapTokens": [
+                    {
+                        "token": bootstrap_token,
+                        "ttl": "0s",
+                        "usages": ["signing", "authentication"],
+                        "groups": ["system:bootstrappers:kubeadm:default-node-token"],
+                        "description": "hybrid-infra join token (managed by Pulumi)",
+                    }
+                ],
+                "nodeRegistration": registration,
+            },
+            cluster_configuration(cluster, endpoint),
+            kubelet_configuration(),
+        ]
+    else:
+        join: dict[str, Any] = {
+            "apiVersion": KUBEADM_API,
+            "kind": "JoinConfiguration",
+            "discovery": {
+                "bootstrapToken": {
+                    "apiServerEndpoint": endpoint.host_port,
+                    "token": bootstrap_token,
+                    "caCertHashes": [discovery_hash],
+                }
+            },
+            "nodeRegistration": registration,
+        }
+        if step == "join-control-plane":
+            # The CA keys are placed on the node beforehand, so no certificate key is needed.
+            join["controlPlane"] = {"localAPIEndpoint": {"bindPort": endpoint.port}}
+        documents = [join]
+    return yaml.safe_dump_all(documents, sort_keys=False)

@@ -1,0 +1,147 @@
+"""Cluster PKI made by Pulumi, as Cluster API's kubeadm bootstrap does.
+
+Cluster CA, etcd CA, front-proxy CA and the service-account key pair go to control-plane nodes
+only; workers get the bootstrap token and the CA's discovery hash. The admin client certificate is
+signed here too, so the kubeconfig comes out of Pulumi without logging in to any node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+import pulumi_tls as tls
+
+from ..config import ClusterSpec
+
+CA_VALIDITY_HOURS = 10 * 365 * 24
+ADMIN_GROUP = "kubeadm:cluster-admins"
+"""Bound to cluster-admin by ``kubeadm init``; unlike system:masters it can be revoked through RBAC."""
+
+_KEY_ARGS = {
+    "ecdsa-p256": {"algorithm": "ECDSA", "ecdsa_curve": "P256"},
+    "rsa-2048": {"algorithm": "RSA", "rsa_bits": 2048},
+    "rsa-3072": {"algorithm": "RSA", "rsa_bits": 3072},
+    "rsa-4096": {"algorithm": "RSA", "rsa_bits": 4096},
+}
+
+
+@dataclass(frozen=True)
+class PkiMaterial:
+    """The PKI as plain text, for the pure renderers."""
+
+    ca_cert: str
+    ca_key: str
+    etcd_ca_cert: str
+    etcd_ca_key: str
+    front_proxy_ca_cert: str
+    front_proxy_ca_key: str
+    service_account_public_key: str
+    service_account_private_key: str
+    admin_cert: str
+    admin_key: str
+    bootstrap_token: str
+    encryption_key: str
+
+
+class ClusterPki(pulumi.ComponentResource):
+    """Certificate authorities, service-account keys, admin certificate, join token, encryption key."""
+
+    ca_cert: pulumi.Output[str]
+    """Cluster CA certificate (PEM); public."""
+    admin_cert: pulumi.Output[str]
+    """Admin client certificate (PEM) signed by the cluster CA."""
+    admin_key: pulumi.Output[str]
+    """Admin client key (PEM); secret."""
+    bootstrap_token_id: pulumi.Output[str]
+    """The token's public half, which names its Secret."""
+    bootstrap_token: pulumi.Output[str]
+    """kubeadm bootstrap token ``[a-z0-9]{6}.[a-z0-9]{16}``; secret."""
+    encryption_key: pulumi.Output[str]
+    """32 random bytes, base64, for encrypting Secrets in etcd; secret."""
+    material: pulumi.Output[PkiMaterial]
+    """Everything above and the CA keys, resolved together; secret."""
+
+    def __init__(self, name: str, cluster: ClusterSpec, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hybrid-infra:index:ClusterPki", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        key_args = _KEY_ARGS[cluster.pki.key_algorithm]
+
+        def private_key(part: str) -> tls.PrivateKey:
+            return tls.PrivateKey(f"{name}-{part}-key", **key_args, opts=child)
+
+        def authority(part: str, common_name: str) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
+            key = private_key(part)
+            cert = tls.SelfSignedCert(
+                f"{name}-{part}",
+                private_key_pem=key.private_key_pem,
+                is_ca_certificate=True,
+                validity_period_hours=CA_VALIDITY_HOURS,
+                allowed_uses=["cert_signing", "crl_signing", "digital_signature", "key_encipherment"],
+                subject=tls.SelfSignedCertSubjectArgs(common_name=common_name),
+                opts=child,
+            )
+            return key, cert
+
+        # kubeadm's own common names, so certificates look as kubeadm would have made them.
+        ca_key, ca = authority("ca", "kubernetes")
+        etcd_key, etcd_ca = authority("etcd-ca", "etcd-ca")
+        proxy_key, proxy_ca = authority("front-proxy-ca", "front-proxy-ca")
+        service_account = private_key("service-account")
+
+        admin_key = private_key("admin")
+        admin_request = tls.CertRequest(
+            f"{name}-admin-request",
+            private_key_pem=admin_key.private_key_pem,
+            subject=tls.CertRequestSubjectArgs(common_name="hybrid-infra-admin", organization=ADMIN_GROUP),
+            opts=child,
+        )
+        admin = tls.LocallySignedCert(
+            f"{name}-admin",
+            cert_request_pem=admin_request.cert_request_pem,
+            ca_private_key_pem=ca_key.private_key_pem,
+            ca_cert_pem=ca.cert_pem,
+            validity_period_hours=cluster.pki.admin_certificate_hours,
+            allowed_uses=["digital_signature", "key_encipherment", "client_auth"],
+            opts=child,
+        )
+
+        token_id = random.RandomString(
+            f"{name}-token-id", length=6, upper=False, special=False, opts=child
+        )
+        token_secret = random.RandomPassword(
+            f"{name}-token-secret", length=16, upper=False, special=False, opts=child
+        )
+        encryption = random.RandomBytes(f"{name}-encryption-key", length=32, opts=child)
+
+        self.ca_cert = ca.cert_pem
+        self.admin_cert = admin.cert_pem
+        self.admin_key = pulumi.Output.secret(admin_key.private_key_pem)
+        self.bootstrap_token_id = token_id.result
+        self.bootstrap_token = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
+        self.encryption_key = pulumi.Output.secret(encryption.base64)
+        self.material = pulumi.Output.secret(
+            pulumi.Output.all(
+                ca.cert_pem,
+                ca_key.private_key_pem,
+                etcd_ca.cert_pem,
+                etcd_key.private_key_pem,
+                proxy_ca.cert_pem,
+                proxy_key.private_key_pem,
+                service_account.public_key_pem,
+                service_account.private_key_pem,
+                admin.cert_pem,
+                admin_key.private_key_pem,
+                self.bootstrap_token,
+                self.encryption_key,
+            ).apply(lambda values: PkiMaterial(*values))
+        )
+        self.register_outputs(
+            {
+                "ca_cert": self.ca_cert,
+                "admin_cert": self.admin_cert,
+                "admin_key": self.admin_key,
+                "bootstrap_token": self.bootstrap_token,
+            }
+        )

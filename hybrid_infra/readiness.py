@@ -1,0 +1,107 @@
+"""The readiness gate: on a real ``pulumi up``, wait until the new cluster's API answers ``/readyz``.
+
+It is a dynamic resource, so the waiting happens in Pulumi's provider host during the deployment;
+on the simulated cloud it is recorded like any resource and nothing is dialled.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+
+
+class ClusterNotReady(Exception):
+    pass
+
+
+def wait_until_ready(
+    url: str,
+    ca_cert: str,
+    client_cert: str,
+    client_key: str,
+    timeout_seconds: float,
+    interval_seconds: float = 5.0,
+) -> None:
+    """Poll ``url`` with the cluster CA and the admin certificate until it answers 200 or time runs out."""
+    context = ssl.create_default_context(cadata=ca_cert)
+    with tempfile.TemporaryDirectory(prefix="hybrid-infra-") as directory:
+        cert_path = os.path.join(directory, "admin.crt")
+        key_path = os.path.join(directory, "admin.key")
+        for path, content in ((cert_path, client_cert), (key_path, client_key)):
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
+                handle.write(content)
+        context.load_cert_chain(cert_path, key_path)
+
+    deadline = time.monotonic() + timeout_seconds
+    last = "no answer yet"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=max(0.1, min(10.0, remaining))) as answer:
+                if answer.status == 200:
+                    return
+                last = f"HTTP {answer.status}"
+        except urllib.error.HTTPError as error:
+            last = f"HTTP {error.code}"
+        except (urllib.error.URLError, OSError) as error:
+            last = str(getattr(error, "reason", error))
+        time.sleep(max(0.0, min(interval_seconds, deadline - time.monotonic())))
+    raise ClusterNotReady(
+        f"the Kubernetes API at {url} did not become ready within {timeout_seconds:g}s (last: {last}); "
+        "check that this machine can reach the endpoint and read the nodes' /var/log/hybrid-infra-bootstrap.log"
+    )
+
+
+class _ReadinessProvider(pulumi.dynamic.ResourceProvider):
+    def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
+        wait_until_ready(
+            props["url"], props["ca_cert"], props["client_cert"], props["client_key"], float(props["timeout_seconds"])
+        )
+        return {**props, "ready": True}
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        return pulumi.dynamic.CreateResult(id_=props["url"], outs=self._wait(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        return pulumi.dynamic.UpdateResult(outs=self._wait(news))
+
+
+class ReadinessGate(pulumi.dynamic.Resource):
+    """Exists once ``url`` (``https://<endpoint>:6443/readyz``) answers; resources after it can use the API."""
+
+    url: pulumi.Output[str]
+    ready: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        name: str,
+        url: pulumi.Input[str],
+        ca_cert: pulumi.Input[str],
+        client_cert: pulumi.Input[str],
+        client_key: pulumi.Input[str],
+        timeout_seconds: int,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(
+            _ReadinessProvider(),
+            name,
+            {
+                "url": url,
+                "ca_cert": ca_cert,
+                "client_cert": client_cert,
+                "client_key": pulumi.Output.secret(client_key),
+                "timeout_seconds": timeout_seconds,
+                "ready": None,
+            },
+            opts,
+        )

@@ -1,0 +1,294 @@
+"""The pure bootstrap renderers: kubeadm documents, cloud-configs and the node bootstrap script."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hybrid_infra.bootstrap import kubeadm
+from hybrid_infra.bootstrap.cloudinit import BOOTSTRAP_SCRIPT, MAX_USER_DATA, NodeBootstrap, render_cloud_config
+from hybrid_infra.bootstrap.kubeadm import ClusterEndpoint
+from hybrid_infra.config import parse_stack_config
+from hybrid_infra.platforms.base import NodeGroup, PlatformHints
+from tests.conftest import cloud_init_schema, require_tool
+from tests.pki_fixtures import material
+
+ENDPOINT = ClusterEndpoint("10.20.0.2", "203.0.113.10")
+HINTS = PlatformHints(cloud_provider_external=True)
+PKI = material()
+
+
+@pytest.fixture(scope="module")
+def spec(request):
+    from tests.conftest import load_dev_config
+
+    return parse_stack_config(load_dev_config())
+
+
+def nodes(spec, endpoint: ClusterEndpoint = ENDPOINT) -> dict[str, NodeBootstrap]:
+    cluster = spec.cluster
+    groups = [NodeGroup.control_plane(cluster)] + [NodeGroup.workers(cluster, p) for p in cluster.pools]
+    return {
+        group.node_name(i): NodeBootstrap(cluster, group, i, endpoint, HINTS) for group in groups for i in range(group.count)
+    }
+
+
+def cloud_config(node: NodeBootstrap) -> dict[str, Any]:
+    return yaml.safe_load(render_cloud_config(node, PKI))
+
+
+def files(node: NodeBootstrap) -> dict[str, dict[str, Any]]:
+    return {entry["path"]: entry for entry in cloud_config(node)["write_files"]}
+
+
+def kubeadm_documents(node: NodeBootstrap) -> dict[str, dict[str, Any]]:
+    text = files(node)["/etc/hybrid-infra/kubeadm.yaml"]["content"]
+    return {document["kind"]: document for document in yaml.safe_load_all(text)}
+
+
+def openssl_discovery_hash(ca_pem: str, tmp_path: Path) -> str:
+    """The hash as kubeadm's documentation computes it, with openssl."""
+    openssl = require_tool("openssl")
+    (tmp_path / "ca.crt").write_text(ca_pem)
+    public = subprocess.run(
+        [openssl, "x509", "-pubkey", "-noout", "-in", str(tmp_path / "ca.crt")], capture_output=True, check=True
+    ).stdout
+    der = subprocess.run([openssl, "pkey", "-pubin", "-outform", "der"], input=public, capture_output=True, check=True)
+    return "sha256:" + hashlib.sha256(der.stdout).hexdigest()
+
+
+def test_first_control_plane_node_initialises(spec):
+    documents = kubeadm_documents(nodes(spec)["dev-cp-0"])
+    assert set(documents) == {"InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"}
+    init, cluster = documents["InitConfiguration"], documents["ClusterConfiguration"]
+    assert init["apiVersion"] == cluster["apiVersion"] == "kubeadm.k8s.io/v1beta4"
+    assert cluster["controlPlaneEndpoint"] == "10.20.0.2:6443"
+    assert cluster["kubernetesVersion"] == "v1.34.2"
+    assert cluster["networking"]["podSubnet"] == "10.244.0.0/16"
+    assert cluster["networking"]["serviceSubnet"] == "10.96.0.0/12"
+    assert cluster["apiServer"]["certSANs"] == ["10.20.0.2", "203.0.113.10"]
+    assert {"name": "encryption-provider-config", "value": "/etc/kubernetes/encryption/config.yaml"} in cluster[
+        "apiServer"
+    ]["extraArgs"]
+    token = init["bootstrapTokens"][0]
+    assert (token["token"], token["ttl"]) == (PKI.bootstrap_token, "0s")
+    assert documents["KubeletConfiguration"]["cgroupDriver"] == "systemd"
+
+
+def test_other_control_plane_nodes_join_as_control_plane(spec, tmp_path):
+    join = kubeadm_documents(nodes(spec)["dev-cp-2"])["JoinConfiguration"]
+    assert join["controlPlane"] == {"localAPIEndpoint": {"bindPort": 6443}}
+    assert join["discovery"]["bootstrapToken"]["caCertHashes"] == [openssl_discovery_hash(PKI.ca_cert, tmp_path)]
+
+
+def test_workers_join_with_token_and_discovery_hash(spec, tmp_path):
+    join = kubeadm_documents(nodes(spec)["dev-virt-1"])["JoinConfiguration"]
+    assert "controlPlane" not in join
+    discovery = join["discovery"]["bootstrapToken"]
+    assert discovery == {
+        "apiServerEndpoint": "10.20.0.2:6443",
+        "token": PKI.bootstrap_token,
+        "caCertHashes": [openssl_discovery_hash(PKI.ca_cert, tmp_path)],
+    }
+
+
+def test_node_registration_carries_pool_labels_taints_and_cloud_provider(spec):
+    registration = kubeadm_documents(nodes(spec)["dev-virt-0"])["JoinConfiguration"]["nodeRegistration"]
+    assert registration["name"] == "dev-virt-0"
+    assert registration["taints"] == [
+        {"key": "hybrid-infra.io/virtualization", "value": "true", "effect": "NoSchedule"}
+    ]
+    args = {a["name"]: a["value"] for a in registration["kubeletExtraArgs"]}
+    assert args["cloud-provider"] == "external"
+    assert args["node-labels"] == "hybrid-infra.io/pool=virt"
+    control = kubeadm_documents(nodes(spec)["dev-cp-0"])["InitConfiguration"]["nodeRegistration"]
+    assert control["taints"] == [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
+
+
+def test_no_cloud_provider_flag_without_a_cloud_controller(spec):
+    node = nodes(spec)["dev-general-0"]
+    plain = NodeBootstrap(node.cluster, node.group, node.index, node.endpoint, PlatformHints(False))
+    args = kubeadm_documents(plain)["JoinConfiguration"]["nodeRegistration"]["kubeletExtraArgs"]
+    assert "cloud-provider" not in {a["name"] for a in args}
+
+
+def test_only_control_plane_nodes_receive_keys(spec):
+    for name, node in nodes(spec).items():
+        text = render_cloud_config(node, PKI)
+        found = files(node)
+        if node.group.role == "control-plane":
+            for path in ("/etc/hybrid-infra/pki/ca.key", "/etc/hybrid-infra/pki/etcd/ca.key", "/etc/hybrid-infra/pki/sa.key"):
+                assert found[path]["permissions"] == "0600", (name, path)
+            assert found["/etc/kubernetes/encryption/config.yaml"]["permissions"] == "0600"
+            assert PKI.encryption_key in found["/etc/kubernetes/encryption/config.yaml"]["content"]
+        else:
+            assert "PRIVATE KEY" not in text, name
+            assert not [path for path in found if "/pki/" in path or "encryption" in path], name
+        assert found["/etc/hybrid-infra/kubeadm.yaml"]["permissions"] == "0600"
+
+
+def test_every_cloud_config_is_small_and_valid(spec, tmp_path):
+    for name, node in nodes(spec).items():
+        text = render_cloud_config(node, PKI)
+        assert text.startswith("#cloud-config\n")
+        assert len(text.encode()) < MAX_USER_DATA, name
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        checked = cloud_init_schema(path)
+        assert checked.returncode == 0, f"{name}: {checked.stdout}{checked.stderr}"
+        assert cloud_config(node)["runcmd"] == [[BOOTSTRAP_SCRIPT]]
+
+
+def test_registry_mirrors_become_containerd_hosts(spec):
+    cluster = spec.cluster.model_copy(update={"registry_mirrors": {"docker.io": ["https://mirror.example.com"]}})
+    node = nodes(spec)["dev-general-0"]
+    mirrored = NodeBootstrap(cluster, node.group, node.index, node.endpoint, HINTS)
+    hosts = files(mirrored)["/etc/containerd/certs.d/docker.io/hosts.toml"]["content"]
+    assert 'server = "https://registry-1.docker.io"' in hosts
+    assert '[host."https://mirror.example.com"]' in hosts
+
+
+def test_kube_vip_only_when_the_control_plane_announces_the_address(spec):
+    vip = ClusterEndpoint("10.20.0.2", "10.20.0.2", announce=True)
+    init = files(nodes(spec, vip)["dev-cp-0"])
+    pod = yaml.safe_load(init["/etc/hybrid-infra/kube-vip.yaml"]["content"])
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["address"] == "10.20.0.2" and env["vip_arp"] == "true"
+    assert pod["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/super-admin.conf"
+    join = files(nodes(spec, vip)["dev-cp-1"])
+    assert "/etc/kubernetes/admin.conf" in join["/etc/hybrid-infra/kube-vip.yaml"]["content"]
+    assert "/etc/hybrid-infra/kube-vip.yaml" not in files(nodes(spec, vip)["dev-general-0"])
+    assert "/etc/hybrid-infra/kube-vip.yaml" not in files(nodes(spec)["dev-cp-0"])
+
+
+# --- the bootstrap script ------------------------------------------------------------------
+
+
+def script(node: NodeBootstrap) -> str:
+    return files(node)[BOOTSTRAP_SCRIPT]["content"]
+
+
+def test_bootstrap_scripts_pass_shellcheck(spec, tmp_path):
+    shellcheck = require_tool("shellcheck")
+    for name in ("dev-cp-0", "dev-cp-1", "dev-general-0"):
+        path = tmp_path / f"{name}.sh"
+        path.write_text(script(nodes(spec)[name]))
+        checked = subprocess.run([shellcheck, "--severity=style", str(path)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout
+
+
+STUB = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
+case "$(basename "$0") $1" in
+  "containerd config") printf "SystemdCgroup = false\\nconfig_path = ''\\n" ;;
+  "curl -fsSL") touch "$3" ;;
+  "gpg --batch") touch "$5" ;;
+  "kubeadm init"|"kubeadm join")
+    count=$(cat "$HYBRID_INFRA_ROOT/kubeadm-failures" 2>/dev/null || echo 0)
+    if [ "$count" -gt 0 ]; then
+      echo $((count - 1)) > "$HYBRID_INFRA_ROOT/kubeadm-failures"
+      exit 1
+    fi
+    mkdir -p "$HYBRID_INFRA_ROOT/etc/kubernetes"
+    touch "$HYBRID_INFRA_ROOT/etc/kubernetes/kubelet.conf"
+    ;;
+esac
+"""
+STUBBED = ("apt-get", "apt-mark", "containerd", "curl", "gpg", "kubeadm", "modprobe", "sleep", "swapoff", "sysctl", "systemctl")
+
+
+@pytest.fixture
+def node_root(tmp_path) -> Path:
+    """A scratch root with the node's files and stand-ins for the system commands."""
+    root = tmp_path / "root"
+    for directory in ("etc/apt/sources.list.d", "var/log", "bin"):
+        (root / directory).mkdir(parents=True)
+    (root / "etc/fstab").write_text("/dev/vda1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n")
+    for command in STUBBED:
+        stub = root / "bin" / command
+        stub.write_text(STUB)
+        stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    return root
+
+
+def run_script(text: str, root: Path, failures: int = 0, attempts: int | None = None) -> subprocess.CompletedProcess[str]:
+    text = text.replace("readonly KUBEADM_RETRY_SECONDS=20", "readonly KUBEADM_RETRY_SECONDS=0")
+    if attempts is not None:
+        text = text.replace("readonly KUBEADM_ATTEMPTS=60", f"readonly KUBEADM_ATTEMPTS={attempts}")
+    (root / "kubeadm-failures").write_text(str(failures))
+    path = root / "bootstrap.sh"
+    path.write_text(text)
+    env = {**os.environ, "HYBRID_INFRA_ROOT": str(root), "PATH": f"{root / 'bin'}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env, timeout=60)
+
+
+def calls(root: Path) -> list[str]:
+    log = root / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_script_bootstraps_once_and_a_second_run_changes_nothing(spec, node_root):
+    text = script(nodes(spec)["dev-general-0"])
+    first = run_script(text, node_root)
+    assert first.returncode == 0, first.stderr
+    made = calls(node_root)
+    assert "apt-get install -y -q --allow-change-held-packages kubelet=1.34.2-1.1 kubeadm=1.34.2-1.1 kubectl=1.34.2-1.1" in made
+    assert "kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm.yaml") in made
+    assert (node_root / "var/lib/hybrid-infra/bootstrapped").exists()
+    assert "SystemdCgroup = true" in (node_root / "etc/containerd/config.toml").read_text()
+    assert "#/swap.img" in (node_root / "etc/fstab").read_text()
+    sources = (node_root / "etc/apt/sources.list.d/kubernetes.list").read_text()
+    assert "https://pkgs.k8s.io/core:/stable:/v1.34/deb/ /" in sources
+
+    (node_root / "calls.log").unlink()
+    before = {k: v for k, v in tree(node_root).items() if not k.startswith("var/log")}
+    second = run_script(text, node_root)
+    assert second.returncode == 0
+    assert calls(node_root) == []
+    after = {k: v for k, v in tree(node_root).items() if not k.startswith("var/log")}
+    assert after == before
+    assert "already bootstrapped" in second.stderr
+
+
+def test_script_retries_join_until_the_api_answers(spec, node_root):
+    result = run_script(script(nodes(spec)["dev-general-1"]), node_root, failures=2)
+    assert result.returncode == 0, result.stderr
+    joins = [c for c in calls(node_root) if c.startswith("kubeadm join")]
+    resets = [c for c in calls(node_root) if c.startswith("kubeadm reset")]
+    assert (len(joins), len(resets)) == (3, 2)
+    assert "attempt 2 of 60 failed" in result.stderr
+    assert "attempt 2 of 60 failed" in (node_root / "var/log/hybrid-infra-bootstrap.log").read_text()
+
+
+def test_script_gives_up_after_a_bounded_number_of_attempts(spec, node_root):
+    result = run_script(script(nodes(spec)["dev-general-1"]), node_root, failures=100, attempts=4)
+    assert result.returncode != 0
+    assert len([c for c in calls(node_root) if c.startswith("kubeadm join")]) == 4
+    assert "giving up after 4 attempts" in result.stderr
+    assert not (node_root / "var/lib/hybrid-infra/bootstrapped").exists()
+
+
+def test_control_plane_script_places_the_pki_before_kubeadm(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    for entry in cloud_config(node)["write_files"]:
+        if entry["path"].startswith("/etc/hybrid-infra/pki/"):
+            target = node_root / entry["path"].lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(entry["content"])
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    placed = node_root / "etc/kubernetes/pki/ca.key"
+    assert placed.read_text() == PKI.ca_key
+    assert stat.S_IMODE(placed.stat().st_mode) == 0o600
+    assert [c.split(" --")[0] for c in calls(node_root) if c.startswith("kubeadm")] == ["kubeadm init"]
