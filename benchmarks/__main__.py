@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hybrid_infra.config import parse_stack_config
-from hybrid_infra.offline.plan import Plan, Redactor, load_stack, plan_document
+from hybrid_infra.offline.plan import Plan, Redactor, StackConfig, load_stack, plan_document
 from hybrid_infra.offline.simulate import simulate
 from hybrid_infra.platform import program
 
@@ -40,7 +40,7 @@ def main() -> None:
         measure(f"validate {label}", lambda: parse_stack_config(config), runs)
         measure(f"simulate {label}", lambda: simulate(program, stack="bench", config=config, spec=spec), runs)
         result = simulate(program, stack="bench", config=config, spec=spec)
-        plan = Plan("bench", spec, result)
+        plan = Plan("bench", spec, result, StackConfig(STACKS / "bench", config, [], []))
         measure(f"render plan {label}", lambda: plan_document(plan, Redactor(result, False)), runs)
 
 

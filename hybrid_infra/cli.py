@@ -65,7 +65,7 @@ def plan(
         raise _fail(error, stack) from None
     target = out_dir or Path("build") / stack
     write_plan(result, target, show_secrets)
-    redactor = Redactor(result.simulation, show_secrets)
+    redactor = Redactor(result.simulation, show_secrets, result.config.secret_values)
     out.print(_tree(result))
     out.print(_summary(result, redactor))
     for warning in result.simulation.warnings:
@@ -110,10 +110,17 @@ def _summary(result: Plan, redactor: Redactor) -> Table:
         )
     endpoint = outputs.get("endpoint", "-")
     visibility = "public" if cluster.endpoint.public else "private"
+    charts = spec.addons.charts
+    versions = [f"Kubernetes {cluster.kubernetes_version}", f"{cluster.cni} {getattr(charts, cluster.cni).version}"]
+    if spec.openstack and spec.openstack.cloud_provider:
+        versions += [
+            f"OpenStack CCM {charts.openstack_cloud_controller_manager.version}",
+            f"Cinder CSI {charts.cinder_csi.version}",
+        ]
     table.caption = (
         f"API endpoint https://{endpoint}:6443 ({cluster.endpoint.type}, {visibility}); "
-        f"nodes {cluster.network.node_cidr}, pods {cluster.network.pod_cidr}, "
-        f"services {cluster.network.service_cidr}; CNI {cluster.cni}"
+        f"nodes {cluster.network.node_cidr}, pods {cluster.network.pod_cidr}, services {cluster.network.service_cidr}\n"
+        f"versions: {', '.join(versions)}; kubeconfig: pulumi stack output kubeconfig --show-secrets"
     )
     return table
 

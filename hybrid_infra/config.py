@@ -54,9 +54,10 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.problems))
 
 
-def _problem(message: str, key: str | None = None) -> PydanticCustomError:
-    """A validation error whose message is final; ``key`` extends the path below the model."""
-    return PydanticCustomError("hybrid_infra", "{message}", {"message": message, "key": key})
+def _problem(message: str, key: str | None = None, absolute: bool = False) -> PydanticCustomError:
+    """A validation error whose message is final; ``key`` extends the path below the model, or with
+    ``absolute`` replaces it (checks across sections name the key from the top)."""
+    return PydanticCustomError("hybrid_infra", "{message}", {"message": message, "key": key, "absolute": absolute})
 
 
 # --- field types -------------------------------------------------------------------------
@@ -430,11 +431,14 @@ class StackSpec(Spec):
                     f"{size!r} is not allowed; use a size defined in openstack.flavors: "
                     f"{', '.join(sorted(openstack.flavors))}",
                     key=path,
+                    absolute=True,
                 )
         needs_external = openstack.network.existing is None or self.cluster.endpoint.public
         if needs_external and openstack.external_network is None:
             reason = "a public endpoint" if self.cluster.endpoint.public else "the router of a created network"
-            raise _problem(f"missing; {reason} needs the name of an external network", key="openstack.externalNetwork")
+            raise _problem(
+                f"missing; {reason} needs the name of an external network", key="openstack.externalNetwork", absolute=True
+            )
 
 
 # --- loading and error reporting ---------------------------------------------------------
@@ -485,9 +489,7 @@ def format_errors(error: ValidationError, root: type[BaseModel], prefix: str = "
         ctx = item.get("ctx") or {}
         if item["type"] == "hybrid_infra":
             if ctx.get("key"):
-                key = ctx["key"]
-                # Keys that start at the top of the stack ("cluster.pools[0].size") replace the location.
-                loc = [key] if "." in key and not key.startswith("[") else loc + [key]
+                loc = [ctx["key"]] if ctx.get("absolute") else loc + [ctx["key"]]
             message = ctx["message"]
         else:
             message = _message(item, root, loc)

@@ -34,6 +34,7 @@ def test_plan_prints_tree_and_summary(dev_plan):
     for row in ("control-plane", "general", "virt"):
         assert row in result.stdout
     assert "API endpoint https://203.0.113.10:6443 (loadBalancer, public)" in result.stdout
+    assert "versions: Kubernetes 1.34.2, cilium 1.19.3, OpenStack CCM 2.34.1, Cinder CSI 2.34.1" in result.stdout
     assert f"plan written to {out}" in result.stdout
 
 
@@ -42,7 +43,7 @@ def test_plan_json_holds_every_resource(dev_plan):
     plan = json.loads((out / "plan.json").read_text())
     assert plan["stack"] == "dev"
     resources = plan["resources"]
-    assert set(resources[0]) == {"urn", "type", "name", "parent", "inputs", "outputs", "dependencies"}
+    assert set(resources[0]) == {"urn", "type", "name", "parent", "inputs", "outputs", "dependencies", "provider"}
     urns = {r["urn"] for r in resources}
     for resource in resources:
         assert resource["parent"] is None or resource["parent"].startswith("urn:pulumi:dev::hybrid-infra::")

@@ -163,3 +163,49 @@ def test_component_arguments_get_the_same_messages():
         "pool.taints[0]: 'x:Never' is not allowed; use key[=value]:Effect with Effect one of "
         "NoSchedule, PreferNoSchedule, NoExecute"
     ]
+
+
+def test_nodes_may_not_label_themselves_in_kubernetes_domains(dev_config):
+    dev_config["hybrid-infra:cluster"]["pools"][0]["labels"] = {"node-role.kubernetes.io/worker": ""}
+    assert problems(dev_config) == [
+        "cluster.pools[0].labels.node-role.kubernetes.io/worker: 'node-role.kubernetes.io/worker' is not allowed; "
+        "nodes may not label themselves under kubernetes.io or k8s.io (except kubelet.kubernetes.io and node.kubernetes.io)"
+    ]
+    dev_config["hybrid-infra:cluster"]["pools"][0]["labels"] = {"node.kubernetes.io/pool": "general"}
+    parse_stack_config(dev_config)
+
+
+def test_an_empty_secret_is_refused_without_echoing_it(dev_config):
+    dev_config["hybrid-infra:openstack"]["cloudProvider"]["applicationCredentialSecret"] = ""
+    assert problems(dev_config) == [
+        "openstack.cloudProvider.applicationCredentialSecret: the value given is not allowed; a non-empty string "
+        "is needed (set it with `pulumi config set --secret`)"
+    ]
+
+
+def test_secrets_do_not_show_in_the_validated_spec(dev_config):
+    spec = parse_stack_config(dev_config)
+    secret = dev_config["hybrid-infra:openstack"]["cloudProvider"]["applicationCredentialSecret"]
+    assert secret not in repr(spec) and secret not in str(spec)
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "expected"),
+    [
+        ("hybrid-infra:addons", {"charts": {"cilium": {"repository": "helm.cilium.io", "version": "1.19.3"}}},
+         "addons.charts.cilium.repository: 'helm.cilium.io' is not allowed; use an http(s) URL"),
+        ("hybrid-infra:addons", {"storageClass": {"reclaimPolicy": "Keep"}},
+         "addons.storageClass.reclaimPolicy: 'Keep' is not allowed; use one of 'Delete' or 'Retain'"),
+        ("hybrid-infra:cluster", {"pki": {"keyAlgorithm": "dsa"}},
+         "cluster.pki.keyAlgorithm: 'dsa' is not allowed; use one of 'ecdsa-p256', 'rsa-2048', 'rsa-3072' or 'rsa-4096'"),
+        ("hybrid-infra:cluster", {"registryMirrors": {"docker.io": ["ftp://mirror"]}},
+         "cluster.registryMirrors.docker.io[0]: 'ftp://mirror' is not allowed; use an http(s) URL"),
+        ("hybrid-infra:cluster", {"readinessTimeoutSeconds": 5},
+         "cluster.readinessTimeoutSeconds: 5 is not allowed; use a number >= 10"),
+    ],
+)
+def test_bad_bootstrap_and_addon_values(dev_config, section, change, expected):
+    dev_config.setdefault(section, {}).update(change)
+    found = problems(dev_config)
+    assert len(found) == 1, found
+    assert found[0].startswith(expected), found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ class StackConfig:
     path: Path
     values: dict[str, Any]
     secret_keys: list[str]
+    secret_values: list[str]
+    """The stand-ins of encrypted values, to hide wherever they end up."""
 
 
 def available_stacks(stacks_dir: Path) -> list[str]:
@@ -54,27 +56,22 @@ def load_stack(stacks_dir: Path, stack: str) -> StackConfig:
         raise ConfigError([f"{path.name}: {where}: not valid YAML ({getattr(error, 'problem', error)})"]) from None
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise ConfigError([f"{path.name}: expected a mapping with a 'config' key"])
-    secret_keys: list[str] = []
-    values = {}
-    for key, value in (document.get("config") or {}).items():
-        decoded, secret = _stand_in_secrets(value, key)
-        values[key] = decoded
-        if secret:
-            secret_keys.append(key)
-    return StackConfig(path, values, secret_keys)
+    stand_ins: list[str] = []
+    values = {key: _stand_in_secrets(value, key, stand_ins) for key, value in (document.get("config") or {}).items()}
+    secret_keys = [key for key, value in values.items() if any(s in json.dumps(value) for s in stand_ins)]
+    return StackConfig(path, values, secret_keys, stand_ins)
 
 
-def _stand_in_secrets(value: Any, path: str) -> tuple[Any, bool]:
+def _stand_in_secrets(value: Any, path: str, stand_ins: list[str]) -> Any:
     """``secure:`` values are encrypted for the stack's secrets provider; offline they become stand-ins."""
     if isinstance(value, dict) and set(value) == {"secure"}:
-        return f"simulated-secret-for-{path}", True
+        stand_ins.append(f"simulated-secret-for-{path}")
+        return stand_ins[-1]
     if isinstance(value, dict):
-        items = {k: _stand_in_secrets(v, f"{path}.{k}") for k, v in value.items()}
-        return {k: v for k, (v, _) in items.items()}, any(s for _, s in items.values())
+        return {k: _stand_in_secrets(v, f"{path}.{k}", stand_ins) for k, v in value.items()}
     if isinstance(value, list):
-        items_list = [_stand_in_secrets(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return [v for v, _ in items_list], any(s for _, s in items_list)
-    return value, False
+        return [_stand_in_secrets(v, f"{path}[{i}]", stand_ins) for i, v in enumerate(value)]
+    return value
 
 
 @dataclass
@@ -82,6 +79,7 @@ class Plan:
     stack: str
     spec: StackSpec
     simulation: Simulation
+    config: StackConfig
 
 
 def run_plan(stacks_dir: Path, stack: str, preview: bool = False) -> Plan:
@@ -91,24 +89,34 @@ def run_plan(stacks_dir: Path, stack: str, preview: bool = False) -> Plan:
     simulation = simulate(
         program, stack=stack, config=config.values, secret_keys=config.secret_keys, spec=spec, preview=preview
     )
-    return Plan(stack, spec, simulation)
+    return Plan(stack, spec, simulation, config)
 
 
 # --- rendering ---------------------------------------------------------------------------
 
 
 class Redactor:
-    """Shows or hides secrets; inside texts it hides each secret value the program holds."""
+    """Shows or hides secrets; inside texts it hides every secret value the program started from.
 
-    def __init__(self, simulation: Simulation, show_secrets: bool):
+    Those are the outputs providers declare secret (keys, tokens, random values) and the stack's
+    encrypted config. Everything secret the program derives (cloud-configs, kubeconfigs) is made of
+    them. A multi-line secret (a PEM key) is hidden line by line, so it is hidden however a text
+    indents it; its armor lines stay, to show what was there.
+    """
+
+    MIN_LENGTH = 6
+
+    def __init__(self, simulation: Simulation, show_secrets: bool, config_secrets: Iterable[str] = ()):
         self.show_secrets = show_secrets
-        leaves = set()
+        origins = set(config_secrets)
         for resource in simulation.resources:
-            for tree in (resource.inputs, resource.outputs):
-                leaves.update(_secret_leaves(tree, inside=False))
-        # A secret that contains another is a composite (a whole cloud-config); hide its parts only.
-        atoms = [s for s in leaves if len(s) >= 6 and not any(o != s and o in s for o in leaves if len(o) >= 6)]
-        self._atoms = sorted(atoms, key=len, reverse=True)
+            for key in resource.secret_outputs:
+                origins.update(_secret_leaves(Secret(resource.outputs.get(key)), inside=False))
+        atoms = set()
+        for origin in origins:
+            lines = [line.strip() for line in origin.splitlines()]
+            atoms.update(line for line in lines if len(line) >= self.MIN_LENGTH and not line.startswith("-----"))
+        self._atoms = sorted(atoms, key=lambda atom: (-len(atom), atom))
 
     def value(self, value: Any) -> Any:
         if isinstance(value, Secret):
@@ -171,6 +179,7 @@ def plan_document(plan: Plan, redactor: Redactor) -> dict[str, Any]:
                 "inputs": redactor.value(resource.inputs),
                 "outputs": redactor.value(resource.outputs),
                 "dependencies": resource.dependencies,
+                "provider": resource.provider,
             }
             for resource in plan.simulation.resources
         ],
@@ -236,7 +245,7 @@ def _replace_dir(path: Path) -> Path:
 
 def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
     """Write plan.json, nodes/*.user-data and manifests/*.yaml under ``out``, replacing an earlier plan's."""
-    redactor = Redactor(plan.simulation, show_secrets)
+    redactor = Redactor(plan.simulation, show_secrets, plan.config.secret_values)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "plan.json"]
     written[0].write_text(json.dumps(plan_document(plan, redactor), indent=2, sort_keys=True) + "\n")

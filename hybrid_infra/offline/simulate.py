@@ -56,6 +56,10 @@ class Resource:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     dependencies: list[str]
+    provider: str | None = None
+    """URN of the explicit provider resource, if any."""
+    secret_outputs: list[str] = field(default_factory=list)
+    """Outputs the provider itself declares secret (keys, tokens): where secret values originate."""
     resource_id: str | None = None
 
 
@@ -119,6 +123,9 @@ class RecordingMonitor(MockMonitor):
                     for key, value in state.items()
                 },
                 dependencies=sorted(set(request.dependencies)),
+                # A provider reference is "<urn>::<id>"; the URN alone names it.
+                provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+                secret_outputs=sorted(request.additionalSecretOutputs),
                 resource_id=response.id or None,
             )
         )

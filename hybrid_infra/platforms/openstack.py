@@ -349,7 +349,10 @@ class OpenStackNodePool(pulumi.ComponentResource):
                     )
                 ],
                 scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group.id)],
-                opts=child,
+                # A cloud-config acts only at first boot. Ignoring later changes keeps a changed setting
+                # (or a rotated join token) from replacing every running node at once; new nodes get
+                # the current cloud-config, and `pulumi up --replace` renews a node deliberately.
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["userData"]),
             )
             self.nodes.append(
                 Node(

@@ -1,0 +1,199 @@
+"""The whole cluster on the simulated cloud: PKI end to end, secrets, manifests, ordering."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+
+from tests.conftest import STACKS, cloud_init_schema
+from tests.test_bootstrap import openssl_discovery_hash
+
+kubernetes_validate = pytest.importorskip("kubernetes_validate")
+
+
+def plan(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "hybrid_infra", "plan", "dev", "--stacks", str(STACKS), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def shown(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("shown") / "dev"
+    return out, plan(out, "--show-secrets")
+
+
+@pytest.fixture(scope="module")
+def hidden(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("hidden") / "dev"
+    return out, plan(out)
+
+
+def user_data(out: Path, node: str) -> dict[str, Any]:
+    return yaml.safe_load((out / "nodes" / f"{node}.user-data").read_text())
+
+
+def written_file(out: Path, node: str, path: str) -> str:
+    return next(f["content"] for f in user_data(out, node)["write_files"] if f["path"] == path)
+
+
+def plan_json(out: Path) -> dict[str, Any]:
+    return json.loads((out / "plan.json").read_text())
+
+
+def kubeconfig(out: Path) -> dict[str, Any]:
+    return yaml.safe_load(plan_json(out)["outputs"]["kubeconfig"])
+
+
+def test_admin_certificate_verifies_against_the_ca_on_the_control_plane(shown):
+    out, _ = shown
+    ca = x509.load_pem_x509_certificate(written_file(out, "dev-cp-0", "/etc/hybrid-infra/pki/ca.crt").encode())
+    config = kubeconfig(out)
+    user = config["users"][0]["user"]
+    admin = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    admin.verify_directly_issued_by(ca)
+    assert base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]) == ca.public_bytes(
+        __import__("cryptography").hazmat.primitives.serialization.Encoding.PEM
+    )
+    assert config["clusters"][0]["cluster"]["server"] == "https://203.0.113.10:6443"
+    key = base64.b64decode(user["client-key-data"]).decode()
+    assert "PRIVATE KEY" in key
+    for node in ("dev-cp-1", "dev-cp-2"):
+        assert written_file(out, node, "/etc/hybrid-infra/pki/ca.crt") == written_file(out, "dev-cp-0", "/etc/hybrid-infra/pki/ca.crt")
+
+
+def test_workers_discover_the_ca_by_its_hash_and_hold_no_key(shown, tmp_path):
+    out, _ = shown
+    expected = openssl_discovery_hash(written_file(out, "dev-cp-0", "/etc/hybrid-infra/pki/ca.crt"), tmp_path)
+    for node in ("dev-general-0", "dev-general-1", "dev-general-2", "dev-virt-0", "dev-virt-1"):
+        text = (out / "nodes" / f"{node}.user-data").read_text()
+        assert "PRIVATE KEY" not in text, node
+        join = yaml.safe_load(written_file(out, node, "/etc/hybrid-infra/kubeadm.yaml"))
+        assert join["discovery"]["bootstrapToken"]["caCertHashes"] == [expected]
+        assert re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", join["discovery"]["bootstrapToken"]["token"])
+
+
+def test_init_node_config(shown):
+    out, _ = shown
+    documents = {d["kind"]: d for d in yaml.safe_load_all(written_file(out, "dev-cp-0", "/etc/hybrid-infra/kubeadm.yaml"))}
+    cluster = documents["ClusterConfiguration"]
+    assert cluster["apiVersion"] == "kubeadm.k8s.io/v1beta4"
+    balancer = next(r for r in plan_json(out)["resources"] if r["type"].endswith("loadBalancer:LoadBalancer"))
+    assert cluster["controlPlaneEndpoint"] == f"{balancer['outputs']['vipAddress']}:6443"
+    assert cluster["networking"]["podSubnet"] == "10.244.0.0/16"
+    assert cluster["networking"]["serviceSubnet"] == "10.96.0.0/12"
+
+
+def test_every_cloud_config_is_small_and_passes_cloud_init_schema(shown):
+    out, _ = shown
+    for path in sorted((out / "nodes").glob("*.user-data")):
+        assert path.stat().st_size < 16 * 1024, path.name
+        checked = cloud_init_schema(path)
+        assert checked.returncode == 0, f"{path.name}: {checked.stdout}{checked.stderr}"
+
+
+def secret_values(out: Path) -> dict[str, str]:
+    """Secrets as the shown plan has them: each must be absent from the hidden plan."""
+    config = kubeconfig(out)
+    cp0 = lambda path: written_file(out, "dev-cp-0", path)  # noqa: E731
+    join = yaml.safe_load(written_file(out, "dev-general-0", "/etc/hybrid-infra/kubeadm.yaml"))
+    encryption = yaml.safe_load(cp0("/etc/kubernetes/encryption/config.yaml"))
+    return {
+        "ca key": cp0("/etc/hybrid-infra/pki/ca.key").splitlines()[1],
+        "etcd ca key": cp0("/etc/hybrid-infra/pki/etcd/ca.key").splitlines()[1],
+        "service-account key": cp0("/etc/hybrid-infra/pki/sa.key").splitlines()[1],
+        "admin key (base64)": config["users"][0]["user"]["client-key-data"],
+        "admin key": base64.b64decode(config["users"][0]["user"]["client-key-data"]).decode().splitlines()[1],
+        "join token": join["discovery"]["bootstrapToken"]["token"],
+        "token secret": join["discovery"]["bootstrapToken"]["token"].split(".")[1],
+        "encryption key": encryption["resources"][0]["providers"][0]["secretbox"]["keys"][0]["secret"],
+    }
+
+
+def test_without_show_secrets_no_secret_appears_anywhere(shown, hidden):
+    secrets = secret_values(shown[0])
+    out, result = hidden
+    texts = {str(p): p.read_text() for p in out.rglob("*") if p.is_file()}
+    texts["stdout"], texts["stderr"] = result.stdout, result.stderr
+    for where, text in texts.items():
+        assert "PRIVATE KEY-----\nM" not in text, where
+        for what, value in secrets.items():
+            assert value not in text, f"{what} in {where}"
+    worker = (out / "nodes" / "dev-general-0.user-data").read_text()
+    assert "token: '[secret]'" in worker or "token: [secret]" in worker
+    assert plan_json(out)["outputs"]["kubeconfig"] == "[secret]"
+
+
+def test_manifests_hold_the_pinned_releases(hidden):
+    out, _ = hidden
+    releases = {
+        p.name: yaml.safe_load(p.read_text())["helmRelease"] for p in (out / "manifests").glob("helmrelease-*.yaml")
+    }
+    cilium = releases["helmrelease-kube-system-cilium.yaml"]
+    assert (cilium["chart"], cilium["repository"], cilium["version"]) == ("cilium", "https://helm.cilium.io/", "1.19.3")
+    assert cilium["values"]["ipam"]["operator"]["clusterPoolIPv4PodCIDRList"] == ["10.244.0.0/16"]
+    ccm = releases["helmrelease-kube-system-openstack-cloud-controller-manager.yaml"]
+    assert (ccm["chart"], ccm["version"]) == ("openstack-cloud-controller-manager", "2.34.1")
+    csi = releases["helmrelease-kube-system-cinder-csi.yaml"]
+    assert (csi["chart"], csi["version"]) == ("openstack-cinder-csi", "2.34.1")
+    assert csi["values"]["secret"]["name"] == ccm["values"]["secret"]["name"] == "cloud-config"
+
+
+def test_every_plain_manifest_passes_kubernetes_validate_strict(hidden):
+    out, _ = hidden
+    plain = [p for p in sorted((out / "manifests").glob("*.yaml")) if not p.name.startswith("helmrelease-")]
+    kinds = {yaml.safe_load(p.read_text())["kind"] for p in plain}
+    assert {"Secret", "StorageClass"} <= kinds
+    for path in plain:
+        kubernetes_validate.validate(yaml.safe_load(path.read_text()), "1.34.0", strict=True)
+
+
+def test_default_storage_class_is_cinder(hidden):
+    out, _ = hidden
+    storage = yaml.safe_load((out / "manifests" / "storageclass-cluster-standard.yaml").read_text())
+    assert storage["provisioner"] == "cinder.csi.openstack.org"
+    assert storage["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+
+
+def test_add_ons_wait_for_the_api_through_the_provider(hidden):
+    out, _ = hidden
+    resources = {r["name"]: r for r in plan_json(out)["resources"]}
+    gate, provider = resources["dev-cluster-ready"], resources["dev-cluster-kubernetes"]
+    assert gate["urn"] in provider["dependencies"]
+    control_plane = {r["urn"] for r in resources.values() if r["type"].endswith("Instance") and "-cp-" in r["inputs"]["name"]}
+    assert control_plane <= set(gate["dependencies"])
+    assert gate["inputs"]["url"] == "https://203.0.113.10:6443/readyz"
+    for name in ("dev-cni-cilium", "dev-openstack-ccm", "dev-openstack-cinder-csi", "dev-openstack-storage-class"):
+        assert resources[name]["provider"] == provider["urn"], name
+    ccm = resources["dev-openstack-ccm"]
+    assert resources["dev-openstack-cloud-config"]["urn"] in ccm["dependencies"]
+
+
+def test_join_token_is_kept_as_a_bootstrap_token_secret(shown):
+    out, _ = shown
+    secret = next(r for r in plan_json(out)["resources"] if r["name"] == "dev-cluster-join-token")
+    token = yaml.safe_load(written_file(out, "dev-general-0", "/etc/hybrid-infra/kubeadm.yaml"))["discovery"][
+        "bootstrapToken"
+    ]["token"]
+    token_id, token_secret = token.split(".")
+    assert secret["inputs"]["metadata"] == {"name": f"bootstrap-token-{token_id}", "namespace": "kube-system"}
+    assert secret["inputs"]["type"] == "bootstrap.kubernetes.io/token"
+    data = secret["inputs"]["stringData"]
+    assert (data["token-id"], data["token-secret"]) == (token_id, token_secret)
+    assert "expiration" not in data
+    adopter = next(r for r in plan_json(out)["resources"] if r["name"] == "dev-cluster-kubernetes-adopt")
+    assert secret["provider"] == adopter["urn"] and adopter["inputs"]["upsertExistingObjects"] == "true"

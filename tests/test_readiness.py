@@ -1,0 +1,130 @@
+"""The readiness gate against a local HTTPS server that checks the admin certificate, as the API does."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from hybrid_infra.readiness import ClusterNotReady, wait_until_ready
+from tests.pki_fixtures import certificate, key_pem, new_key, pem
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> dict[str, str]:
+    ca_key = new_key()
+    ca = certificate("kubernetes", ca_key)
+    server_key, admin_key = new_key(), new_key()
+    directory = tmp_path_factory.mktemp("pki")
+    files = {
+        "ca": pem(ca),
+        "server_cert": pem(certificate("kube-apiserver", server_key, issuer=(ca, ca_key), server_ip="127.0.0.1")),
+        "server_key": key_pem(server_key),
+        "admin_cert": pem(certificate("hybrid-infra-admin", admin_key, issuer=(ca, ca_key), client=True)),
+        "admin_key": key_pem(admin_key),
+    }
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    files["dir"] = str(directory)
+    return files
+
+
+class ReadyzHandler(http.server.BaseHTTPRequestHandler):
+    answer = 200
+
+    def do_GET(self):  # noqa: N802
+        code = self.answer if self.path == "/readyz" else 404
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(b"ok" if code == 200 else b"not ready")
+
+    def log_message(self, *args):
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def api_server(pki: dict[str, str], port: int, delay: float = 0.0, answer: int = 200) -> Iterator[None]:
+    """Starts listening on 127.0.0.1:port after ``delay`` seconds; requires a client certificate from the CA."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    directory = Path(pki["dir"])
+    context.load_cert_chain(directory / "server_cert", directory / "server_key")
+    context.load_verify_locations(cadata=pki["ca"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    handler = type("Handler", (ReadyzHandler,), {"answer": answer})
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve() -> None:
+        time.sleep(delay)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        servers.append(server)
+        server.serve_forever(poll_interval=0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        for _ in range(100):
+            if servers or not thread.is_alive():
+                break
+            time.sleep(0.05)
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_gate_passes_once_the_api_answers(pki):
+    port = free_port()
+    with api_server(pki, port, delay=1.0):
+        started = time.monotonic()
+        wait_until_ready(
+            f"https://127.0.0.1:{port}/readyz", pki["ca"], pki["admin_cert"], pki["admin_key"], 20, interval_seconds=0.2
+        )
+        assert 0.9 < time.monotonic() - started < 20
+
+
+def test_gate_fails_with_a_clear_error_when_nothing_answers(pki):
+    url = f"https://127.0.0.1:{free_port()}/readyz"
+    started = time.monotonic()
+    with pytest.raises(ClusterNotReady) as caught:
+        wait_until_ready(url, pki["ca"], pki["admin_cert"], pki["admin_key"], 1.5, interval_seconds=0.2)
+    assert time.monotonic() - started < 5
+    message = str(caught.value)
+    assert message.startswith(f"the Kubernetes API at {url} did not become ready within 1.5s")
+    assert "refused" in message.lower()
+
+
+def test_gate_keeps_waiting_while_the_api_is_not_ready(pki):
+    port = free_port()
+    with api_server(pki, port, answer=503):
+        with pytest.raises(ClusterNotReady) as caught:
+            wait_until_ready(
+                f"https://127.0.0.1:{port}/readyz", pki["ca"], pki["admin_cert"], pki["admin_key"], 1.5, interval_seconds=0.2
+            )
+    assert "(last: HTTP 503)" in str(caught.value)
+
+
+def test_gate_refuses_a_server_the_cluster_ca_did_not_sign(pki):
+    other_key = new_key()
+    other_ca = pem(certificate("someone-else", other_key))
+    port = free_port()
+    with api_server(pki, port):
+        with pytest.raises(ClusterNotReady) as caught:
+            wait_until_ready(
+                f"https://127.0.0.1:{port}/readyz", other_ca, pki["admin_cert"], pki["admin_key"], 1.0, interval_seconds=0.2
+            )
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
