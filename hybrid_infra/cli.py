@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from .config import ConfigError
-from .offline.plan import Plan, Redactor, StackNotFound, load_stack, run_plan, write_plan
+from .offline.plan import Plan, Redactor, StackNotFound, load_stack, pinned_manifests, run_plan, write_plan
 from .config import parse_stack_config
 from .platforms.base import NodeGroup
 
@@ -68,6 +68,16 @@ def plan(
     redactor = Redactor(result.simulation, show_secrets, result.config.secret_values)
     out.print(_tree(result))
     out.print(_summary(result, redactor))
+    if result.spec.workloads.containers or result.spec.workloads.virtual_machines:
+        out.print(_workloads(result))
+    for source in pinned_manifests(result):
+        if not source["expanded"]:
+            out.print(
+                f"{source['component']} {source['version']}: release manifest pinned to {source['url']}"
+                + (f" (sha256 {source['sha256']})" if source.get("sha256") else "")
+                + "; not expanded offline, `pulumi up` fetches and registers its objects",
+                markup=False,
+            )
     for warning in result.simulation.warnings:
         err.print(f"warning: {warning}", markup=False)
     out.print(f"{len(result.simulation.resources)} resources; plan written to {target}", markup=False)
@@ -122,6 +132,29 @@ def _summary(result: Plan, redactor: Redactor) -> Table:
         f"nodes {cluster.network.node_cidr}, pods {cluster.network.pod_cidr}, services {cluster.network.service_cidr}\n"
         f"versions: {', '.join(versions)}; kubeconfig: pulumi stack output kubeconfig --show-secrets"
     )
+    return table
+
+
+def _workloads(result: Plan) -> Table:
+    """Containers and VMs side by side: one platform for both."""
+    workloads = result.spec.workloads
+    table = Table(title="workloads: containers and virtual machines on one cluster")
+    for column in ("kind", "name", "namespace", "runs", "size", "ports", "reachable from"):
+        table.add_column(column)
+    for app in workloads.containers:
+        table.add_row(
+            "containers", app.name, app.namespace, app.image, f"{app.replicas} replicas", str(app.port), "any pod"
+        )
+    for vm in workloads.virtual_machines:
+        table.add_row(
+            "virtual machine",
+            vm.name,
+            vm.namespace,
+            f"disk {vm.disk.source} ({vm.disk.size})",
+            f"{vm.cpu} cores, {vm.memory}",
+            ", ".join(f"{p.port}/{p.protocol}" for p in vm.ports) or "-",
+            ", ".join(vm.allow_from) or "any pod",
+        )
     return table
 
 

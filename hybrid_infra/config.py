@@ -43,6 +43,9 @@ CALICO_VERSION = "v3.30.3"
 OPENSTACK_CCM_VERSION = "2.34.1"
 CINDER_CSI_VERSION = "2.34.1"
 KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip:v1.2.3"
+KUBEVIRT_VERSION = "v1.9.0"
+CDI_VERSION = "v1.66.0"
+MULTUS_VERSION = "v4.2.2"
 API_PORT = 6443
 
 
@@ -114,6 +117,54 @@ def _secret(value: Any) -> Any:
     return value
 
 
+_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+_QUANTITY_FACTORS = {
+    None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+
+
+def quantity_bytes(value: str) -> int:
+    """Bytes of a Kubernetes quantity such as ``8Gi`` or ``500M``."""
+    match = _QUANTITY.match(value)
+    if not match:
+        raise ValueError(value)
+    return int(float(match.group(1)) * _QUANTITY_FACTORS[match.group(2)])
+
+
+def _quantity(value: str) -> str:
+    try:
+        quantity_bytes(value)
+    except ValueError:
+        raise _problem(f"{value!r} is not allowed; use a Kubernetes quantity such as 512Mi or 20Gi") from None
+    return value
+
+
+def _at_least(minimum: str) -> Any:
+    def check(value: str) -> str:
+        if quantity_bytes(value) < quantity_bytes(minimum):
+            raise _problem(f"{value!r} is not allowed; use at least {minimum}")
+        return value
+
+    return check
+
+
+def _sha256(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise _problem(f"{value!r} is not allowed; use the 64 lower-case hex digits of a sha256 digest")
+    return value
+
+
+def _disk_source(value: str) -> str:
+    parsed = urllib.parse.urlparse(value)
+    if parsed.scheme not in ("http", "https", "docker") or not parsed.netloc:
+        raise _problem(
+            f"{value!r} is not allowed; use an http(s) URL of a qcow2, vmdk or raw disk image (optionally .gz or .xz), "
+            "or docker://registry/image:tag of a container disk"
+        )
+    return value
+
+
 def _kubernetes_version(value: str) -> str:
     match = _VERSION.match(value)
     if not match:
@@ -161,6 +212,10 @@ IPv4 = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_ip_address)]
 KubernetesVersion = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_kubernetes_version)]
 HttpUrl = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_http_url)]
 Secret = Annotated[SecretStr, BeforeValidator(_secret)]
+Quantity = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_quantity)]
+Sha256 = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_sha256)]
+DiskSource = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_disk_source)]
+Port = Annotated[int, Field(ge=1, le=65535)]
 LabelKey = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_label_key)]
 LabelValue = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_label_value)]
 Count = Annotated[int, Field(ge=0)]
@@ -367,6 +422,9 @@ class OpenStackSpec(Spec):
     cloud_provider: OpenStackCloudProviderSpec | None = Field(
         None, description="run the OpenStack cloud controller manager and Cinder CSI with these credentials"
     )
+    kvm_flavors: list[NonEmpty] = Field(
+        default=[], description="flavors the cloud operator prepared to expose /dev/kvm (nested virtualization, bare metal)"
+    )
 
 
 class ChartSpec(Spec):
@@ -391,11 +449,102 @@ class StorageClassSpec(Spec):
     name: DnsLabel = "standard"
     volume_type: NonEmpty | None = Field(None, description="Cinder volume type; the cloud's default when unset")
     reclaim_policy: Literal["Delete", "Retain"] = "Delete"
+    read_write_many: bool = Field(
+        False, description="volumes can attach to two nodes at once (multi-attach), which live migration needs"
+    )
+
+
+class ManifestSource(Spec):
+    """Where an operator's release manifest comes from: the release URL (default), a mirror or a file."""
+
+    url: HttpUrl | None = Field(None, description="a mirror of the release manifest")
+    file: NonEmpty | None = Field(None, description="a local copy, relative to the project directory")
+    sha256: Sha256 | None = Field(None, description="digest the manifest must have; checked before use")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ManifestSource:
+        if self.url and self.file:
+            raise _problem(f"{self.file!r} is not allowed together with url; give a url or a file", key="file")
+        return self
+
+
+class KubeVirtSpec(Spec):
+    version: NonEmpty = KUBEVIRT_VERSION
+    operator_manifest: ManifestSource = ManifestSource()
+    use_emulation: bool = Field(
+        False, description="run VMs without /dev/kvm by software emulation: slow, for tests and demos only"
+    )
+    feature_gates: list[NonEmpty] = []
+    image_registry: NonEmpty | None = Field(None, description="registry holding the KubeVirt images (a mirror)")
+    workload_update_methods: list[Literal["LiveMigrate", "Evict"]] | None = Field(
+        None, description="default: LiveMigrate when the storage class is ReadWriteMany, else none"
+    )
+
+
+class CdiSpec(Spec):
+    version: NonEmpty = CDI_VERSION
+    operator_manifest: ManifestSource = ManifestSource()
+    feature_gates: list[NonEmpty] = ["HonorWaitForFirstConsumer"]
+    upload_proxy: bool = Field(False, description="expose the upload proxy (virtctl image-upload) by a load balancer")
+
+
+class MultusSpec(Spec):
+    enabled: bool = False
+    version: NonEmpty = MULTUS_VERSION
+    manifest: ManifestSource = ManifestSource()
 
 
 class AddonsSpec(Spec):
     charts: ChartsSpec = ChartsSpec()
     storage_class: StorageClassSpec = StorageClassSpec()
+    kubevirt: KubeVirtSpec = KubeVirtSpec()
+    cdi: CdiSpec = CdiSpec()
+    multus: MultusSpec = MultusSpec()
+
+
+class ContainerAppSpec(Spec):
+    """A stateless app in containers: a Deployment and its Service."""
+
+    name: DnsLabel
+    namespace: DnsLabel = "default"
+    image: NonEmpty
+    replicas: Count = 2
+    port: Port
+
+
+class VmPortSpec(Spec):
+    name: Annotated[str, BeforeValidator(_strict_str), AfterValidator(_dns_label), Field(max_length=15)]
+    port: Port
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+
+class VmDiskSpec(Spec):
+    source: DiskSource
+    size: Annotated[str, BeforeValidator(_strict_str), AfterValidator(_quantity), AfterValidator(_at_least("1Gi"))]
+    storage_class: DnsLabel | None = Field(None, description="default: the cluster's default StorageClass")
+
+
+class VirtualMachineSpec(Spec):
+    """A legacy VM lifted and shifted: its disk imported into the cluster, then run by KubeVirt."""
+
+    name: DnsLabel
+    namespace: DnsLabel = "default"
+    disk: VmDiskSpec
+    cpu: int = Field(1, ge=1, le=256)
+    memory: Annotated[str, BeforeValidator(_strict_str), AfterValidator(_quantity), AfterValidator(_at_least("128Mi"))]
+    run_strategy: Literal["Always", "RerunOnFailure", "Manual", "Halted"] = "Always"
+    user_data: Secret | None = Field(None, description="cloud-init user data for the guest (secret)")
+    ssh_keys: list[NonEmpty] = []
+    ports: list[VmPortSpec] = []
+    allow_from: list[DnsLabel] = Field(
+        default=[], description="container apps whose pods may reach the VM's ports; none: every pod may"
+    )
+    networks: list[DnsLabel] = Field(default=[], description="extra networks: Multus NetworkAttachmentDefinitions")
+
+
+class WorkloadsSpec(Spec):
+    containers: list[ContainerAppSpec] = []
+    virtual_machines: list[VirtualMachineSpec] = []
 
 
 class StackSpec(Spec):
@@ -403,7 +552,12 @@ class StackSpec(Spec):
 
     cluster: ClusterSpec
     addons: AddonsSpec = AddonsSpec()
+    workloads: WorkloadsSpec = WorkloadsSpec()
     openstack: OpenStackSpec | None = None
+
+    @property
+    def virtualization(self) -> bool:
+        return any(pool.virtualization for pool in self.cluster.pools)
 
     @property
     def platform(self) -> str:
@@ -420,7 +574,37 @@ class StackSpec(Spec):
             )
         if self.openstack is not None:
             self._check_openstack(self.openstack)
+        self._check_workloads()
         return self
+
+    def _check_workloads(self) -> None:
+        workloads = self.workloads
+        apps = [app.name for app in workloads.containers]
+        names = apps + [vm.name for vm in workloads.virtual_machines]
+        for index, vm in enumerate(workloads.virtual_machines):
+            path = f"workloads.virtualMachines[{index}]"
+            if not self.virtualization:
+                raise _problem(
+                    f"{vm.name!r} needs a pool marked for virtualization; set virtualization: true on a pool in cluster.pools",
+                    key=path,
+                    absolute=True,
+                )
+            if vm.networks and not self.addons.multus.enabled:
+                raise _problem(
+                    f"{vm.networks!r} is not allowed without Multus; set addons.multus.enabled: true",
+                    key=f"{path}.networks",
+                    absolute=True,
+                )
+            for source in vm.allow_from:
+                if source not in apps:
+                    raise _problem(
+                        f"{source!r} is not allowed; name a container app in workloads.containers: {', '.join(apps) or 'none'}",
+                        key=f"{path}.allowFrom",
+                        absolute=True,
+                    )
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise _problem(f"{name!r} is not allowed; workload names must be unique", key="workloads", absolute=True)
 
     def _check_openstack(self, openstack: OpenStackSpec) -> None:
         sizes = {"cluster.controlPlane.size": self.cluster.control_plane.size}
@@ -431,6 +615,16 @@ class StackSpec(Spec):
                     f"{size!r} is not allowed; use a size defined in openstack.flavors: "
                     f"{', '.join(sorted(openstack.flavors))}",
                     key=path,
+                    absolute=True,
+                )
+        for index, pool in enumerate(self.cluster.pools):
+            flavor = openstack.flavors[pool.size]
+            if pool.virtualization and flavor not in openstack.kvm_flavors and not self.addons.kubevirt.use_emulation:
+                raise _problem(
+                    f"pool {pool.name!r} cannot run VMs with KVM: its flavor {flavor!r} is not in openstack.kvmFlavors; "
+                    "add the flavor there if the cloud operator prepared it for nested virtualization (or bare metal), "
+                    "or set addons.kubevirt.useEmulation: true to emulate without KVM (slow, for tests only)",
+                    key=f"cluster.pools[{index}]",
                     absolute=True,
                 )
         needs_external = openstack.network.existing is None or self.cluster.endpoint.public

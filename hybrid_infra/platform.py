@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 
+from .addons.cdi import Cdi
 from .addons.cni import Cni
+from .addons.kubevirt import KubeVirt
+from .addons.multus import Multus
 from .addons.openstack import OpenStackCloudProvider
 from .cluster import KubernetesCluster
 from .config import ConfigError, StackSpec, from_pulumi_config
 from .platforms.base import Platform
 from .platforms.openstack import OpenStackPlatform
+from .workloads import ContainerApp, VirtualMachine
 
 
 class HybridPlatform(pulumi.ComponentResource):
-    """Infrastructure on the stack's platform, the Kubernetes cluster on it, and its add-ons in order."""
+    """Infrastructure, the Kubernetes cluster, its add-ons in order, and the workloads beside each other.
+
+    Order: CNI -> cloud provider, CSI and storage class -> KubeVirt and CDI -> workloads.
+    """
 
     endpoint: pulumi.Output[str]
     """Address of the Kubernetes API."""
@@ -22,17 +31,31 @@ class HybridPlatform(pulumi.ComponentResource):
     nodes: pulumi.Output[list[dict[str, str]]]
     """Every node of the cluster."""
 
-    def __init__(self, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        spec: StackSpec,
+        opts: pulumi.ResourceOptions | None = None,
+        base_dir: Path | None = None,
+    ):
+        """``base_dir`` resolves manifest files named in the stack; default: the working directory."""
         super().__init__("hybrid-infra:index:HybridPlatform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        base_dir = base_dir or Path.cwd()
         self.spec = spec
         self.infrastructure = _platform(name, spec, child)
         self.cluster = KubernetesCluster(f"{name}-cluster", spec.cluster, self.infrastructure, child)
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)
 
+        def after(*resources: pulumi.Resource | None) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(
+                parent=self, provider=self.cluster.provider, depends_on=[r for r in resources if r is not None]
+            )
+
+        self.multus = Multus(f"{name}-multus", spec, base_dir, after()) if spec.addons.multus.enabled else None
         self.cni = Cni(
-            f"{name}-cni", spec.cluster, spec.addons, self.cluster.api_address, self.cluster.api_port, on_cluster
+            f"{name}-cni", spec.cluster, spec.addons, self.cluster.api_address, self.cluster.api_port, after()
         )
+        self.cloud_provider = None
         if isinstance(self.infrastructure, OpenStackPlatform) and spec.openstack and spec.openstack.cloud_provider:
             self.cloud_provider = OpenStackCloudProvider(
                 f"{name}-openstack",
@@ -41,8 +64,28 @@ class HybridPlatform(pulumi.ComponentResource):
                 spec.openstack,
                 self.infrastructure.network.subnet_id,
                 self.infrastructure.network.external_network_id,
-                pulumi.ResourceOptions(parent=self, provider=self.cluster.provider, depends_on=[self.cni]),
+                after(self.cni),
             )
+
+        self.kubevirt = self.cdi = None
+        if spec.virtualization:
+            self.kubevirt = KubeVirt(f"{name}-kubevirt", spec, base_dir, after(self.cni, self.cloud_provider))
+            self.cdi = Cdi(f"{name}-cdi", spec, base_dir, after(self.cni, self.cloud_provider))
+
+        self.apps = {
+            app.name: ContainerApp(f"{name}-{app.name}", app, after(self.cni)) for app in spec.workloads.containers
+        }
+        self.virtual_machines = {}
+        for vm in spec.workloads.virtual_machines:
+            ready = [self.kubevirt.resource, self.cdi.resource] if self.kubevirt and self.cdi else []
+            self.virtual_machines[vm.name] = VirtualMachine(
+                f"{name}-{vm.name}",
+                vm,
+                spec.cluster,
+                after(*ready, self.multus),
+                allowed_apps=[self.apps[source].app for source in vm.allow_from],
+            )
+
         self.endpoint = self.cluster.endpoint
         self.kubeconfig = self.cluster.kubeconfig
         self.nodes = self.cluster.nodes
@@ -55,16 +98,20 @@ def _platform(name: str, spec: StackSpec, opts: pulumi.ResourceOptions) -> Platf
     raise AssertionError(f"no platform section in a validated spec: {spec.platform}")
 
 
-def program() -> HybridPlatform:
-    """The Pulumi program of this project: what ``pulumi up`` and ``hybrid-infra plan`` run."""
-    try:
-        spec = from_pulumi_config()
-    except ConfigError as error:
-        raise pulumi.RunError("invalid stack configuration:\n" + str(error)) from None
-    platform = HybridPlatform(spec.cluster.name, spec)
+def build(spec: StackSpec, base_dir: Path | None = None) -> HybridPlatform:
+    """The platform of one stack and its stack outputs."""
+    platform = HybridPlatform(spec.cluster.name, spec, base_dir=base_dir)
     pulumi.export("platform", spec.platform)
     pulumi.export("kubernetesVersion", spec.cluster.kubernetes_version)
     pulumi.export("endpoint", platform.endpoint)
     pulumi.export("kubeconfig", platform.kubeconfig)
     pulumi.export("nodes", platform.nodes)
     return platform
+
+
+def program() -> HybridPlatform:
+    """The Pulumi program of this project: what ``pulumi up`` runs (``hybrid-infra plan`` runs ``build``)."""
+    try:
+        return build(from_pulumi_config())
+    except ConfigError as error:
+        raise pulumi.RunError("invalid stack configuration:\n" + str(error)) from None

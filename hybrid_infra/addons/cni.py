@@ -26,6 +26,14 @@ def cilium_values(cluster: ClusterSpec, api_host: str, api_port: int) -> dict[st
     }
 
 
+def cilium_values_for(cluster: ClusterSpec, addons: AddonsSpec, api_host: str, api_port: int) -> dict[str, Any]:
+    values = cilium_values(cluster, api_host, api_port)
+    if addons.multus.enabled:
+        # Leave other CNI configurations in place, so Multus can chain extra networks.
+        values["cni"] = {"exclusive": False}
+    return values
+
+
 def calico_values(cluster: ClusterSpec, api_host: str, api_port: int) -> dict[str, Any]:
     return {
         "installation": {
@@ -63,7 +71,9 @@ class Cni(pulumi.ComponentResource):
         super().__init__("hybrid-infra:index:Cni", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         if cluster.cni == "cilium":
-            values = pulumi.Output.from_input(api_host).apply(lambda host: cilium_values(cluster, host, api_port))
+            values = pulumi.Output.from_input(api_host).apply(
+                lambda host: cilium_values_for(cluster, addons, host, api_port)
+            )
             self.release = release(f"{name}-cilium", "cilium", "cilium", addons.charts.cilium, "kube-system", values, child)
         else:
             values = pulumi.Output.from_input(api_host).apply(lambda host: calico_values(cluster, host, api_port))

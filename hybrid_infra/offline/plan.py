@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from ..config import ConfigError, StackSpec, parse_stack_config
-from ..platform import program
+from ..platform import build
 from .simulate import UNKNOWN, Secret, Simulation, Unknown, simulate
 
 SECRET = "[secret]"
@@ -86,8 +86,14 @@ def run_plan(stacks_dir: Path, stack: str, preview: bool = False) -> Plan:
     """Validate the stack (raising :class:`ConfigError`) and run the program on the simulated cloud."""
     config = load_stack(stacks_dir, stack)
     spec = parse_stack_config(config.values)
+    project_dir = stacks_dir.resolve().parent
     simulation = simulate(
-        program, stack=stack, config=config.values, secret_keys=config.secret_keys, spec=spec, preview=preview
+        lambda: build(spec, base_dir=project_dir),
+        stack=stack,
+        config=config.values,
+        secret_keys=config.secret_keys,
+        spec=spec,
+        preview=preview,
     )
     return Plan(stack, spec, simulation, config)
 
@@ -98,8 +104,8 @@ def run_plan(stacks_dir: Path, stack: str, preview: bool = False) -> Plan:
 class Redactor:
     """Shows or hides secrets; inside texts it hides every secret value the program started from.
 
-    Those are the outputs providers declare secret (keys, tokens, random values) and the stack's
-    encrypted config. Everything secret the program derives (cloud-configs, kubeconfigs) is made of
+    Those are the outputs providers compute and declare secret (keys, tokens, random values) and
+    the stack's encrypted config. Everything secret the program derives (cloud-configs, kubeconfigs) is made of
     them. A multi-line secret (a PEM key) is hidden line by line, so it is hidden however a text
     indents it; its armor lines stay, to show what was there.
     """
@@ -110,7 +116,8 @@ class Redactor:
         self.show_secrets = show_secrets
         origins = set(config_secrets)
         for resource in simulation.resources:
-            for key in resource.secret_outputs:
+            # Computed by the provider, not echoed from an input (a Secret's data derives from others).
+            for key in set(resource.secret_outputs) - set(resource.inputs):
                 origins.update(_secret_leaves(Secret(resource.outputs.get(key)), inside=False))
         atoms = set()
         for origin in origins:
@@ -236,6 +243,15 @@ def manifests(plan: Plan, redactor: Redactor) -> dict[str, dict[str, Any]]:
     return dict(sorted(found.items()))
 
 
+def pinned_manifests(plan: Plan) -> list[dict[str, Any]]:
+    """Release manifests the program registered from (or, offline, only recorded as pinned sources)."""
+    return [
+        resource.outputs["operatorManifest"]
+        for resource in plan.simulation.resources
+        if not resource.custom and isinstance(resource.outputs.get("operatorManifest"), dict)
+    ]
+
+
 def _replace_dir(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
@@ -259,6 +275,12 @@ def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
         path = manifests_dir / name
         path.write_text(yaml.safe_dump(document, sort_keys=True))
         written.append(path)
+    for source in pinned_manifests(plan):
+        if not source["expanded"]:
+            # Offline, a URL source is not fetched: the plan names what `pulumi up` will fetch.
+            path = manifests_dir / f"operator-{source['component']}.pinned.yaml"
+            path.write_text(yaml.safe_dump({"pinnedManifest": source}, sort_keys=True))
+            written.append(path)
     return written
 
 

@@ -131,6 +131,13 @@ class RecordingMonitor(MockMonitor):
         )
         return response
 
+    def RegisterResourceOutputs(self, request):  # noqa: N802
+        # A component's registered outputs (as ``register_outputs`` gives them) complete its record.
+        for resource in self.simulation.resources:
+            if resource.urn == request.urn and not resource.custom:
+                resource.outputs = _mark(rpc.deserialize_properties(request.outputs, keep_unknowns=True))
+        return super().RegisterResourceOutputs(request)
+
 
 class _WarningCollector(logging.Handler):
     def __init__(self, simulation: Simulation):

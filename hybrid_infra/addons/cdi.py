@@ -1,0 +1,78 @@
+"""CDI (containerized data importer): the release operator, then the CDI resource, awaited until Available."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..config import StackSpec
+from .kubevirt import WAIT_FOR_AVAILABLE
+from .manifests import PinnedManifest, read_manifest, register_objects
+from .placement import off_virtualization_pools, on_virtualization_pools
+
+RELEASE_URL = "https://github.com/kubevirt/containerized-data-importer/releases/download/{version}/cdi-operator.yaml"
+NAMESPACE = "cdi"
+UPLOAD_PROXY_SELECTOR = {"cdi.kubevirt.io": "cdi-uploadproxy"}
+
+
+def cdi_resource(spec: StackSpec) -> dict[str, Any]:
+    """The CDI resource: importer pods on the virtualization pools, its own services off them."""
+    return {
+        "apiVersion": "cdi.kubevirt.io/v1beta1",
+        "kind": "CDI",
+        "metadata": {"name": "cdi", "annotations": dict(WAIT_FOR_AVAILABLE)},
+        "spec": {
+            "config": {"featureGates": list(spec.addons.cdi.feature_gates)},
+            "imagePullPolicy": "IfNotPresent",
+            "infra": {"nodePlacement": off_virtualization_pools(spec.cluster)},
+            "workload": on_virtualization_pools(spec.cluster),
+            "uninstallStrategy": "BlockUninstallIfWorkloadsExist",
+        },
+    }
+
+
+class Cdi(pulumi.ComponentResource):
+    """The CDI operator objects, the CDI resource and, if asked, a load balancer for its upload proxy."""
+
+    resource: k8s.apiextensions.CustomResource
+    """The CDI resource; depend on it to import disks after CDI is Available."""
+    operator_manifest: dict[str, Any]
+    """The pinned source of the operator manifest, and whether it was expanded."""
+
+    def __init__(self, name: str, spec: StackSpec, base_dir: Path, opts: pulumi.ResourceOptions):
+        super().__init__("hybrid-infra:index:Cdi", name, None, opts)
+        settings = spec.addons.cdi
+        pinned = PinnedManifest(
+            "cdi",
+            settings.version,
+            settings.operator_manifest,
+            RELEASE_URL.format(version=settings.version),
+            "addons.cdi.operatorManifest",
+        )
+        objects = read_manifest(pinned, base_dir)
+        self.operator = register_objects(f"{name}-operator", objects or [], pulumi.ResourceOptions(parent=self))
+        self.operator_manifest = pinned.record(expanded=objects is not None)
+        document = cdi_resource(spec)
+        self.resource = k8s.apiextensions.CustomResource(
+            f"{name}-cdi",
+            api_version=document["apiVersion"],
+            kind=document["kind"],
+            metadata=document["metadata"],
+            spec=document["spec"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.operator),
+        )
+        if settings.upload_proxy:
+            k8s.core.v1.Service(
+                f"{name}-upload-proxy",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="cdi-uploadproxy-public", namespace=NAMESPACE),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    type="LoadBalancer",
+                    selector=UPLOAD_PROXY_SELECTOR,
+                    ports=[k8s.core.v1.ServicePortArgs(name="https", port=443, target_port=8443, protocol="TCP")],
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.resource]),
+            )
+        self.register_outputs({"operatorManifest": self.operator_manifest})

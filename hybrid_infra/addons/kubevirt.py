@@ -1,0 +1,94 @@
+"""KubeVirt: the release operator at a pinned version, then the KubeVirt resource, awaited until Available."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..config import StackSpec
+from .manifests import PinnedManifest, read_manifest, register_objects
+from .placement import off_virtualization_pools, on_virtualization_pools
+
+RELEASE_URL = "https://github.com/kubevirt/kubevirt/releases/download/{version}/kubevirt-operator.yaml"
+NAMESPACE = "kubevirt"
+WAIT_FOR_AVAILABLE = {"pulumi.com/waitFor": "condition=Available"}
+EMULATION_WARNING = (
+    "KubeVirt emulates VMs in software (addons.kubevirt.useEmulation): expect them to run many times slower; "
+    "for tests and demos only"
+)
+
+
+def workload_update_methods(spec: StackSpec) -> list[str]:
+    configured = spec.addons.kubevirt.workload_update_methods
+    if configured is not None:
+        return list(configured)
+    # Live migration needs volumes that two nodes can attach at once.
+    return ["LiveMigrate"] if spec.addons.storage_class.read_write_many else []
+
+
+def kubevirt_resource(spec: StackSpec) -> dict[str, Any]:
+    """The KubeVirt resource: workloads on the virtualization pools, masquerade on the pod network."""
+    kubevirt = spec.addons.kubevirt
+    developer: dict[str, Any] = {"featureGates": list(kubevirt.feature_gates)}
+    if kubevirt.use_emulation:
+        developer["useEmulation"] = True
+    body: dict[str, Any] = {
+        "certificateRotateStrategy": {},
+        "configuration": {
+            "developerConfiguration": developer,
+            "network": {"defaultNetworkInterface": "masquerade", "permitBridgeInterfaceOnPodNetwork": False},
+        },
+        "imagePullPolicy": "IfNotPresent",
+        "infra": {"nodePlacement": off_virtualization_pools(spec.cluster)},
+        "workloads": {"nodePlacement": on_virtualization_pools(spec.cluster)},
+        # Destroying the stack must never delete running VMs silently.
+        "uninstallStrategy": "BlockUninstallIfWorkloadsExist",
+        "workloadUpdateStrategy": {"workloadUpdateMethods": workload_update_methods(spec)},
+    }
+    if kubevirt.image_registry:
+        body["imageRegistry"] = kubevirt.image_registry
+        body["imageTag"] = kubevirt.version
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "KubeVirt",
+        "metadata": {"name": "kubevirt", "namespace": NAMESPACE, "annotations": dict(WAIT_FOR_AVAILABLE)},
+        "spec": body,
+    }
+
+
+class KubeVirt(pulumi.ComponentResource):
+    """The KubeVirt operator objects and the KubeVirt resource, ready once it reports Available."""
+
+    resource: k8s.apiextensions.CustomResource
+    """The KubeVirt resource; depend on it to create VMs after KubeVirt is Available."""
+    operator_manifest: dict[str, Any]
+    """The pinned source of the operator manifest, and whether it was expanded."""
+
+    def __init__(self, name: str, spec: StackSpec, base_dir: Path, opts: pulumi.ResourceOptions):
+        super().__init__("hybrid-infra:index:KubeVirt", name, None, opts)
+        settings = spec.addons.kubevirt
+        pinned = PinnedManifest(
+            "kubevirt",
+            settings.version,
+            settings.operator_manifest,
+            RELEASE_URL.format(version=settings.version),
+            "addons.kubevirt.operatorManifest",
+        )
+        objects = read_manifest(pinned, base_dir)
+        self.operator = register_objects(f"{name}-operator", objects or [], pulumi.ResourceOptions(parent=self))
+        self.operator_manifest = pinned.record(expanded=objects is not None)
+        document = kubevirt_resource(spec)
+        self.resource = k8s.apiextensions.CustomResource(
+            f"{name}-kubevirt",
+            api_version=document["apiVersion"],
+            kind=document["kind"],
+            metadata=document["metadata"],
+            spec=document["spec"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.operator),
+        )
+        if settings.use_emulation:
+            pulumi.log.warn(EMULATION_WARNING, resource=self)
+        self.register_outputs({"operatorManifest": self.operator_manifest})

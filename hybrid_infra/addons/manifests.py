@@ -1,0 +1,131 @@
+"""Release manifests (KubeVirt, CDI, Multus) fetched and registered object by object.
+
+The program reads the manifest itself and creates each object as an ordinary resource: no remote
+component (``yaml.v2``), which would fail at the first preview of a new cluster. On Pulumi mocks
+(``hybrid-infra plan``, unit tests) nothing is fetched: a URL source is recorded as the pinned
+source it is, and only a local file is expanded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+from pulumi.runtime.mocks import MockMonitor
+
+from ..config import ConfigError, ManifestSource
+
+FETCH_TIMEOUT_SECONDS = 60
+# Objects others depend on: created first, so the API knows their kinds and namespaces.
+_FIRST_KINDS = ("CustomResourceDefinition", "Namespace")
+
+
+@dataclass(frozen=True)
+class PinnedManifest:
+    """A release manifest as configured: where it comes from and which version and digest it must be."""
+
+    component: str
+    version: str
+    source: ManifestSource
+    release_url: str
+    key: str
+    """Where the stack configures it, for error messages."""
+
+    @property
+    def url(self) -> str | None:
+        return None if self.source.file else (self.source.url or self.release_url)
+
+    def record(self, expanded: bool) -> dict[str, Any]:
+        """What the plan shows about the manifest."""
+        return {
+            "component": self.component,
+            "version": self.version,
+            "url": self.url,
+            "file": self.source.file,
+            "sha256": self.source.sha256,
+            "expanded": expanded,
+        }
+
+
+def running_on_mocks() -> bool:
+    """True under Pulumi mocks (the simulated cloud, users' unit tests), where nothing is fetched."""
+    return isinstance(pulumi.runtime.settings.get_monitor(), MockMonitor)
+
+
+def read_manifest(pinned: PinnedManifest, base_dir: Path) -> list[dict[str, Any]] | None:
+    """The manifest's objects, or None when a URL source is not to be fetched (on mocks)."""
+    if pinned.source.file:
+        path = base_dir / pinned.source.file
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise ConfigError([f"{pinned.key}.file: {pinned.source.file!r} cannot be read ({error.strerror})"]) from None
+    elif running_on_mocks():
+        return None
+    else:
+        url = pinned.url
+        try:
+            with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as answer:
+                data = answer.read()
+        except OSError as error:
+            raise ConfigError([f"{pinned.key}: {url} cannot be fetched ({error})"]) from None
+    if pinned.source.sha256:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != pinned.source.sha256:
+            raise ConfigError(
+                [f"{pinned.key}.sha256: {pinned.source.sha256!r} does not match the manifest, whose sha256 is {digest}"]
+            )
+    try:
+        return parse_objects(data.decode())
+    except (ValueError, yaml.YAMLError) as error:
+        raise ConfigError([f"{pinned.key}: {pinned.source.file or pinned.url} is not a manifest ({error})"]) from None
+
+
+def parse_objects(text: str) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for document in yaml.safe_load_all(text):
+        if not document:
+            continue
+        if document.get("kind") == "List" or str(document.get("kind", "")).endswith("List"):
+            objects.extend(item for item in document.get("items") or [] if item)
+        else:
+            objects.append(document)
+    for item in objects:
+        if not item.get("apiVersion") or not item.get("kind") or not (item.get("metadata") or {}).get("name"):
+            raise ValueError(f"an object lacks apiVersion, kind or metadata.name: {str(item)[:120]}")
+    return objects
+
+
+def register_objects(
+    name: str, objects: list[dict[str, Any]], opts: pulumi.ResourceOptions
+) -> list[pulumi.CustomResource]:
+    """Create every object; CRDs and namespaces first, the rest after them."""
+    first = [o for o in objects if o["kind"] in _FIRST_KINDS]
+    rest = [o for o in objects if o["kind"] not in _FIRST_KINDS]
+    created = [_register(name, o, opts) for o in first]
+    after_first = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(created)))
+    created += [_register(name, o, after_first) for o in rest]
+    return created
+
+
+def _register(name: str, document: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    metadata = document["metadata"]
+    namespace = metadata.get("namespace")
+    resource_name = "-".join(
+        part for part in (name, document["kind"].lower(), namespace, metadata["name"]) if part
+    )
+    fields = {k: v for k, v in document.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=document["apiVersion"],
+        kind=document["kind"],
+        metadata=metadata,
+        opts=opts,
+        **fields,
+    )

@@ -1,0 +1,90 @@
+"""A stateless app in containers: a Deployment and the Service in front of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..config import ContainerAppSpec, validate
+from .labels import selector, workload_labels
+
+
+def deployment(app: ContainerAppSpec) -> dict[str, Any]:
+    container = {
+        "name": app.name,
+        "image": app.image,
+        "ports": [{"name": "http", "containerPort": app.port, "protocol": "TCP"}],
+        "readinessProbe": {"tcpSocket": {"port": app.port}, "periodSeconds": 5},
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": False,
+            "runAsNonRoot": True,
+        },
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": app.name, "namespace": app.namespace, "labels": workload_labels(app.name)},
+        "spec": {
+            "replicas": app.replicas,
+            "selector": {"matchLabels": selector(app.name)},
+            "template": {
+                "metadata": {"labels": workload_labels(app.name)},
+                "spec": {
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def service(name: str, namespace: str, ports: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": workload_labels(name)},
+        "spec": {"type": "ClusterIP", "selector": selector(name), "ports": ports},
+    }
+
+
+def app_service(app: ContainerAppSpec) -> dict[str, Any]:
+    return service(app.name, app.namespace, [{"name": "http", "port": app.port, "targetPort": app.port, "protocol": "TCP"}])
+
+
+def create(name: str, document: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Register a rendered object with the typed class the Kubernetes provider has for it."""
+    classes = {
+        ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+        ("v1", "Service"): k8s.core.v1.Service,
+        ("v1", "Secret"): k8s.core.v1.Secret,
+        ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    }
+    cls = classes.get((document["apiVersion"], document["kind"]))
+    fields = {k: v for k, v in document.items() if k not in ("apiVersion", "kind")}
+    if cls is None:
+        return k8s.apiextensions.CustomResource(
+            name, api_version=document["apiVersion"], kind=document["kind"], opts=opts, **fields
+        )
+    return cls(name, opts=opts, **{_snake(k): v for k, v in fields.items()})
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+class ContainerApp(pulumi.ComponentResource):
+    """Deployment + Service of one stateless app."""
+
+    def __init__(self, name: str, app: ContainerAppSpec | dict[str, Any], opts: pulumi.ResourceOptions):
+        checked: ContainerAppSpec = validate(ContainerAppSpec, app, path=name)
+        super().__init__("hybrid-infra:index:ContainerApp", name, None, opts)
+        self.app = checked
+        child = pulumi.ResourceOptions(parent=self)
+        self.deployment = create(f"{name}-deployment", deployment(self.app), child)
+        self.service = create(f"{name}-service", app_service(self.app), child)
+        self.register_outputs({})
