@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from ..config import StackSpec
 from .kubevirt import WAIT_FOR_AVAILABLE
+from ..objects import child_options, create_object
 from .manifests import PinnedManifest, read_manifest, register_objects
 from .placement import off_virtualization_pools, on_virtualization_pools
 
@@ -27,7 +28,8 @@ def cdi_resource(spec: StackSpec) -> dict[str, Any]:
         "spec": {
             "config": {"featureGates": list(spec.addons.cdi.feature_gates)},
             "imagePullPolicy": "IfNotPresent",
-            "infra": {"nodePlacement": off_virtualization_pools(spec.cluster)},
+            # CDI's infra is a node placement itself, unlike KubeVirt's.
+            "infra": off_virtualization_pools(spec.cluster),
             "workload": on_virtualization_pools(spec.cluster),
             "uninstallStrategy": "BlockUninstallIfWorkloadsExist",
         },
@@ -53,17 +55,10 @@ class Cdi(pulumi.ComponentResource):
             "addons.cdi.operatorManifest",
         )
         objects = read_manifest(pinned, base_dir)
-        self.operator = register_objects(f"{name}-operator", objects or [], pulumi.ResourceOptions(parent=self))
+        self.operator = register_objects(f"{name}-operator", objects or [], child_options(self, opts))
         self.operator_manifest = pinned.record(expanded=objects is not None)
         document = cdi_resource(spec)
-        self.resource = k8s.apiextensions.CustomResource(
-            f"{name}-cdi",
-            api_version=document["apiVersion"],
-            kind=document["kind"],
-            metadata=document["metadata"],
-            spec=document["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.operator),
-        )
+        self.resource = create_object(f"{name}-cdi", document, child_options(self, opts, *self.operator))
         if settings.upload_proxy:
             k8s.core.v1.Service(
                 f"{name}-upload-proxy",
@@ -73,6 +68,6 @@ class Cdi(pulumi.ComponentResource):
                     selector=UPLOAD_PROXY_SELECTOR,
                     ports=[k8s.core.v1.ServicePortArgs(name="https", port=443, target_port=8443, protocol="TCP")],
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.resource]),
+                opts=child_options(self, opts, self.resource),
             )
         self.register_outputs({"operatorManifest": self.operator_manifest})

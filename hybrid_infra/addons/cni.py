@@ -7,6 +7,7 @@ from typing import Any
 import pulumi
 
 from ..config import AddonsSpec, ClusterSpec
+from ..objects import child_options
 from .helm import release
 
 
@@ -69,7 +70,7 @@ class Cni(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ):
         super().__init__("hybrid-infra:index:Cni", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         if cluster.cni == "cilium":
             values = pulumi.Output.from_input(api_host).apply(
                 lambda host: cilium_values_for(cluster, addons, host, api_port)

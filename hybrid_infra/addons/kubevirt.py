@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..config import StackSpec
+from ..objects import child_options, create_object
 from .manifests import PinnedManifest, read_manifest, register_objects
 from .placement import off_virtualization_pools, on_virtualization_pools
 
@@ -78,16 +79,11 @@ class KubeVirt(pulumi.ComponentResource):
             "addons.kubevirt.operatorManifest",
         )
         objects = read_manifest(pinned, base_dir)
-        self.operator = register_objects(f"{name}-operator", objects or [], pulumi.ResourceOptions(parent=self))
+        self.operator = register_objects(f"{name}-operator", objects or [], child_options(self, opts))
         self.operator_manifest = pinned.record(expanded=objects is not None)
         document = kubevirt_resource(spec)
-        self.resource = k8s.apiextensions.CustomResource(
-            f"{name}-kubevirt",
-            api_version=document["apiVersion"],
-            kind=document["kind"],
-            metadata=document["metadata"],
-            spec=document["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.operator),
+        self.resource = create_object(
+            f"{name}-kubevirt", document, child_options(self, opts, *self.operator)
         )
         if settings.use_emulation:
             pulumi.log.warn(EMULATION_WARNING, resource=self)

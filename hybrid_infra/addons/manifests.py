@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 import yaml
 from pulumi.runtime.mocks import MockMonitor
 
 from ..config import ConfigError, ManifestSource
+from ..objects import create_object
 
 FETCH_TIMEOUT_SECONDS = 60
 # Objects others depend on: created first, so the API knows their kinds and namespaces.
@@ -116,16 +116,5 @@ def register_objects(
 
 def _register(name: str, document: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
     metadata = document["metadata"]
-    namespace = metadata.get("namespace")
-    resource_name = "-".join(
-        part for part in (name, document["kind"].lower(), namespace, metadata["name"]) if part
-    )
-    fields = {k: v for k, v in document.items() if k not in ("apiVersion", "kind", "metadata", "status")}
-    return k8s.apiextensions.CustomResource(
-        resource_name,
-        api_version=document["apiVersion"],
-        kind=document["kind"],
-        metadata=metadata,
-        opts=opts,
-        **fields,
-    )
+    parts = (name, document["kind"].lower(), metadata.get("namespace"), metadata["name"])
+    return create_object("-".join(part for part in parts if part), document, opts)

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from ..config import StackSpec
+from ..objects import child_options
 from .manifests import PinnedManifest, read_manifest, register_objects
 
 RELEASE_URL = "https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/{version}/deployments/multus-daemonset-thick.yml"
@@ -26,6 +27,6 @@ class Multus(pulumi.ComponentResource):
             "multus", settings.version, settings.manifest, RELEASE_URL.format(version=settings.version), "addons.multus.manifest"
         )
         objects = read_manifest(pinned, base_dir)
-        self.objects = register_objects(name, objects or [], pulumi.ResourceOptions(parent=self))
+        self.objects = register_objects(name, objects or [], child_options(self, opts))
         self.manifest = pinned.record(expanded=objects is not None)
         self.register_outputs({"operatorManifest": self.manifest})

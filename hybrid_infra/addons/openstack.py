@@ -6,6 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..config import AddonsSpec, ClusterSpec, OpenStackSpec
+from ..objects import child_options
 from .helm import release
 from .storage import DefaultStorageClass
 
@@ -63,7 +64,7 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ):
         super().__init__("hybrid-infra:index:OpenStackCloudProvider", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         provider = spec.cloud_provider
         if provider is None:
             raise ValueError(f"{name}: openstack.cloudProvider is not set")
@@ -80,7 +81,7 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
             string_data=pulumi.Output.secret(data),
             opts=child,
         )
-        after_secret = pulumi.ResourceOptions(parent=self, depends_on=[secret])
+        after_secret = child_options(self, opts, secret)
         self.controller_manager = release(
             f"{name}-ccm",
             "openstack-cloud-controller-manager",
@@ -109,6 +110,6 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
             addons.storage_class,
             "cinder.csi.openstack.org",
             {"type": volume_type} if volume_type else {},
-            pulumi.ResourceOptions(parent=self, depends_on=[self.csi]),
+            child_options(self, opts, self.csi),
         )
         self.register_outputs({})

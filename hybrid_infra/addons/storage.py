@@ -6,6 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..config import StorageClassSpec
+from ..objects import child_options
 
 
 class DefaultStorageClass(pulumi.ComponentResource):
@@ -29,6 +30,6 @@ class DefaultStorageClass(pulumi.ComponentResource):
             allow_volume_expansion=True,
             # Volumes are zonal: create them where the pod is scheduled.
             volume_binding_mode="WaitForFirstConsumer",
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         self.register_outputs({"name": spec.name})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from ..config import ContainerAppSpec, validate
+from ..objects import child_options, create_object
 from .labels import selector, workload_labels
 
 
@@ -56,27 +56,6 @@ def app_service(app: ContainerAppSpec) -> dict[str, Any]:
     return service(app.name, app.namespace, [{"name": "http", "port": app.port, "targetPort": app.port, "protocol": "TCP"}])
 
 
-def create(name: str, document: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-    """Register a rendered object with the typed class the Kubernetes provider has for it."""
-    classes = {
-        ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
-        ("v1", "Service"): k8s.core.v1.Service,
-        ("v1", "Secret"): k8s.core.v1.Secret,
-        ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
-    }
-    cls = classes.get((document["apiVersion"], document["kind"]))
-    fields = {k: v for k, v in document.items() if k not in ("apiVersion", "kind")}
-    if cls is None:
-        return k8s.apiextensions.CustomResource(
-            name, api_version=document["apiVersion"], kind=document["kind"], opts=opts, **fields
-        )
-    return cls(name, opts=opts, **{_snake(k): v for k, v in fields.items()})
-
-
-def _snake(key: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
-
-
 class ContainerApp(pulumi.ComponentResource):
     """Deployment + Service of one stateless app."""
 
@@ -84,7 +63,7 @@ class ContainerApp(pulumi.ComponentResource):
         checked: ContainerAppSpec = validate(ContainerAppSpec, app, path=name)
         super().__init__("hybrid-infra:index:ContainerApp", name, None, opts)
         self.app = checked
-        child = pulumi.ResourceOptions(parent=self)
-        self.deployment = create(f"{name}-deployment", deployment(self.app), child)
-        self.service = create(f"{name}-service", app_service(self.app), child)
+        child = child_options(self, opts)
+        self.deployment = create_object(f"{name}-deployment", deployment(self.app), child)
+        self.service = create_object(f"{name}-service", app_service(self.app), child)
         self.register_outputs({})

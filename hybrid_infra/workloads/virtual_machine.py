@@ -9,7 +9,8 @@ import pulumi
 
 from ..addons.placement import on_virtualization_pools
 from ..config import ClusterSpec, ContainerAppSpec, VirtualMachineSpec, validate
-from .apps import create, service
+from ..objects import child_options, create_object
+from .apps import service
 from .labels import NAME_LABEL, selector, workload_labels
 
 DISK_VOLUME = "disk"
@@ -150,13 +151,13 @@ class VirtualMachine(pulumi.ComponentResource):
         checked: VirtualMachineSpec = validate(VirtualMachineSpec, vm, path=name)
         super().__init__("hybrid-infra:index:VirtualMachine", name, None, opts)
         self.vm = checked
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         labels = workload_labels(checked.name)
         dependencies: list[pulumi.Resource] = []
         if checked.user_data is not None or checked.ssh_keys:
             user_data = checked.user_data.get_secret_value() if checked.user_data else EMPTY_CLOUD_CONFIG
             dependencies.append(
-                create(
+                create_object(
                     f"{name}-cloud-init",
                     secret(
                         cloud_init_secret_name(checked),
@@ -170,14 +171,14 @@ class VirtualMachine(pulumi.ComponentResource):
         if checked.ssh_keys:
             keys = {f"key{index}": key for index, key in enumerate(checked.ssh_keys, start=1)}
             dependencies.append(
-                create(f"{name}-ssh-keys", secret(ssh_keys_secret_name(checked), checked.namespace, labels, keys), child)
+                create_object(f"{name}-ssh-keys", secret(ssh_keys_secret_name(checked), checked.namespace, labels, keys), child)
             )
-        self.resource = create(
+        self.resource = create_object(
             f"{name}-vm",
             virtual_machine(checked, cluster),
-            pulumi.ResourceOptions(parent=self, depends_on=dependencies),
+            child_options(self, opts, *dependencies),
         )
-        self.service = create(f"{name}-service", vm_service(checked), child) if checked.ports else None
+        self.service = create_object(f"{name}-service", vm_service(checked), child) if checked.ports else None
         if allowed_apps:
-            create(f"{name}-network-policy", network_policy(checked, allowed_apps), child)
+            create_object(f"{name}-network-policy", network_policy(checked, allowed_apps), child)
         self.register_outputs({})
