@@ -36,12 +36,15 @@ def main() -> None:
     large["hybrid-infra:cluster"]["pools"][0]["count"] = 150
     large["hybrid-infra:cluster"]["pools"][1]["count"] = 50
     for label, config, runs in (("dev (8 nodes)", dev, 10), ("large (205 nodes)", large, 3)):
-        spec = parse_stack_config(config)
-        measure(f"validate {label}", lambda: parse_stack_config(config), runs)
-        measure(f"simulate {label}", lambda: simulate(program, stack="bench", config=config, spec=spec), runs)
-        result = simulate(program, stack="bench", config=config, spec=spec)
-        plan = Plan("bench", spec, result, StackConfig(STACKS / "bench", config, [], []))
-        measure(f"render plan {label}", lambda: plan_document(plan, Redactor(result, False)), runs)
+        bench_stack(label, config, runs)
 
+
+def bench_stack(label: str, config: dict, runs: int) -> None:
+    spec = parse_stack_config(config)
+    measure(f"validate {label}", lambda: parse_stack_config(config), runs)
+    measure(f"simulate {label}", lambda: simulate(program, stack="bench", config=config, spec=spec), runs)
+    result = simulate(program, stack="bench", config=config, spec=spec)
+    plan = Plan("bench", spec, result, StackConfig(STACKS / "bench", config, [], []))
+    measure(f"render plan {label}", lambda: plan_document(plan, Redactor(result, False)), runs)
 
 main()

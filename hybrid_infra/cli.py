@@ -11,9 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from .config import ConfigError
+from .config import ConfigError, parse_stack_config
 from .offline.plan import Plan, Redactor, StackNotFound, load_stack, pinned_manifests, run_plan, write_plan
-from .config import parse_stack_config
 from .platforms.base import NodeGroup
 
 app = typer.Typer(

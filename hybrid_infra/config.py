@@ -10,12 +10,12 @@ resource is registered.
 from __future__ import annotations
 
 import difflib
-import json
 import ipaddress
+import json
 import re
 import types
-import urllib.parse
 import typing
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, Union
 

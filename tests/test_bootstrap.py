@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import yaml
 
-from hybrid_infra.bootstrap import kubeadm
 from hybrid_infra.bootstrap.cloudinit import BOOTSTRAP_SCRIPT, MAX_USER_DATA, NodeBootstrap, render_cloud_config
 from hybrid_infra.bootstrap.kubeadm import ClusterEndpoint
 from hybrid_infra.config import parse_stack_config

@@ -9,9 +9,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..config import StackSpec
-from .kubevirt import WAIT_FOR_AVAILABLE
 from ..objects import child_options, create_object
-from .manifests import PinnedManifest, read_manifest, register_objects
+from .kubevirt import WAIT_FOR_AVAILABLE
+from .manifests import PinnedManifest, install_release
 from .placement import off_virtualization_pools, on_virtualization_pools
 
 RELEASE_URL = "https://github.com/kubevirt/containerized-data-importer/releases/download/{version}/cdi-operator.yaml"
@@ -48,15 +48,9 @@ class Cdi(pulumi.ComponentResource):
         super().__init__("hybrid-infra:index:Cdi", name, None, opts)
         settings = spec.addons.cdi
         pinned = PinnedManifest(
-            "cdi",
-            settings.version,
-            settings.operator_manifest,
-            RELEASE_URL.format(version=settings.version),
-            "addons.cdi.operatorManifest",
+            "cdi", settings.version, settings.operator_manifest, RELEASE_URL.format(version=settings.version), "addons.cdi.operatorManifest"
         )
-        objects = read_manifest(pinned, base_dir)
-        self.operator = register_objects(f"{name}-operator", objects or [], child_options(self, opts))
-        self.operator_manifest = pinned.record(expanded=objects is not None)
+        self.operator, self.operator_manifest = install_release(self, f"{name}-operator", pinned, base_dir, opts)
         document = cdi_resource(spec)
         self.resource = create_object(f"{name}-cdi", document, child_options(self, opts, *self.operator))
         if settings.upload_proxy:

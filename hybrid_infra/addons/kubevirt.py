@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from ..config import StackSpec
 from ..objects import child_options, create_object
-from .manifests import PinnedManifest, read_manifest, register_objects
+from .manifests import PinnedManifest, install_release
 from .placement import off_virtualization_pools, on_virtualization_pools
 
 RELEASE_URL = "https://github.com/kubevirt/kubevirt/releases/download/{version}/kubevirt-operator.yaml"
@@ -72,15 +72,9 @@ class KubeVirt(pulumi.ComponentResource):
         super().__init__("hybrid-infra:index:KubeVirt", name, None, opts)
         settings = spec.addons.kubevirt
         pinned = PinnedManifest(
-            "kubevirt",
-            settings.version,
-            settings.operator_manifest,
-            RELEASE_URL.format(version=settings.version),
-            "addons.kubevirt.operatorManifest",
+            "kubevirt", settings.version, settings.operator_manifest, RELEASE_URL.format(version=settings.version), "addons.kubevirt.operatorManifest"
         )
-        objects = read_manifest(pinned, base_dir)
-        self.operator = register_objects(f"{name}-operator", objects or [], child_options(self, opts))
-        self.operator_manifest = pinned.record(expanded=objects is not None)
+        self.operator, self.operator_manifest = install_release(self, f"{name}-operator", pinned, base_dir, opts)
         document = kubevirt_resource(spec)
         self.resource = create_object(
             f"{name}-kubevirt", document, child_options(self, opts, *self.operator)

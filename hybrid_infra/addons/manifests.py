@@ -19,7 +19,7 @@ import yaml
 from pulumi.runtime.mocks import MockMonitor
 
 from ..config import ConfigError, ManifestSource
-from ..objects import create_object
+from ..objects import child_options, create_object
 
 FETCH_TIMEOUT_SECONDS = 60
 # Objects others depend on: created first, so the API knows their kinds and namespaces.
@@ -100,6 +100,19 @@ def parse_objects(text: str) -> list[dict[str, Any]]:
         if not item.get("apiVersion") or not item.get("kind") or not (item.get("metadata") or {}).get("name"):
             raise ValueError(f"an object lacks apiVersion, kind or metadata.name: {str(item)[:120]}")
     return objects
+
+
+def install_release(
+    parent: pulumi.Resource,
+    name: str,
+    pinned: PinnedManifest,
+    base_dir: Path,
+    opts: pulumi.ResourceOptions | None,
+) -> tuple[list[pulumi.CustomResource], dict[str, Any]]:
+    """Register a release manifest's objects as children of ``parent``; return them and the plan's record."""
+    objects = read_manifest(pinned, base_dir)
+    created = register_objects(name, objects or [], child_options(parent, opts))
+    return created, pinned.record(expanded=objects is not None)
 
 
 def register_objects(

@@ -8,8 +8,7 @@ from typing import Any
 import pulumi
 
 from ..config import StackSpec
-from ..objects import child_options
-from .manifests import PinnedManifest, read_manifest, register_objects
+from .manifests import PinnedManifest, install_release
 
 RELEASE_URL = "https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/{version}/deployments/multus-daemonset-thick.yml"
 
@@ -26,7 +25,5 @@ class Multus(pulumi.ComponentResource):
         pinned = PinnedManifest(
             "multus", settings.version, settings.manifest, RELEASE_URL.format(version=settings.version), "addons.multus.manifest"
         )
-        objects = read_manifest(pinned, base_dir)
-        self.objects = register_objects(name, objects or [], child_options(self, opts))
-        self.manifest = pinned.record(expanded=objects is not None)
+        self.objects, self.manifest = install_release(self, name, pinned, base_dir, opts)
         self.register_outputs({"operatorManifest": self.manifest})
