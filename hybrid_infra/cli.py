@@ -12,7 +12,16 @@ from rich.table import Table
 from rich.tree import Tree
 
 from .config import ConfigError, parse_stack_config
-from .offline.plan import Plan, Redactor, StackNotFound, load_stack, pinned_manifests, run_plan, write_plan
+from .offline.plan import (
+    Plan,
+    Redactor,
+    StackNotFound,
+    load_stack,
+    pinned_manifests,
+    run_plan,
+    stack_file,
+    write_plan,
+)
 from .platforms.base import NodeGroup
 
 app = typer.Typer(
@@ -30,13 +39,10 @@ StackArgument = Annotated[str, typer.Argument(help="stack name: stacks/Pulumi.<S
 StacksOption = Annotated[Path, typer.Option("--stacks", help="directory holding the stack files")]
 
 
-def _fail(error: Exception, stack: str) -> typer.Exit:
-    if isinstance(error, ConfigError):
-        err.print(f"[bold red]stack {stack!r} is not valid:[/]", markup=True)
-        for line in error.problems:
-            err.print(line, markup=False)
-    else:
-        err.print(str(error), markup=False)
+def _fail(error: Exception, stack_file: Path) -> typer.Exit:
+    """One line per problem, each naming the stack file and the key."""
+    for line in error.problems if isinstance(error, ConfigError) else [str(error)]:
+        err.print(f"{stack_file}: {line}" if isinstance(error, ConfigError) else line, markup=False)
     return typer.Exit(BAD_INPUT)
 
 
@@ -46,7 +52,7 @@ def validate(stack: StackArgument, stacks: StacksOption = Path("stacks")) -> Non
     try:
         spec = parse_stack_config(load_stack(stacks, stack).values)
     except (ConfigError, StackNotFound) as error:
-        raise _fail(error, stack) from None
+        raise _fail(error, stack_file(stacks, stack)) from None
     out.print(f"stack {stack!r} is valid: {spec.platform}, Kubernetes {spec.cluster.kubernetes_version}", markup=False)
 
 
@@ -61,7 +67,7 @@ def plan(
     try:
         result = run_plan(stacks, stack)
     except (ConfigError, StackNotFound) as error:
-        raise _fail(error, stack) from None
+        raise _fail(error, stack_file(stacks, stack)) from None
     target = out_dir or Path("build") / stack
     write_plan(result, target, show_secrets)
     redactor = Redactor(result.simulation, show_secrets, result.config.secret_values)

@@ -95,10 +95,10 @@ def test_bad_stack_file_exits_2_with_one_line_per_problem(tmp_path, dev_config):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
-        "stack 'broken' is not valid:",
-        "cluster.network.podCidr: 10.20.0.0/16 overlaps nodeCidr 10.20.0.0/24; node, pod and service networks must not overlap",
-        "cluster.controlPlane.count: 2 is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)",
-        "cluster.endpointt: unknown key; did you mean 'endpoint'?",
+        "stacks/Pulumi.broken.yaml: cluster.network.podCidr: 10.20.0.0/16 overlaps nodeCidr 10.20.0.0/24; "
+        "node, pod and service networks must not overlap",
+        "stacks/Pulumi.broken.yaml: cluster.controlPlane.count: 2 is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)",
+        "stacks/Pulumi.broken.yaml: cluster.endpointt: unknown key; did you mean 'endpoint'?",
     ]
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "build").exists()
@@ -116,7 +116,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
     (tmp_path / "stacks" / "Pulumi.bad.yaml").write_text("config:\n  hybrid-infra:cluster: [\n")
     result = cli("validate", "bad", cwd=tmp_path)
     assert result.returncode == 2
-    assert "Pulumi.bad.yaml: line 3: not valid YAML" in result.stderr
+    assert "stacks/Pulumi.bad.yaml: line 3: not valid YAML" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -289,8 +289,7 @@ def test_a_virtualization_pool_without_kvm_is_refused_with_both_ways_out(tmp_pat
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
-        "stack 'nokvm' is not valid:",
-        "cluster.pools[1]: pool 'virt' cannot run VMs with KVM: its flavor 'v1.xlarge.kvm' is not in "
+        "stacks/Pulumi.nokvm.yaml: cluster.pools[1]: pool 'virt' cannot run VMs with KVM: its flavor 'v1.xlarge.kvm' is not in "
         "openstack.kvmFlavors; add the flavor there if the cloud operator prepared it for nested virtualization "
         "(or bare metal), or set addons.kubevirt.useEmulation: true to emulate without KVM (slow, for tests only)",
     ]

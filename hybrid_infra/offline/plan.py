@@ -44,8 +44,12 @@ def available_stacks(stacks_dir: Path) -> list[str]:
     return sorted(p.name[len(prefix) : -len(suffix)] for p in stacks_dir.glob(STACK_FILE.format(stack="*")))
 
 
+def stack_file(stacks_dir: Path, stack: str) -> Path:
+    return stacks_dir / STACK_FILE.format(stack=stack)
+
+
 def load_stack(stacks_dir: Path, stack: str) -> StackConfig:
-    path = stacks_dir / STACK_FILE.format(stack=stack)
+    path = stack_file(stacks_dir, stack)
     if not path.is_file():
         raise StackNotFound(stack, stacks_dir, available_stacks(stacks_dir))
     try:
@@ -53,9 +57,9 @@ def load_stack(stacks_dir: Path, stack: str) -> StackConfig:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "somewhere"
-        raise ConfigError([f"{path.name}: {where}: not valid YAML ({getattr(error, 'problem', error)})"]) from None
+        raise ConfigError([f"{where}: not valid YAML ({getattr(error, 'problem', error)})"]) from None
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
-        raise ConfigError([f"{path.name}: expected a mapping with a 'config' key"])
+        raise ConfigError(["(top level): expected a mapping with a 'config' key"])
     stand_ins: list[str] = []
     values = {key: _stand_in_secrets(value, key, stand_ins) for key, value in (document.get("config") or {}).items()}
     secret_keys = [key for key, value in values.items() if any(s in json.dumps(value) for s in stand_ins)]
@@ -294,6 +298,7 @@ __all__ = [
     "manifests",
     "plan_document",
     "run_plan",
+    "stack_file",
     "user_data",
     "write_plan",
 ]
