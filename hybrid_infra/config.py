@@ -38,6 +38,8 @@ PLATFORMS = ("openstack",)
 MIN_KUBERNETES = (1, 31)
 DEFAULT_KUBERNETES_VERSION = "1.34.2"
 CONTROL_PLANE_POOL = "control-plane"
+POOL_LABEL = "hybrid-infra.io/pool"
+"""Every node carries its pool's name under this label."""
 CILIUM_VERSION = "1.19.3"
 CALICO_VERSION = "v3.30.3"
 OPENSTACK_CCM_VERSION = "2.34.1"
@@ -106,7 +108,7 @@ def _ip_address(value: str) -> str:
 
 def _http_url(value: str) -> str:
     parsed = urllib.parse.urlparse(value)
-    if parsed.scheme not in ("http", "https", "oci") or not parsed.netloc:
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise _problem(f"{value!r} is not allowed; use an http(s) URL such as https://mirror.example.com/path")
     return value
 
@@ -197,6 +199,13 @@ def _label_value(value: str) -> str:
     return value
 
 
+def _strict_int(value: Any) -> Any:
+    # YAML's true is not 1, and "10" is a string: refuse both instead of coercing.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _problem(f"{value!r} is not allowed; expected a whole number")
+    return value
+
+
 def _strict_str(value: Any) -> Any:
     # YAML turns unquoted 1.30 into a float and yes into a bool; refuse them instead of guessing.
     if not isinstance(value, str):
@@ -215,10 +224,11 @@ Secret = Annotated[SecretStr, BeforeValidator(_secret)]
 Quantity = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_quantity)]
 Sha256 = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_sha256)]
 DiskSource = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_disk_source)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+Int = Annotated[int, BeforeValidator(_strict_int)]
+Port = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=65535)]
 LabelKey = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_label_key)]
 LabelValue = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_label_value)]
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, BeforeValidator(_strict_int), Field(ge=0)]
 
 
 class Spec(BaseModel):
@@ -261,6 +271,23 @@ class NetworkSpec(Spec):
     pod_cidr: Cidr = "10.244.0.0/16"
     service_cidr: Cidr = "10.96.0.0/12"
 
+    @field_validator("pod_cidr")
+    @classmethod
+    def _pod_size(cls, value: str) -> str:
+        # Each node gets a /24 of pods (kube-controller-manager and Cilium's cluster pool).
+        prefix = ipaddress.ip_network(value).prefixlen
+        if not 8 <= prefix <= 24:
+            raise _problem(f"{value!r} is not allowed; use a network from /8 to /24 (each node takes a /24 of it)")
+        return value
+
+    @field_validator("service_cidr")
+    @classmethod
+    def _service_size(cls, value: str) -> str:
+        prefix = ipaddress.ip_network(value).prefixlen
+        if not 12 <= prefix <= 28:
+            raise _problem(f"{value!r} is not allowed; use a network from /12 to /28 (the API server's limits)")
+        return value
+
     @model_validator(mode="after")
     def _no_overlap(self) -> NetworkSpec:
         names = ("node_cidr", "pod_cidr", "service_cidr")
@@ -277,7 +304,7 @@ class NetworkSpec(Spec):
 
 
 class ControlPlaneSpec(Spec):
-    count: int = 3
+    count: Int = 3
     size: NonEmpty
 
     @field_validator("count")
@@ -303,6 +330,8 @@ class PoolSpec(Spec):
     def _kubelet_may_set(cls, labels: dict[str, str]) -> dict[str, str]:
         # The NodeRestriction admission plugin refuses kubelets that label themselves in these domains.
         for key in labels:
+            if key == POOL_LABEL:
+                raise _problem(f"{key!r} is not allowed; hybrid-infra sets it to the pool's name", key=key)
             prefix = key.rpartition("/")[0]
             restricted = prefix.endswith(("kubernetes.io", "k8s.io"))
             if restricted and not prefix.endswith(("kubelet.kubernetes.io", "node.kubernetes.io")):
@@ -329,6 +358,16 @@ class EndpointSpec(Spec):
     )
     kube_vip_image: NonEmpty = Field(KUBE_VIP_IMAGE, description="with type vip: the image announcing the address")
 
+    @model_validator(mode="after")
+    def _public_needs_clients(self) -> EndpointSpec:
+        if self.public and not self.allowed_cidrs:
+            raise _problem(
+                "[] is not allowed with public: true; name the networks of the API's clients "
+                "(the machine running pulumi among them)",
+                key="allowedCidrs",
+            )
+        return self
+
 
 class PackagesSpec(Spec):
     preinstalled: bool = Field(
@@ -342,7 +381,7 @@ class PackagesSpec(Spec):
 
 class PkiSpec(Spec):
     key_algorithm: Literal["ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"] = "ecdsa-p256"
-    admin_certificate_hours: int = Field(8760, ge=1, le=87600)
+    admin_certificate_hours: Int = Field(8760, ge=1, le=87600)
 
 
 class ClusterSpec(Spec):
@@ -359,7 +398,7 @@ class ClusterSpec(Spec):
         default={}, description="registry host (docker.io, registry.k8s.io, ...) -> mirror URLs tried in order"
     )
     pki: PkiSpec = PkiSpec()
-    readiness_timeout_seconds: int = Field(1200, ge=10, le=7200)
+    readiness_timeout_seconds: Int = Field(1200, ge=10, le=7200)
 
     @field_validator("name")
     @classmethod
@@ -378,6 +417,38 @@ class ClusterSpec(Spec):
                 raise _problem(f"{pool.name!r} is not allowed; pool names must be unique", key=f"[{index}].name")
             seen.add(pool.name)
         return pools
+
+    @model_validator(mode="after")
+    def _fits(self) -> ClusterSpec:
+        for index, pool in enumerate(self.pools):
+            # Node names are hostnames: <cluster>-<pool>-<index>, at most 63 characters.
+            longest = f"{self.name}-{pool.name}-{max(pool.count - 1, 0)}"
+            if len(longest) > 63:
+                raise _problem(
+                    f"{pool.name!r} is not allowed; node {longest!r} would be longer than 63 characters",
+                    key=f"cluster.pools[{index}].name",
+                    absolute=True,
+                )
+        nodes = self.control_plane.count + sum(pool.count for pool in self.pools)
+        node_network = ipaddress.ip_network(self.network.node_cidr)
+        # The network and broadcast addresses, the gateway and the API endpoint take one each.
+        if nodes + 4 > node_network.num_addresses:
+            raise _problem(
+                f"{node_network} is not allowed; it holds {max(node_network.num_addresses - 4, 0)} nodes, "
+                f"the cluster has {nodes}",
+                key="cluster.network.nodeCidr",
+                absolute=True,
+            )
+        if any(pool.virtualization for pool in self.pools) and not any(
+            pool.count > 0 and not pool.virtualization for pool in self.pools
+        ):
+            raise _problem(
+                "only virtualization pools given; KubeVirt's and CDI's own services run off them, "
+                "so add a worker pool without virtualization",
+                key="cluster.pools",
+                absolute=True,
+            )
+        return self
 
 
 class OpenStackNetworkSpec(Spec):
@@ -414,7 +485,7 @@ class OpenStackSpec(Spec):
     image: NonEmpty
     flavors: dict[NonEmpty, NonEmpty] = Field(description="size name used by pools -> OpenStack flavor name")
     availability_zones: list[NonEmpty] = []
-    boot_volume_size: int = Field(50, ge=10, le=16384, description="GiB")
+    boot_volume_size: Int = Field(50, ge=10, le=16384, description="GiB")
     boot_volume_type: NonEmpty | None = None
     key_pair: NonEmpty | None = None
     ssh_allowed_cidrs: list[Cidr] = []
@@ -512,8 +583,14 @@ class ContainerAppSpec(Spec):
     port: Port
 
 
+def _port_name(value: str) -> str:
+    if len(value) > 15:
+        raise _problem(f"{value!r} is not allowed; a port name has at most 15 characters")
+    return value
+
+
 class VmPortSpec(Spec):
-    name: Annotated[str, BeforeValidator(_strict_str), AfterValidator(_dns_label), Field(max_length=15)]
+    name: Annotated[str, BeforeValidator(_strict_str), AfterValidator(_dns_label), AfterValidator(_port_name)]
     port: Port
     protocol: Literal["TCP", "UDP"] = "TCP"
 
@@ -530,12 +607,21 @@ class VirtualMachineSpec(Spec):
     name: DnsLabel
     namespace: DnsLabel = "default"
     disk: VmDiskSpec
-    cpu: int = Field(1, ge=1, le=256)
+    cpu: Int = Field(1, ge=1, le=256)
     memory: Annotated[str, BeforeValidator(_strict_str), AfterValidator(_quantity), AfterValidator(_at_least("128Mi"))]
     run_strategy: Literal["Always", "RerunOnFailure", "Manual", "Halted"] = "Always"
     user_data: Secret | None = Field(None, description="cloud-init user data for the guest (secret)")
     ssh_keys: list[NonEmpty] = []
     ports: list[VmPortSpec] = []
+    @field_validator("ports")
+    @classmethod
+    def _unique_ports(cls, ports: list[VmPortSpec]) -> list[VmPortSpec]:
+        names = [port.name for port in ports]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise _problem(f"{name!r} is not allowed; port names must be unique", key=f"[{index}].name")
+        return ports
+
     allow_from: list[DnsLabel] = Field(
         default=[], description="container apps whose pods may reach the VM's ports; none: every pod may"
     )
@@ -577,6 +663,9 @@ class StackSpec(Spec):
         self._check_workloads()
         return self
 
+    def _has_default_storage(self) -> bool:
+        return self.openstack is not None and self.openstack.cloud_provider is not None
+
     def _check_workloads(self) -> None:
         workloads = self.workloads
         apps = [app.name for app in workloads.containers]
@@ -587,6 +676,13 @@ class StackSpec(Spec):
                 raise _problem(
                     f"{vm.name!r} needs a pool marked for virtualization; set virtualization: true on a pool in cluster.pools",
                     key=path,
+                    absolute=True,
+                )
+            if vm.disk.storage_class is None and not self._has_default_storage():
+                raise _problem(
+                    "no default StorageClass exists for the VM's disk; set openstack.cloudProvider "
+                    "(Cinder CSI makes one) or name a StorageClass",
+                    key=f"{path}.disk.storageClass",
                     absolute=True,
                 )
             if vm.networks and not self.addons.multus.enabled:

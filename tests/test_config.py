@@ -209,3 +209,37 @@ def test_bad_bootstrap_and_addon_values(dev_config, section, change, expected):
     found = problems(dev_config)
     assert len(found) == 1, found
     assert found[0].startswith(expected), found
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c["hybrid-infra:cluster"]["network"].update(podCidr="10.244.0.0/25"),
+         "cluster.network.podCidr: '10.244.0.0/25' is not allowed; use a network from /8 to /24"),
+        (lambda c: c["hybrid-infra:cluster"]["network"].update(serviceCidr="10.96.0.0/11"),
+         "cluster.network.serviceCidr: '10.96.0.0/11' is not allowed; use a network from /12 to /28"),
+        (lambda c: c["hybrid-infra:cluster"]["network"].update(nodeCidr="10.20.0.0/29"),
+         "cluster.network.nodeCidr: 10.20.0.0/29 is not allowed; it holds 4 nodes, the cluster has 8"),
+        (lambda c: c["hybrid-infra:cluster"]["pools"][0].update(name="g" * 58),
+         f"cluster.pools[0].name: '{'g' * 58}' is not allowed; node 'dev-{'g' * 58}-2' would be longer than 63"),
+        (lambda c: c["hybrid-infra:cluster"]["pools"].pop(0),
+         "cluster.pools: only virtualization pools given; KubeVirt's and CDI's own services run off them"),
+        (lambda c: c["hybrid-infra:cluster"]["endpoint"].update(allowedCidrs=[]),
+         "cluster.endpoint.allowedCidrs: [] is not allowed with public: true; name the networks of the API's clients"),
+        (lambda c: c["hybrid-infra:cluster"]["pools"][0]["labels"].update({"hybrid-infra.io/pool": "x"}),
+         "cluster.pools[0].labels.hybrid-infra.io/pool: 'hybrid-infra.io/pool' is not allowed; hybrid-infra sets it"),
+        (lambda c: c["hybrid-infra:cluster"]["controlPlane"].update(count=True),
+         "cluster.controlPlane.count: True is not allowed; expected a whole number"),
+        (lambda c: c["hybrid-infra:cluster"].update(readinessTimeoutSeconds="600"),
+         "cluster.readinessTimeoutSeconds: '600' is not allowed; expected a whole number"),
+        (lambda c: c["hybrid-infra:openstack"].pop("cloudProvider"),
+         "workloads.virtualMachines[0].disk.storageClass: no default StorageClass exists for the VM's disk"),
+        (lambda c: c["hybrid-infra:workloads"]["virtualMachines"][0]["ports"].append({"name": "erp-https", "port": 9}),
+         "workloads.virtualMachines[0].ports[1].name: 'erp-https' is not allowed; port names must be unique"),
+    ],
+)
+def test_sizes_names_and_capacity(dev_config, change, expected):
+    change(dev_config)
+    found = problems(dev_config)
+    assert len(found) == 1, found
+    assert found[0].startswith(expected), found

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import ClusterSpec, Taint
-
-POOL_LABEL = "hybrid-infra.io/pool"
-"""Every node carries its pool's name under this label (kubeadm nodeRegistration)."""
+from ..config import POOL_LABEL, ClusterSpec, Taint
 
 
 def toleration(taint: Taint) -> dict[str, str]:

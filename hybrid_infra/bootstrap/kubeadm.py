@@ -10,13 +10,12 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ..config import ClusterSpec
+from ..config import POOL_LABEL, ClusterSpec
 from ..platforms.base import NodeGroup, PlatformHints
 
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
 KUBELET_API = "kubelet.config.k8s.io/v1beta1"
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
-CONFIG_DIR = "/etc/hybrid-infra"
 ENCRYPTION_CONFIG = "/etc/kubernetes/encryption/config.yaml"
 AUDIT_POLICY = "/etc/kubernetes/audit/policy.yaml"
 AUDIT_LOG_DIR = "/var/log/kubernetes/audit"
@@ -71,11 +70,11 @@ def _args(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in values.items()]
 
 
-def node_registration(cluster: ClusterSpec, group: NodeGroup, index: int, hints: PlatformHints) -> dict[str, Any]:
+def node_registration(group: NodeGroup, index: int, hints: PlatformHints) -> dict[str, Any]:
     kubelet_args = {}
     if hints.cloud_provider_external:
         kubelet_args["cloud-provider"] = "external"
-    labels = {"hybrid-infra.io/pool": group.name, **group.labels}
+    labels = {**group.labels, POOL_LABEL: group.name}
     kubelet_args["node-labels"] = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
     taints = [{"key": t.key, **({"value": t.value} if t.value else {}), "effect": t.effect} for t in group.taints]
     if group.role == "control-plane":
@@ -154,7 +153,7 @@ def render(
 ) -> str:
     """The kubeadm configuration file of one node (YAML, one or more documents)."""
     step = bootstrap_step(group, index)
-    registration = node_registration(cluster, group, index, hints)
+    registration = node_registration(group, index, hints)
     if step == "init":
         documents = [
             {
