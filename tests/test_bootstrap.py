@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -12,15 +15,22 @@ from typing import Any
 import pytest
 import yaml
 
-from hybrid_infra.bootstrap.cloudinit import BOOTSTRAP_SCRIPT, MAX_USER_DATA, NodeBootstrap, render_cloud_config
+from hybrid_infra.bootstrap.cloudinit import (
+    BOOTSTRAP_SCRIPT,
+    KUBEADM_CONFIGS,
+    DEFAULT_USER_DATA_TARGET,
+    NodeBootstrap,
+    render_cloud_config,
+)
 from hybrid_infra.bootstrap.kubeadm import ClusterEndpoint
 from hybrid_infra.config import parse_stack_config
 from hybrid_infra.platforms.base import NodeGroup, PlatformHints
+from hybrid_infra.platforms.openstack import NOVA_MAX_USER_DATA
 from tests.conftest import cloud_init_schema, require_tool
 from tests.pki_fixtures import material
 
 ENDPOINT = ClusterEndpoint("10.20.0.2", "203.0.113.10")
-HINTS = PlatformHints(cloud_provider_external=True)
+HINTS = PlatformHints(cloud_provider_external=True, max_user_data=NOVA_MAX_USER_DATA)
 PKI = material()
 
 
@@ -47,8 +57,8 @@ def files(node: NodeBootstrap) -> dict[str, dict[str, Any]]:
     return {entry["path"]: entry for entry in cloud_config(node)["write_files"]}
 
 
-def kubeadm_documents(node: NodeBootstrap) -> dict[str, dict[str, Any]]:
-    text = files(node)["/etc/hybrid-infra/kubeadm.yaml"]["content"]
+def kubeadm_documents(node: NodeBootstrap, step: str | None = None) -> dict[str, dict[str, Any]]:
+    text = files(node)[KUBEADM_CONFIGS[step or node.step]]["content"]
     return {document["kind"]: document for document in yaml.safe_load_all(text)}
 
 
@@ -113,7 +123,7 @@ def test_node_registration_carries_pool_labels_taints_and_cloud_provider(spec):
 
 def test_no_cloud_provider_flag_without_a_cloud_controller(spec):
     node = nodes(spec)["dev-general-0"]
-    plain = NodeBootstrap(node.cluster, node.group, node.index, node.endpoint, PlatformHints(False))
+    plain = NodeBootstrap(node.cluster, node.group, node.index, node.endpoint, PlatformHints(False, NOVA_MAX_USER_DATA))
     args = kubeadm_documents(plain)["JoinConfiguration"]["nodeRegistration"]["kubeletExtraArgs"]
     assert "cloud-provider" not in {a["name"] for a in args}
 
@@ -130,14 +140,15 @@ def test_only_control_plane_nodes_receive_keys(spec):
         else:
             assert "PRIVATE KEY" not in text, name
             assert not [path for path in found if "/pki/" in path or "encryption" in path], name
-        assert found["/etc/hybrid-infra/kubeadm.yaml"]["permissions"] == "0600"
+        for path in set(KUBEADM_CONFIGS.values()) & set(found):
+            assert found[path]["permissions"] == "0600", (name, path)
 
 
 def test_every_cloud_config_is_small_and_valid(spec, tmp_path):
     for name, node in nodes(spec).items():
         text = render_cloud_config(node, PKI)
         assert text.startswith("#cloud-config\n")
-        assert len(text.encode()) < MAX_USER_DATA, name
+        assert len(text.encode()) < DEFAULT_USER_DATA_TARGET, name
         path = tmp_path / f"{name}.yaml"
         path.write_text(text)
         checked = cloud_init_schema(path)
@@ -171,7 +182,9 @@ def test_kube_vip_only_when_the_control_plane_announces_the_address(spec):
 
 
 def script(node: NodeBootstrap) -> str:
-    return files(node)[BOOTSTRAP_SCRIPT]["content"]
+    entry = files(node)[BOOTSTRAP_SCRIPT]
+    assert entry["encoding"] == "gz+b64"
+    return gzip.decompress(base64.b64decode(entry["content"])).decode()
 
 
 def test_bootstrap_scripts_pass_shellcheck(spec, tmp_path):
@@ -188,15 +201,21 @@ echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
 case "$(basename "$0") $1" in
   "containerd config") printf "SystemdCgroup = false\\nconfig_path = ''\\n" ;;
   "curl -fsSL") touch "$3" ;;
+  "curl -fsS") [ -e "$HYBRID_INFRA_ROOT/api-answers" ] || exit 7 ;;
   "gpg --batch") touch "$5" ;;
   "kubeadm init"|"kubeadm join")
+    manifests="$HYBRID_INFRA_ROOT/etc/kubernetes/manifests"
+    if [ "$1" = join ] && [ -n "$(ls -A "$manifests" 2>/dev/null)" ]; then
+      echo "[preflight] DirAvailable--etc-kubernetes-manifests: $manifests is not empty" >&2
+      exit 1
+    fi
     count=$(cat "$HYBRID_INFRA_ROOT/kubeadm-failures" 2>/dev/null || echo 0)
     if [ "$count" -gt 0 ]; then
       echo $((count - 1)) > "$HYBRID_INFRA_ROOT/kubeadm-failures"
       exit 1
     fi
     mkdir -p "$HYBRID_INFRA_ROOT/etc/kubernetes"
-    touch "$HYBRID_INFRA_ROOT/etc/kubernetes/kubelet.conf"
+    touch "$HYBRID_INFRA_ROOT/etc/kubernetes/kubelet.conf" "$HYBRID_INFRA_ROOT/etc/kubernetes/admin.conf"
     ;;
 esac
 """
@@ -242,8 +261,11 @@ def test_script_bootstraps_once_and_a_second_run_changes_nothing(spec, node_root
     first = run_script(text, node_root)
     assert first.returncode == 0, first.stderr
     made = calls(node_root)
-    assert "apt-get install -y -q --allow-change-held-packages kubelet=1.34.2-1.1 kubeadm=1.34.2-1.1 kubectl=1.34.2-1.1" in made
-    assert "kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm.yaml") in made
+    assert (
+        "apt-get -q -o DPkg::Lock::Timeout=600 install -y --allow-change-held-packages "
+        "kubelet=1.34.2-1.1 kubeadm=1.34.2-1.1 kubectl=1.34.2-1.1"
+    ) in made
+    assert "kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml") in made
     assert (node_root / "var/lib/hybrid-infra/bootstrapped").exists()
     assert "SystemdCgroup = true" in (node_root / "etc/containerd/config.toml").read_text()
     assert "#/swap.img" in (node_root / "etc/fstab").read_text()
@@ -278,16 +300,49 @@ def test_script_gives_up_after_a_bounded_number_of_attempts(spec, node_root):
     assert not (node_root / "var/lib/hybrid-infra/bootstrapped").exists()
 
 
-def test_control_plane_script_places_the_pki_before_kubeadm(spec, node_root):
-    node = nodes(spec)["dev-cp-0"]
+def place_files(node: NodeBootstrap, root: Path) -> None:
+    """What cloud-init writes before it runs the script (the script itself aside)."""
     for entry in cloud_config(node)["write_files"]:
-        if entry["path"].startswith("/etc/hybrid-infra/pki/"):
-            target = node_root / entry["path"].lstrip("/")
+        if entry["path"].startswith("/etc/hybrid-infra/"):
+            target = root / entry["path"].lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(entry["content"])
+
+
+def test_control_plane_script_places_the_pki_before_kubeadm(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
     result = run_script(script(node), node_root)
     assert result.returncode == 0, result.stderr
     placed = node_root / "etc/kubernetes/pki/ca.key"
     assert placed.read_text() == PKI.ca_key
     assert stat.S_IMODE(placed.stat().st_mode) == 0o600
     assert [c.split(" --")[0] for c in calls(node_root) if c.startswith("kubeadm")] == ["kubeadm init"]
+
+
+def test_a_replaced_first_control_plane_node_joins_the_running_cluster(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    (node_root / "api-answers").touch()
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    assert "joining it instead of initialising" in result.stderr
+    kubeadm_calls = [c for c in calls(node_root) if c.startswith("kubeadm")]
+    assert kubeadm_calls == ["kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml")]
+    join = kubeadm_documents(node, "join-control-plane")["JoinConfiguration"]
+    assert join["controlPlane"] == {"localAPIEndpoint": {"bindPort": 6443}}
+
+
+def test_kube_vip_starts_before_init_and_after_a_join(spec, node_root, tmp_path):
+    vip = ClusterEndpoint("10.20.0.2", "10.20.0.2", announce=True)
+    manifest = node_root / "etc/kubernetes/manifests/kube-vip.yaml"
+    for name in ("dev-cp-0", "dev-cp-1"):
+        root = tmp_path / name
+        shutil.copytree(node_root, root)
+        node = nodes(spec, vip)[name]
+        place_files(node, root)
+        result = run_script(script(node), root)
+        assert result.returncode == 0, result.stderr
+        announced = root / manifest.relative_to(node_root)
+        pod = yaml.safe_load(announced.read_text())
+        assert pod["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from cryptography import x509
 
+from hybrid_infra.bootstrap.cloudinit import DEFAULT_USER_DATA_TARGET
 from tests.conftest import STACKS, cloud_init_schema
 from tests.test_bootstrap import openssl_discovery_hash
 
@@ -82,14 +83,14 @@ def test_workers_discover_the_ca_by_its_hash_and_hold_no_key(shown, tmp_path):
     for node in ("dev-general-0", "dev-general-1", "dev-general-2", "dev-virt-0", "dev-virt-1"):
         text = (out / "nodes" / f"{node}.user-data").read_text()
         assert "PRIVATE KEY" not in text, node
-        join = yaml.safe_load(written_file(out, node, "/etc/hybrid-infra/kubeadm.yaml"))
+        join = yaml.safe_load(written_file(out, node, "/etc/hybrid-infra/kubeadm-join.yaml"))
         assert join["discovery"]["bootstrapToken"]["caCertHashes"] == [expected]
         assert re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", join["discovery"]["bootstrapToken"]["token"])
 
 
 def test_init_node_config(shown):
     out, _ = shown
-    documents = {d["kind"]: d for d in yaml.safe_load_all(written_file(out, "dev-cp-0", "/etc/hybrid-infra/kubeadm.yaml"))}
+    documents = {d["kind"]: d for d in yaml.safe_load_all(written_file(out, "dev-cp-0", "/etc/hybrid-infra/kubeadm-init.yaml"))}
     cluster = documents["ClusterConfiguration"]
     assert cluster["apiVersion"] == "kubeadm.k8s.io/v1beta4"
     balancer = next(r for r in plan_json(out)["resources"] if r["type"].endswith("loadBalancer:LoadBalancer"))
@@ -101,7 +102,7 @@ def test_init_node_config(shown):
 def test_every_cloud_config_is_small_and_passes_cloud_init_schema(shown):
     out, _ = shown
     for path in sorted((out / "nodes").glob("*.user-data")):
-        assert path.stat().st_size < 16 * 1024, path.name
+        assert path.stat().st_size < DEFAULT_USER_DATA_TARGET, path.name
         checked = cloud_init_schema(path)
         assert checked.returncode == 0, f"{path.name}: {checked.stdout}{checked.stderr}"
 
@@ -110,7 +111,7 @@ def secret_values(out: Path) -> dict[str, str]:
     """Secrets as the shown plan has them: each must be absent from the hidden plan."""
     config = kubeconfig(out)
     cp0 = lambda path: written_file(out, "dev-cp-0", path)  # noqa: E731
-    join = yaml.safe_load(written_file(out, "dev-general-0", "/etc/hybrid-infra/kubeadm.yaml"))
+    join = yaml.safe_load(written_file(out, "dev-general-0", "/etc/hybrid-infra/kubeadm-join.yaml"))
     encryption = yaml.safe_load(cp0("/etc/kubernetes/encryption/config.yaml"))
     return {
         "ca key": cp0("/etc/hybrid-infra/pki/ca.key").splitlines()[1],
@@ -192,7 +193,7 @@ def test_add_ons_wait_for_the_api_through_the_provider(hidden):
 def test_join_token_is_kept_as_a_bootstrap_token_secret(shown):
     out, _ = shown
     secret = next(r for r in plan_json(out)["resources"] if r["name"] == "dev-cluster-join-token")
-    token = yaml.safe_load(written_file(out, "dev-general-0", "/etc/hybrid-infra/kubeadm.yaml"))["discovery"][
+    token = yaml.safe_load(written_file(out, "dev-general-0", "/etc/hybrid-infra/kubeadm-join.yaml"))["discovery"][
         "bootstrapToken"
     ]["token"]
     token_id, token_secret = token.split(".")
@@ -203,3 +204,26 @@ def test_join_token_is_kept_as_a_bootstrap_token_secret(shown):
     assert "expiration" not in data
     adopter = next(r for r in plan_json(out)["resources"] if r["name"] == "dev-cluster-kubernetes-adopt")
     assert secret["provider"] == adopter["urn"] and adopter["inputs"]["upsertExistingObjects"] == "true"
+
+
+def test_rsa_keys_when_configured(tmp_path, dev_config):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from hybrid_infra.offline.plan import run_plan, write_plan
+    from tests.conftest import write_stack
+
+    dev_config["hybrid-infra:cluster"]["pki"] = {"keyAlgorithm": "rsa-2048"}
+    write_stack(tmp_path / "stacks", "rsa", dev_config)
+    out = tmp_path / "out"
+    write_plan(run_plan(tmp_path / "stacks", "rsa"), out, show_secrets=True)
+    key = serialization.load_pem_private_key(written_file(out, "dev-cp-0", "/etc/hybrid-infra/pki/ca.key").encode(), None)
+    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
+    init = yaml.safe_load_all(written_file(out, "dev-cp-0", "/etc/hybrid-infra/kubeadm-init.yaml"))
+    assert next(d for d in init if d["kind"] == "ClusterConfiguration")["encryptionAlgorithm"] == "RSA-2048"
+    ca = x509.load_pem_x509_certificate(written_file(out, "dev-cp-0", "/etc/hybrid-infra/pki/ca.crt").encode())
+    admin = base64.b64decode(kubeconfig(out)["users"][0]["user"]["client-certificate-data"])
+    x509.load_pem_x509_certificate(admin).verify_directly_issued_by(ca)
+    for path in sorted((out / "nodes").glob("dev-cp-*.user-data")):
+        checked = cloud_init_schema(path)
+        assert checked.returncode == 0, f"{path.name}: {checked.stdout}{checked.stderr}"

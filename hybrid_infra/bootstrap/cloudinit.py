@@ -8,6 +8,8 @@ mirrors), the kernel modules and sysctls Kubernetes needs, its kubeadm configura
 
 from __future__ import annotations
 
+import base64
+import gzip
 import shlex
 from dataclasses import dataclass
 from importlib import resources
@@ -22,8 +24,13 @@ from .kubeadm import AUDIT_POLICY, ENCRYPTION_CONFIG, ClusterEndpoint
 from .pki import PkiMaterial
 
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/hybrid-infra-bootstrap"
-MAX_USER_DATA = 16 * 1024
-"""Nova refuses larger user data on some clouds; EC2 allows 16 KiB."""
+KUBEADM_CONFIGS = {
+    "init": "/etc/hybrid-infra/kubeadm-init.yaml",
+    "join-control-plane": "/etc/hybrid-infra/kubeadm-join.yaml",
+    "join-worker": "/etc/hybrid-infra/kubeadm-join.yaml",
+}
+DEFAULT_USER_DATA_TARGET = 16 * 1024
+"""With the default ECDSA keys every cloud-config stays under EC2's 16 KiB; RSA keys need more room."""
 
 KUBEADM_ATTEMPTS = {"init": 5, "join-control-plane": 60, "join-worker": 60}
 KUBEADM_RETRY_SECONDS = 20
@@ -63,12 +70,6 @@ class NodeBootstrap:
         return kubeadm.bootstrap_step(self.group, self.index)
 
 
-def node_bootstraps(
-    cluster: ClusterSpec, group: NodeGroup, endpoint: ClusterEndpoint, hints: PlatformHints
-) -> list[NodeBootstrap]:
-    return [NodeBootstrap(cluster, group, index, endpoint, hints) for index in range(group.count)]
-
-
 class _Dumper(yaml.SafeDumper):
     """Multi-line strings as literal blocks, so files stay readable in the user data."""
 
@@ -85,6 +86,12 @@ def _file(path: str, content: str, permissions: str = "0644") -> dict[str, Any]:
     return {"path": path, "owner": "root:root", "permissions": permissions, "content": content}
 
 
+def _compressed_file(path: str, content: str, permissions: str) -> dict[str, Any]:
+    """A file cloud-init unpacks itself; for large texts that hold no secret (mtime 0: deterministic)."""
+    packed = base64.b64encode(gzip.compress(content.encode(), mtime=0)).decode()
+    return {**_file(path, packed, permissions), "encoding": "gz+b64"}
+
+
 def bootstrap_script(node: NodeBootstrap) -> str:
     cluster = node.cluster
     settings = {
@@ -92,6 +99,7 @@ def bootstrap_script(node: NodeBootstrap) -> str:
         "NODE_NAME": node.name,
         "KUBERNETES_VERSION": cluster.kubernetes_version,
         "PACKAGE_REPOSITORY": cluster.packages.repository.rstrip("/"),
+        "IMAGE_REPOSITORY": cluster.image_repository.rstrip("/"),
         "PACKAGE_REVISION": cluster.packages.revision,
         "PREINSTALLED": "true" if cluster.packages.preinstalled else "false",
         "API_ENDPOINT": node.endpoint.host_port,
@@ -212,22 +220,28 @@ def control_plane_files(node: NodeBootstrap, pki: PkiMaterial) -> list[dict[str,
 
 
 def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
-    """The node's whole cloud-config; raises if it grows past what clouds accept as user data."""
-    kubeadm_config = kubeadm.render(
-        node.cluster,
-        node.group,
-        node.index,
-        node.endpoint,
-        pki.bootstrap_token,
-        kubeadm.ca_cert_hash(pki.ca_cert),
-        node.hints,
-    )
+    """The node's whole cloud-config; raises if it grows past what the platform accepts as user data."""
+    def kubeadm_config(step: kubeadm.Step) -> str:
+        return kubeadm.render(
+            node.cluster,
+            node.group,
+            node.index,
+            node.endpoint,
+            pki.bootstrap_token,
+            kubeadm.ca_cert_hash(pki.ca_cert),
+            node.hints,
+            step,
+        )
+
+    # The first control-plane node may also join: when it replaces a node of a running cluster.
+    steps = ["init", "join-control-plane"] if node.step == "init" else [node.step]
     files = [
         _file("/etc/modules-load.d/kubernetes.conf", "overlay\nbr_netfilter\n"),
         _file("/etc/sysctl.d/90-kubernetes.conf", "".join(f"{k} = {v}\n" for k, v in SYSCTLS.items())),
         *(_file(path, content) for path, content in containerd_hosts(node.cluster).items()),
-        _file("/etc/hybrid-infra/kubeadm.yaml", kubeadm_config, "0600"),
-        _file(BOOTSTRAP_SCRIPT, bootstrap_script(node), "0755"),
+        *(_file(KUBEADM_CONFIGS[step], kubeadm_config(step), "0600") for step in steps),
+        # Compressed: it is the largest file, the same on every node but for its settings.
+        _compressed_file(BOOTSTRAP_SCRIPT, bootstrap_script(node), "0755"),
     ]
     if node.group.role == "control-plane":
         files += control_plane_files(node, pki)
@@ -238,6 +252,9 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
         "runcmd": [[BOOTSTRAP_SCRIPT]],
     }
     text = "#cloud-config\n" + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=4096)
-    if len(text.encode()) > MAX_USER_DATA:
-        raise ValueError(f"{node.name}: cloud-config is {len(text.encode())} bytes, over the {MAX_USER_DATA} bytes clouds accept")
+    size = len(text.encode())
+    if size > node.hints.max_user_data:
+        raise ValueError(
+            f"{node.name}: cloud-config is {size} bytes, over the {node.hints.max_user_data} bytes the platform accepts"
+        )
     return text

@@ -150,9 +150,10 @@ def render(
     bootstrap_token: str,
     discovery_hash: str,
     hints: PlatformHints,
+    step: Step | None = None,
 ) -> str:
-    """The kubeadm configuration file of one node (YAML, one or more documents)."""
-    step = bootstrap_step(group, index)
+    """The kubeadm configuration of one node for ``step`` (default: the node's own), as YAML documents."""
+    step = step or bootstrap_step(group, index)
     registration = node_registration(group, index, hints)
     if step == "init":
         documents = [

@@ -25,6 +25,8 @@ class PlatformHints:
 
     cloud_provider_external: bool
     """A cloud controller manager will run, so kubelets start with ``cloud-provider: external``."""
+    max_user_data: int
+    """The largest cloud-config (bytes) the platform passes to a VM."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import pulumi_openstack as openstack
 from ..config import API_PORT, ClusterSpec, OpenStackSpec
 from .base import Node, NodeGroup, PlatformHints, Role
 
+NOVA_MAX_USER_DATA = 65535 * 3 // 4
+"""Nova takes at most 65535 bytes of base64-encoded user data."""
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -378,7 +380,9 @@ class OpenStackPlatform:
         self.cluster = cluster
         self.spec = spec
         # With credentials, the OpenStack cloud controller manager initialises the nodes.
-        self.hints = PlatformHints(cloud_provider_external=spec.cloud_provider is not None)
+        self.hints = PlatformHints(
+            cloud_provider_external=spec.cloud_provider is not None, max_user_data=NOVA_MAX_USER_DATA
+        )
         self.network = OpenStackNetwork(f"{name}-network", cluster, spec, opts)
 
     def create_endpoint(self, name: str, opts: pulumi.ResourceOptions) -> OpenStackApiEndpoint:
