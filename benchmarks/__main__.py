@@ -12,7 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hybrid_infra.config import parse_stack_config
-from hybrid_infra.offline.plan import Plan, Redactor, StackConfig, load_stack, plan_document
+from hybrid_infra.offline.plan import (
+    Plan,
+    Redactor,
+    StackConfig,
+    load_stack,
+    plan_document,
+)
 from hybrid_infra.offline.simulate import simulate
 from hybrid_infra.platform import program
 

@@ -4,7 +4,12 @@ from .cluster import KubernetesCluster
 from .config import ConfigError, StackSpec, parse_stack_config
 from .platform import HybridPlatform
 from .platforms.base import Node, NodeGroup, PlatformHints
-from .platforms.openstack import OpenStackApiEndpoint, OpenStackNetwork, OpenStackNodePool, OpenStackPlatform
+from .platforms.openstack import (
+    OpenStackApiEndpoint,
+    OpenStackNetwork,
+    OpenStackNodePool,
+    OpenStackPlatform,
+)
 
 __all__ = [
     "ConfigError",

@@ -6,14 +6,19 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .bootstrap.cloudinit import NodeBootstrap, render_cloud_config
-from .bootstrap.kubeadm import ClusterEndpoint
+from .bootstrap.kubeadm import TOKEN_DESCRIPTION, TOKEN_GROUP, ClusterEndpoint
 from .bootstrap.kubeconfig import render_kubeconfig
 from .bootstrap.pki import ClusterPki, PkiMaterial
 from .config import CONTROL_PLANE_POOL, ClusterSpec
-from .platforms.base import ApiEndpoint, Node, NodeGroup, NodePool, Platform, PlatformHints
+from .platforms.base import (
+    ApiEndpoint,
+    Node,
+    NodeGroup,
+    NodePool,
+    Platform,
+    PlatformHints,
+)
 from .readiness import ReadinessGate
-
-TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 
 
 def _cloud_config(
@@ -143,7 +148,7 @@ class KubernetesCluster(pulumi.ComponentResource):
                         "usage-bootstrap-authentication": "true",
                         "usage-bootstrap-signing": "true",
                         "auth-extra-groups": TOKEN_GROUP,
-                        "description": "hybrid-infra join token (managed by Pulumi)",
+                        "description": TOKEN_DESCRIPTION,
                     }
                 )
             ),

@@ -13,9 +13,12 @@ from .addons.multus import Multus
 from .addons.openstack import OpenStackCloudProvider
 from .cluster import KubernetesCluster
 from .config import ConfigError, StackSpec, from_pulumi_config
+from .objects import create_object
 from .platforms.base import Platform
 from .platforms.openstack import OpenStackPlatform
 from .workloads import ContainerApp, VirtualMachine
+
+BUILT_IN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 
 
 class HybridPlatform(pulumi.ComponentResource):
@@ -51,10 +54,10 @@ class HybridPlatform(pulumi.ComponentResource):
                 parent=self, provider=self.cluster.provider, depends_on=[r for r in resources if r is not None]
             )
 
-        self.multus = Multus(f"{name}-multus", spec, base_dir, after()) if spec.addons.multus.enabled else None
         self.cni = Cni(
             f"{name}-cni", spec.cluster, spec.addons, self.cluster.api_address, self.cluster.api_port, after()
         )
+        self.multus = Multus(f"{name}-multus", spec, base_dir, after(self.cni)) if spec.addons.multus.enabled else None
         self.cloud_provider = None
         if isinstance(self.infrastructure, OpenStackPlatform) and spec.openstack and spec.openstack.cloud_provider:
             self.cloud_provider = OpenStackCloudProvider(
@@ -72,18 +75,30 @@ class HybridPlatform(pulumi.ComponentResource):
             self.kubevirt = KubeVirt(f"{name}-kubevirt", spec, base_dir, after(self.cni, self.cloud_provider))
             self.cdi = Cdi(f"{name}-cdi", spec, base_dir, after(self.cni, self.cloud_provider))
 
+        workloads = spec.workloads
+        used = {app.namespace for app in workloads.containers} | {vm.namespace for vm in workloads.virtual_machines}
+        namespaces = [
+            create_object(
+                f"{name}-namespace-{namespace}",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+                after(self.cni),
+            )
+            for namespace in sorted(used - BUILT_IN_NAMESPACES)
+        ]
         self.apps = {
-            app.name: ContainerApp(f"{name}-{app.name}", app, after(self.cni)) for app in spec.workloads.containers
+            app.name: ContainerApp(f"{name}-{app.name}", app, after(self.cni, *namespaces))
+            for app in workloads.containers
         }
         self.virtual_machines = {}
-        for vm in spec.workloads.virtual_machines:
+        for vm in workloads.virtual_machines:
             ready = [self.kubevirt.resource, self.cdi.resource] if self.kubevirt and self.cdi else []
             self.virtual_machines[vm.name] = VirtualMachine(
                 f"{name}-{vm.name}",
                 vm,
                 spec.cluster,
-                after(*ready, self.multus),
+                after(*ready, self.multus, *namespaces),
                 allowed_apps=[self.apps[source].app for source in vm.allow_from],
+                read_write_many=spec.addons.storage_class.read_write_many,
             )
 
         self.endpoint = self.cluster.endpoint

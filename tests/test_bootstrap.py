@@ -17,8 +17,8 @@ import yaml
 
 from hybrid_infra.bootstrap.cloudinit import (
     BOOTSTRAP_SCRIPT,
-    KUBEADM_CONFIGS,
     DEFAULT_USER_DATA_TARGET,
+    KUBEADM_CONFIGS,
     NodeBootstrap,
     render_cloud_config,
 )

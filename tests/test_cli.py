@@ -43,7 +43,9 @@ def test_plan_json_holds_every_resource(dev_plan):
     plan = json.loads((out / "plan.json").read_text())
     assert plan["stack"] == "dev"
     resources = plan["resources"]
-    assert set(resources[0]) == {"urn", "type", "name", "parent", "inputs", "outputs", "dependencies", "provider"}
+    assert set(resources[0]) == {
+        "urn", "type", "name", "parent", "inputs", "outputs", "dependencies", "provider", "ignoreChanges"
+    }
     urns = {r["urn"] for r in resources}
     for resource in resources:
         assert resource["parent"] is None or resource["parent"].startswith("urn:pulumi:dev::hybrid-infra::")

@@ -394,3 +394,27 @@ def test_virtual_machine_from_a_users_program(dev_config):
     assert not result.of_type("kubernetes:core/v1:Service")
     assert [v["name"] for v in vm.inputs["spec"]["template"]["spec"]["volumes"]] == ["disk"]
     check_openapi(Redactor(result, show_secrets=True).value(vm.inputs), KUBEVIRT_SCHEMA, "v1.VirtualMachine")
+
+
+def test_workloads_get_their_namespace_and_read_write_many_disks(tmp_path, dev_config):
+    dev_config["hybrid-infra:workloads"]["virtualMachines"][0]["namespace"] = "legacy"
+    dev_config["hybrid-infra:workloads"]["virtualMachines"][0]["allowFrom"] = []
+    dev_config["hybrid-infra:addons"] = {"storageClass": {"readWriteMany": True}}
+    resources = by_name(plan_with(tmp_path, dev_config))
+    namespace = resources["dev-namespace-legacy"]
+    assert namespace.inputs["metadata"]["name"] == "legacy"
+    vm = resources["dev-erp-vm"]
+    assert namespace.urn in vm.dependencies
+    storage = vm.inputs["spec"]["dataVolumeTemplates"][0]["spec"]["storage"]
+    assert (storage["accessModes"], storage["volumeMode"]) == (["ReadWriteMany"], "Block")
+    assert "dev-namespace-default" not in resources
+
+
+def test_a_manifest_that_is_not_objects_is_a_config_error(tmp_path, dev_config):
+    (tmp_path / "cdi.yaml").write_text("just a string\n")
+    dev_config["hybrid-infra:addons"] = {"cdi": {"operatorManifest": {"file": "cdi.yaml"}}}
+    with pytest.raises(ConfigError) as caught:
+        plan_with(tmp_path, dev_config)
+    assert caught.value.problems[0].startswith(
+        "addons.cdi.operatorManifest: cdi.yaml is not a manifest (a document is not a Kubernetes object"
+    )

@@ -55,6 +55,11 @@ def test_nodes_of_every_pool(dev):
     )
 
 
+def test_inputs_that_only_matter_at_creation_never_replace_running_nodes(dev):
+    for instance in dev.of_type(INSTANCE):
+        assert instance.ignore_changes == ["availabilityZone", "blockDevices", "keyPair", "userData"]
+
+
 def test_nodes_spread_round_robin_over_zones(dev):
     zones = {name: inputs["availabilityZone"] for name, inputs in instances(dev).items()}
     assert [zones[f"dev-general-{i}"] for i in range(3)] == ["az-1", "az-2", "az-3"]

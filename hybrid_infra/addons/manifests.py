@@ -92,6 +92,8 @@ def parse_objects(text: str) -> list[dict[str, Any]]:
     for document in yaml.safe_load_all(text):
         if not document:
             continue
+        if not isinstance(document, dict):
+            raise ValueError(f"a document is not a Kubernetes object: {str(document)[:120]}")
         if document.get("kind") == "List" or str(document.get("kind", "")).endswith("List"):
             objects.extend(item for item in document.get("items") or [] if item)
         else:

@@ -5,26 +5,31 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..config import AddonsSpec, ClusterSpec, OpenStackSpec
+from ..config import (
+    AddonsSpec,
+    ClusterSpec,
+    ConfigError,
+    OpenStackCloudProviderSpec,
+    OpenStackSpec,
+)
 from ..objects import child_options
 from .helm import release
 from .storage import DefaultStorageClass
 
-CLOUD_CONFIG_SECRET = "cloud-config"
-CONFIG_MOUNT = "/etc/config"
-"""Where both charts mount the cloud-config Secret."""
+CCM_SECRET, CCM_MOUNT = "cloud-config", "/etc/config"
+CSI_SECRET, CSI_MOUNT = "cinder-csi-cloud-config", "/etc/kubernetes"
+"""Each chart mounts its Secret elsewhere, and cloud.conf names the CA file by its path there."""
 
 
 def cloud_conf(
     cluster: ClusterSpec,
     spec: OpenStackSpec,
+    provider: OpenStackCloudProviderSpec,
     subnet_id: str,
     floating_network_id: str | None,
+    mount: str,
 ) -> str:
-    """``cloud.conf`` shared by the CCM and Cinder CSI (the application credential's secret included)."""
-    provider = spec.cloud_provider
-    if provider is None:
-        raise ValueError("openstack.cloudProvider is not set")
+    """``cloud.conf`` of the CCM or Cinder CSI (the application credential's secret included)."""
     glob = {
         "auth-url": provider.auth_url,
         "application-credential-id": provider.application_credential_id,
@@ -33,7 +38,7 @@ def cloud_conf(
     if spec.region:
         glob["region"] = spec.region
     if provider.ca_certificate:
-        glob["ca-file"] = f"{CONFIG_MOUNT}/ca.pem"
+        glob["ca-file"] = f"{mount}/ca.pem"
     # Services of type LoadBalancer through Octavia, when the cloud has it (the API endpoint uses it).
     octavia = cluster.endpoint.type == "loadBalancer"
     balancer = {"enabled": str(octavia).lower()}
@@ -63,33 +68,37 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
         floating_network_id: pulumi.Input[str] | None,
         opts: pulumi.ResourceOptions,
     ):
-        super().__init__("hybrid-infra:index:OpenStackCloudProvider", name, None, opts)
-        child = child_options(self, opts)
         provider = spec.cloud_provider
         if provider is None:
-            raise ValueError(f"{name}: openstack.cloudProvider is not set")
-        conf = pulumi.Output.all(subnet_id, floating_network_id).apply(
-            lambda ids: cloud_conf(cluster, spec, ids[0], ids[1])
-        )
-        data: dict[str, pulumi.Input[str]] = {"cloud.conf": conf}
-        if provider.ca_certificate:
-            data["ca.pem"] = provider.ca_certificate
-        secret = k8s.core.v1.Secret(
-            f"{name}-cloud-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CLOUD_CONFIG_SECRET, namespace="kube-system"),
-            type="Opaque",
-            string_data=pulumi.Output.secret(data),
-            opts=child,
-        )
-        after_secret = child_options(self, opts, secret)
+            raise ConfigError(["openstack.cloudProvider: required key is missing; the cloud provider needs credentials"])
+        super().__init__("hybrid-infra:index:OpenStackCloudProvider", name, None, opts)
+        child = child_options(self, opts)
+
+        def secret(part: str, secret_name: str, mount: str) -> k8s.core.v1.Secret:
+            conf = pulumi.Output.all(subnet_id, floating_network_id).apply(
+                lambda ids: cloud_conf(cluster, spec, provider, ids[0], ids[1], mount)
+            )
+            data: dict[str, pulumi.Input[str]] = {"cloud.conf": conf}
+            if provider.ca_certificate:
+                data["ca.pem"] = provider.ca_certificate
+            return k8s.core.v1.Secret(
+                f"{name}-{part}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace="kube-system"),
+                type="Opaque",
+                string_data=pulumi.Output.secret(data),
+                opts=child,
+            )
+
+        ccm_secret = secret("cloud-config", CCM_SECRET, CCM_MOUNT)
+        csi_secret = secret("cinder-csi-cloud-config", CSI_SECRET, CSI_MOUNT)
         self.controller_manager = release(
             f"{name}-ccm",
             "openstack-cloud-controller-manager",
             "openstack-cloud-controller-manager",
             addons.charts.openstack_cloud_controller_manager,
             "kube-system",
-            {"secret": {"enabled": True, "create": False, "name": CLOUD_CONFIG_SECRET}, "cluster": {"name": cluster.name}},
-            after_secret,
+            {"secret": {"enabled": True, "create": False, "name": CCM_SECRET}, "cluster": {"name": cluster.name}},
+            child_options(self, opts, ccm_secret),
         )
         self.csi = release(
             f"{name}-cinder-csi",
@@ -98,11 +107,11 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
             addons.charts.cinder_csi,
             "kube-system",
             {
-                "secret": {"enabled": True, "create": False, "name": CLOUD_CONFIG_SECRET, "hostMount": False},
+                "secret": {"enabled": True, "create": False, "name": CSI_SECRET, "hostMount": False},
                 "storageClass": {"enabled": False},
                 "clusterID": cluster.name,
             },
-            after_secret,
+            child_options(self, opts, csi_secret),
         )
         volume_type = addons.storage_class.volume_type
         self.storage_class = DefaultStorageClass(

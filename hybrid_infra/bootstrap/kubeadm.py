@@ -19,6 +19,8 @@ CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 ENCRYPTION_CONFIG = "/etc/kubernetes/encryption/config.yaml"
 AUDIT_POLICY = "/etc/kubernetes/audit/policy.yaml"
 AUDIT_LOG_DIR = "/var/log/kubernetes/audit"
+TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token"
+TOKEN_DESCRIPTION = "hybrid-infra join token (managed by Pulumi)"
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
 
 # kubeadm's encryptionAlgorithm names for the keys it makes itself (API server, etcd, kubelet client).
@@ -167,8 +169,8 @@ def render(
                         "token": bootstrap_token,
                         "ttl": "0s",
                         "usages": ["signing", "authentication"],
-                        "groups": ["system:bootstrappers:kubeadm:default-node-token"],
-                        "description": "hybrid-infra join token (managed by Pulumi)",
+                        "groups": [TOKEN_GROUP],
+                        "description": TOKEN_DESCRIPTION,
                     }
                 ],
                 "nodeRegistration": registration,

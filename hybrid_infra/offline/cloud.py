@@ -3,7 +3,7 @@
 - OpenStack: IDs derived from the stack and resource name; fixed IPs allocated in order from the
   subnet's CIDR; load balancer VIPs and floating IPs; image, flavor, network and subnet look-ups.
 - pulumi-tls: real keys (derived from a seed, so the same stack gives the same keys) and real
-  certificates signed with ``cryptography``, valid from January 1st of the current year.
+  certificates signed with ``cryptography``, valid from a fixed date.
 - pulumi-random: values from a generator seeded by the stack name and the resource.
 
 In preview mode it answers like ``pulumi preview``: inputs are echoed, computed outputs unknown.
@@ -32,6 +32,8 @@ from pulumi.runtime import rpc
 
 from ..config import StackSpec
 
+SIMULATED_CLOCK = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+"""Certificates are valid from here, so a plan stays the same from one day (and year) to the next."""
 FLOATING_RANGE = ipaddress.ip_network("203.0.113.0/24")
 """Documentation range (RFC 5737) standing in for the external network."""
 
@@ -53,7 +55,7 @@ class SimulatedCloud(pulumi.runtime.Mocks):
         self.stack = stack
         self.spec = spec
         self.preview = preview
-        self.clock = datetime.datetime(datetime.datetime.now(datetime.UTC).year, 1, 1, tzinfo=datetime.UTC)
+        self.clock = SIMULATED_CLOCK
         self._lock = threading.Lock()
         self._subnets: dict[str, ipaddress.IPv4Network] = {}
         self._allocated: dict[str, int] = {}

@@ -191,6 +191,7 @@ def plan_document(plan: Plan, redactor: Redactor) -> dict[str, Any]:
                 "outputs": redactor.value(resource.outputs),
                 "dependencies": resource.dependencies,
                 "provider": resource.provider,
+                "ignoreChanges": resource.ignore_changes,
             }
             for resource in plan.simulation.resources
         ],

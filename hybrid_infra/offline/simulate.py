@@ -58,6 +58,8 @@ class Resource:
     dependencies: list[str]
     provider: str | None = None
     """URN of the explicit provider resource, if any."""
+    ignore_changes: list[str] = field(default_factory=list)
+    """Inputs whose later changes Pulumi ignores (they matter only when the resource is created)."""
     secret_outputs: list[str] = field(default_factory=list)
     """Outputs the provider itself declares secret (keys, tokens): where secret values originate."""
     resource_id: str | None = None
@@ -125,6 +127,7 @@ class RecordingMonitor(MockMonitor):
                 dependencies=sorted(set(request.dependencies)),
                 # A provider reference is "<urn>::<id>"; the URN alone names it.
                 provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+                ignore_changes=sorted(request.ignoreChanges),
                 secret_outputs=sorted(request.additionalSecretOutputs),
                 resource_id=response.id or None,
             )

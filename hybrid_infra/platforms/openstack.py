@@ -15,6 +15,8 @@ from .base import Node, NodeGroup, PlatformHints, Role
 
 NOVA_MAX_USER_DATA = 65535 * 3 // 4
 """Nova takes at most 65535 bytes of base64-encoded user data."""
+NODE_CREATION_INPUTS = ["userData", "blockDevices", "availabilityZone", "keyPair"]
+"""Instance inputs that only matter when a node is created."""
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -351,10 +353,11 @@ class OpenStackNodePool(pulumi.ComponentResource):
                     )
                 ],
                 scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group.id)],
-                # A cloud-config acts only at first boot. Ignoring later changes keeps a changed setting
-                # (or a rotated join token) from replacing every running node at once; new nodes get
-                # the current cloud-config, and `pulumi up --replace` renews a node deliberately.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["userData"]),
+                # These force a new instance when they change: a new image under the same name, an
+                # edited zone list, a rotated join token. Ignoring them keeps such a change from
+                # replacing every running node at once; new nodes get the current values, and
+                # `pulumi up --replace` renews a node deliberately.
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=NODE_CREATION_INPUTS),
             )
             self.nodes.append(
                 Node(

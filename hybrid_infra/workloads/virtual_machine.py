@@ -38,8 +38,11 @@ def data_volume_source(vm: VirtualMachineSpec) -> dict[str, Any]:
     return {"http": {"url": vm.disk.source}}
 
 
-def virtual_machine(vm: VirtualMachineSpec, cluster: ClusterSpec) -> dict[str, Any]:
+def virtual_machine(vm: VirtualMachineSpec, cluster: ClusterSpec, read_write_many: bool = False) -> dict[str, Any]:
+    """``read_write_many``: the storage attaches to two nodes at once, so the VM can live-migrate."""
     storage: dict[str, Any] = {"resources": {"requests": {"storage": vm.disk.size}}}
+    if read_write_many:
+        storage.update({"accessModes": ["ReadWriteMany"], "volumeMode": "Block"})
     if vm.disk.storage_class:
         storage["storageClassName"] = vm.disk.storage_class
     disks = [{"name": DISK_VOLUME, "disk": {"bus": "virtio"}}]
@@ -136,8 +139,9 @@ class VirtualMachine(pulumi.ComponentResource):
     """A legacy VM: its disk imported by a DataVolume template, run by KubeVirt, its ports behind a Service.
 
     ``allowed_apps`` are the container apps ``vm.allowFrom`` names; with any, a NetworkPolicy lets
-    only their pods reach the VM's ports. Give ``opts.depends_on`` the KubeVirt and CDI resources
-    so the VM is created once both are Available.
+    only their pods reach the VM's ports. ``read_write_many`` asks for a disk two nodes can attach
+    (block mode), which live migration needs. Give ``opts.depends_on`` the KubeVirt and CDI
+    resources so the VM is created once both are Available.
     """
 
     def __init__(
@@ -147,6 +151,7 @@ class VirtualMachine(pulumi.ComponentResource):
         cluster: ClusterSpec,
         opts: pulumi.ResourceOptions,
         allowed_apps: list[ContainerAppSpec] | None = None,
+        read_write_many: bool = False,
     ):
         checked: VirtualMachineSpec = validate(VirtualMachineSpec, vm, path=name)
         super().__init__("hybrid-infra:index:VirtualMachine", name, None, opts)
@@ -175,7 +180,7 @@ class VirtualMachine(pulumi.ComponentResource):
             )
         self.resource = create_object(
             f"{name}-vm",
-            virtual_machine(checked, cluster),
+            virtual_machine(checked, cluster, read_write_many),
             child_options(self, opts, *dependencies),
         )
         self.service = create_object(f"{name}-service", vm_service(checked), child) if checked.ports else None
