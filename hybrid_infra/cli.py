@@ -13,9 +13,11 @@ from rich.tree import Tree
 
 from .config import ConfigError, parse_stack_config
 from .offline.plan import (
+    OutputNotAPlan,
     Plan,
     Redactor,
     StackNotFound,
+    check_output,
     load_stack,
     pinned_manifests,
     run_plan,
@@ -64,11 +66,12 @@ def plan(
     stacks: StacksOption = Path("stacks"),
 ) -> None:
     """Run the program on the simulated cloud, print what it creates and write the artifacts."""
-    try:
-        result = run_plan(stacks, stack)
-    except (ConfigError, StackNotFound) as error:
-        raise _fail(error, stack_file(stacks, stack)) from None
     target = out_dir or Path("build") / stack
+    try:
+        check_output(target)
+        result = run_plan(stacks, stack)
+    except (ConfigError, StackNotFound, OutputNotAPlan) as error:
+        raise _fail(error, stack_file(stacks, stack)) from None
     write_plan(result, target, show_secrets)
     redactor = Redactor(result.simulation, show_secrets, result.config.secret_values)
     out.print(_tree(result))

@@ -475,6 +475,9 @@ class OpenStackCloudProviderSpec(Spec):
     application_credential_id: NonEmpty
     application_credential_secret: Secret
     ca_certificate: NonEmpty | None = Field(None, description="PEM of the CA that signed Keystone's certificate")
+    ignore_volume_az: bool = Field(
+        False, description="Cinder's availability zones differ from Nova's: attach volumes across zones"
+    )
 
 
 class OpenStackSpec(Spec):

@@ -30,9 +30,14 @@ def test_plan_prints_tree_and_summary(dev_plan):
     assert "hybrid-infra:index:HybridPlatform dev" in result.stdout
     assert "openstack:compute/instance:Instance dev-cluster-virt-1" in result.stdout
     assert "dev: Kubernetes 1.34.2 on openstack" in result.stdout
-    assert "│ virt          │ worker        │ 3" not in result.stdout
-    for row in ("control-plane", "general", "virt"):
-        assert row in result.stdout
+    rows = {
+        cells[0]: cells[1:4]
+        for line in result.stdout.splitlines()
+        if (cells := [c.strip() for c in line.split("│")[1:-1]]) and len(cells) == 7
+    }
+    assert rows["control-plane"] == ["control-plane", "3", "medium"]
+    assert rows["general"] == ["worker", "3", "large"]
+    assert rows["virt"] == ["worker", "2", "virt"]
     assert "API endpoint https://203.0.113.10:6443 (loadBalancer, public)" in result.stdout
     assert "versions: Kubernetes 1.34.2, cilium 1.19.3, OpenStack CCM 2.34.1, Cinder CSI 2.34.1" in result.stdout
     assert f"plan written to {out}" in result.stdout
@@ -126,3 +131,12 @@ def test_validate_accepts_dev():
     result = cli("validate", "dev", "--stacks", str(STACKS))
     assert result.returncode == 0
     assert "stack 'dev' is valid: openstack, Kubernetes 1.34.2" in result.stdout
+
+
+def test_plan_refuses_to_write_over_a_directory_that_is_not_a_plan(tmp_path):
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "mine.yaml").write_text("kind: ConfigMap\n")
+    result = cli("plan", "dev", "--stacks", str(STACKS), "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "holds files but no plan.json" in result.stderr
+    assert (tmp_path / "manifests" / "mine.yaml").exists()

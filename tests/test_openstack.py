@@ -174,8 +174,15 @@ def test_scaling_out_leaves_existing_nodes_untouched(dev, dev_config):
         assert bigger[name] == inputs, name
 
 
-def test_components_are_importable():
+def test_every_component_is_exported_with_its_type_token(dev):
+    import pulumi
+
     import hybrid_infra
 
-    for name in ("HybridPlatform", "KubernetesCluster", "OpenStackNodePool", "OpenStackApiEndpoint", "OpenStackNetwork"):
-        assert hasattr(hybrid_infra, name)
+    exported = {
+        name for name in hybrid_infra.__all__
+        if isinstance(getattr(hybrid_infra, name), type) and issubclass(getattr(hybrid_infra, name), pulumi.ComponentResource)
+    }
+    created = {r.type.split(":")[-1] for r in dev.resources if r.type.startswith("hybrid-infra:index:")}
+    assert created <= exported
+    assert {r.type for r in dev.resources if not r.custom} <= {f"hybrid-infra:index:{name}" for name in exported}

@@ -46,7 +46,8 @@ def cloud_conf(
         balancer.update({"use-octavia": "true", "subnet-id": subnet_id, "create-monitor": "true"})
         if floating_network_id:
             balancer["floating-network-id"] = floating_network_id
-    sections = {"Global": glob, "LoadBalancer": balancer, "BlockStorage": {"bs-version": "v3", "ignore-volume-az": "false"}}
+    storage = {"bs-version": "v3", "ignore-volume-az": str(provider.ignore_volume_az).lower()}
+    sections = {"Global": glob, "LoadBalancer": balancer, "BlockStorage": storage}
     lines = []
     for section, values in sections.items():
         lines.append(f"[{section}]")

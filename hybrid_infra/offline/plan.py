@@ -264,8 +264,20 @@ def _replace_dir(path: Path) -> Path:
     return path
 
 
+class OutputNotAPlan(Exception):
+    def __init__(self, out: Path):
+        super().__init__(f"{out} holds files but no plan.json; give --out an empty directory or an earlier plan's")
+
+
+def check_output(out: Path) -> None:
+    """A plan replaces nodes/ and manifests/ under ``out``: only where an earlier plan wrote them."""
+    if out.is_dir() and any(out.iterdir()) and not (out / "plan.json").is_file():
+        raise OutputNotAPlan(out)
+
+
 def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
     """Write plan.json, nodes/*.user-data and manifests/*.yaml under ``out``, replacing an earlier plan's."""
+    check_output(out)
     redactor = Redactor(plan.simulation, show_secrets, plan.config.secret_values)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "plan.json"]
@@ -290,6 +302,8 @@ def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
 
 
 __all__ = [
+    "OutputNotAPlan",
+    "check_output",
     "UNKNOWN",
     "Plan",
     "Redactor",
