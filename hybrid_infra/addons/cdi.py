@@ -9,9 +9,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..config import StackSpec
-from ..objects import child_options, create_object
+from ..objects import child_options
 from .kubevirt import WAIT_FOR_AVAILABLE
-from .manifests import PinnedManifest, install_release
+from .manifests import OperatorRelease, PinnedManifest
 from .placement import off_virtualization_pools, on_virtualization_pools
 
 RELEASE_URL = "https://github.com/kubevirt/containerized-data-importer/releases/download/{version}/cdi-operator.yaml"
@@ -36,23 +36,19 @@ def cdi_resource(spec: StackSpec) -> dict[str, Any]:
     }
 
 
-class Cdi(pulumi.ComponentResource):
+class Cdi(OperatorRelease):
     """The CDI operator objects, the CDI resource and, if asked, a load balancer for its upload proxy."""
 
-    resource: k8s.apiextensions.CustomResource
-    """The CDI resource; depend on it to import disks after CDI is Available."""
-    operator_manifest: dict[str, Any]
-    """The pinned source of the operator manifest, and whether it was expanded."""
-
     def __init__(self, name: str, spec: StackSpec, base_dir: Path, opts: pulumi.ResourceOptions):
-        super().__init__("hybrid-infra:index:Cdi", name, None, opts)
         settings = spec.addons.cdi
         pinned = PinnedManifest(
-            "cdi", settings.version, settings.operator_manifest, RELEASE_URL.format(version=settings.version), "addons.cdi.operatorManifest"
+            "cdi",
+            settings.version,
+            settings.operator_manifest,
+            RELEASE_URL.format(version=settings.version),
+            "addons.cdi.operatorManifest",
         )
-        self.operator, self.operator_manifest = install_release(self, f"{name}-operator", pinned, base_dir, opts)
-        document = cdi_resource(spec)
-        self.resource = create_object(f"{name}-cdi", document, child_options(self, opts, *self.operator))
+        super().__init__("Cdi", name, pinned, cdi_resource(spec), base_dir, opts)
         if settings.upload_proxy:
             k8s.core.v1.Service(
                 f"{name}-upload-proxy",

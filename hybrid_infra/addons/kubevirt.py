@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from ..config import StackSpec
-from ..objects import child_options, create_object
-from .manifests import PinnedManifest, install_release
+from .manifests import OperatorRelease, PinnedManifest
 from .placement import off_virtualization_pools, on_virtualization_pools
 
 RELEASE_URL = "https://github.com/kubevirt/kubevirt/releases/download/{version}/kubevirt-operator.yaml"
@@ -60,25 +58,19 @@ def kubevirt_resource(spec: StackSpec) -> dict[str, Any]:
     }
 
 
-class KubeVirt(pulumi.ComponentResource):
+class KubeVirt(OperatorRelease):
     """The KubeVirt operator objects and the KubeVirt resource, ready once it reports Available."""
 
-    resource: k8s.apiextensions.CustomResource
-    """The KubeVirt resource; depend on it to create VMs after KubeVirt is Available."""
-    operator_manifest: dict[str, Any]
-    """The pinned source of the operator manifest, and whether it was expanded."""
-
     def __init__(self, name: str, spec: StackSpec, base_dir: Path, opts: pulumi.ResourceOptions):
-        super().__init__("hybrid-infra:index:KubeVirt", name, None, opts)
         settings = spec.addons.kubevirt
         pinned = PinnedManifest(
-            "kubevirt", settings.version, settings.operator_manifest, RELEASE_URL.format(version=settings.version), "addons.kubevirt.operatorManifest"
+            "kubevirt",
+            settings.version,
+            settings.operator_manifest,
+            RELEASE_URL.format(version=settings.version),
+            "addons.kubevirt.operatorManifest",
         )
-        self.operator, self.operator_manifest = install_release(self, f"{name}-operator", pinned, base_dir, opts)
-        document = kubevirt_resource(spec)
-        self.resource = create_object(
-            f"{name}-kubevirt", document, child_options(self, opts, *self.operator)
-        )
+        super().__init__("KubeVirt", name, pinned, kubevirt_resource(spec), base_dir, opts)
         if settings.use_emulation:
             pulumi.log.warn(EMULATION_WARNING, resource=self)
         self.register_outputs({"operatorManifest": self.operator_manifest})

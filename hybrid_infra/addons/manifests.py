@@ -133,3 +133,27 @@ def _register(name: str, document: dict[str, Any], opts: pulumi.ResourceOptions)
     metadata = document["metadata"]
     parts = (name, document["kind"].lower(), metadata.get("namespace"), metadata["name"])
     return create_object("-".join(part for part in parts if part), document, opts)
+
+
+class OperatorRelease(pulumi.ComponentResource):
+    """An operator from its release manifest, then the resource it serves, awaited until Available."""
+
+    resource: pulumi.CustomResource
+    """The operator's resource; depend on it to come after the operator is Available."""
+    operator_manifest: dict[str, Any]
+    """The pinned source of the operator manifest, and whether it was expanded."""
+
+    def __init__(
+        self,
+        type_name: str,
+        name: str,
+        pinned: PinnedManifest,
+        document: dict[str, Any],
+        base_dir: Path,
+        opts: pulumi.ResourceOptions | None,
+    ):
+        super().__init__(f"hybrid-infra:index:{type_name}", name, None, opts)
+        self.operator, self.operator_manifest = install_release(self, f"{name}-operator", pinned, base_dir, opts)
+        self.resource = create_object(
+            f"{name}-{document['kind'].lower()}", document, child_options(self, opts, *self.operator)
+        )
