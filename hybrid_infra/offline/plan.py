@@ -110,8 +110,8 @@ class Redactor:
 
     Those are the outputs providers compute and declare secret (keys, tokens, random values) and
     the stack's encrypted config. Everything secret the program derives (cloud-configs, kubeconfigs) is made of
-    them. A multi-line secret (a PEM key) is hidden line by line, so it is hidden however a text
-    indents it; its armor lines stay, to show what was there.
+    them. A multi-line secret (a PEM key) is hidden line by line, armor included, so it is hidden
+    however a text indents it.
     """
 
     MIN_LENGTH = 6
@@ -126,7 +126,7 @@ class Redactor:
         atoms = set()
         for origin in origins:
             lines = [line.strip() for line in origin.splitlines()]
-            atoms.update(line for line in lines if len(line) >= self.MIN_LENGTH and not line.startswith("-----"))
+            atoms.update(line for line in lines if len(line) >= self.MIN_LENGTH)
         self._atoms = sorted(atoms, key=lambda atom: (-len(atom), atom))
 
     def value(self, value: Any) -> Any:
