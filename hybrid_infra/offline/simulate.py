@@ -27,6 +27,7 @@ from .cloud import SimulatedCloud
 
 PROJECT = "hybrid-infra"
 DYNAMIC_PROVIDER_INPUT = "__provider"
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,17 @@ class RecordingMonitor(MockMonitor):
         super().__init__(cloud)
         self.simulation = simulation
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the engine does: a child's type is qualified by its parent's whole qualified type
+        # (Pulumi's mock monitor keeps only the last one), so URNs match those of `pulumi up`.
+        parent_type = parent.split("::")[2] if parent else ""
+        if parent_type and parent_type != ROOT_STACK_TYPE:
+            type_ = parent_type + "$" + type_
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def RegisterResource(self, request):  # noqa: N802 (the monitor's gRPC method name)
         response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
+        if request.type == ROOT_STACK_TYPE:
             return response
         raw_inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         if DYNAMIC_PROVIDER_INPUT in raw_inputs:
