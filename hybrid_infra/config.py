@@ -616,6 +616,11 @@ class VirtualMachineSpec(Spec):
     user_data: Secret | None = Field(None, description="cloud-init user data for the guest (secret)")
     ssh_keys: list[NonEmpty] = []
     ports: list[VmPortSpec] = []
+    allow_from: list[DnsLabel] = Field(
+        default=[], description="container apps whose pods may reach the VM's ports; none: every pod may"
+    )
+    networks: list[DnsLabel] = Field(default=[], description="extra networks: Multus NetworkAttachmentDefinitions")
+
     @field_validator("ports")
     @classmethod
     def _unique_ports(cls, ports: list[VmPortSpec]) -> list[VmPortSpec]:
@@ -624,11 +629,6 @@ class VirtualMachineSpec(Spec):
             if name in names[:index]:
                 raise _problem(f"{name!r} is not allowed; port names must be unique", key=f"[{index}].name")
         return ports
-
-    allow_from: list[DnsLabel] = Field(
-        default=[], description="container apps whose pods may reach the VM's ports; none: every pod may"
-    )
-    networks: list[DnsLabel] = Field(default=[], description="extra networks: Multus NetworkAttachmentDefinitions")
 
 
 class WorkloadsSpec(Spec):
