@@ -99,6 +99,12 @@ def _cidr(value: str) -> str:
     return str(network)
 
 
+def _prefix_between(value: str, shortest: int, longest: int, why: str) -> str:
+    if not shortest <= ipaddress.ip_network(value).prefixlen <= longest:
+        raise _problem(f"{value!r} is not allowed; use a network from /{shortest} to /{longest} ({why})")
+    return value
+
+
 def _ip_address(value: str) -> str:
     try:
         return str(ipaddress.IPv4Address(value))
@@ -275,18 +281,12 @@ class NetworkSpec(Spec):
     @classmethod
     def _pod_size(cls, value: str) -> str:
         # Each node gets a /24 of pods (kube-controller-manager and Cilium's cluster pool).
-        prefix = ipaddress.ip_network(value).prefixlen
-        if not 8 <= prefix <= 24:
-            raise _problem(f"{value!r} is not allowed; use a network from /8 to /24 (each node takes a /24 of it)")
-        return value
+        return _prefix_between(value, 8, 24, "each node takes a /24 of it")
 
     @field_validator("service_cidr")
     @classmethod
     def _service_size(cls, value: str) -> str:
-        prefix = ipaddress.ip_network(value).prefixlen
-        if not 12 <= prefix <= 28:
-            raise _problem(f"{value!r} is not allowed; use a network from /12 to /28 (the API server's limits)")
-        return value
+        return _prefix_between(value, 12, 28, "the API server's limits")
 
     @model_validator(mode="after")
     def _no_overlap(self) -> NetworkSpec:

@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 from ..config import StackSpec
 from ..objects import child_options
 from .kubevirt import WAIT_FOR_AVAILABLE
-from .manifests import OperatorRelease, PinnedManifest
+from .manifests import OperatorRelease
 from .placement import off_virtualization_pools, on_virtualization_pools
 
 RELEASE_URL = "https://github.com/kubevirt/containerized-data-importer/releases/download/{version}/cdi-operator.yaml"
@@ -40,16 +40,8 @@ class Cdi(OperatorRelease):
     """The CDI operator objects, the CDI resource and, if asked, a load balancer for its upload proxy."""
 
     def __init__(self, name: str, spec: StackSpec, base_dir: Path, opts: pulumi.ResourceOptions):
-        settings = spec.addons.cdi
-        pinned = PinnedManifest(
-            "cdi",
-            settings.version,
-            settings.operator_manifest,
-            RELEASE_URL.format(version=settings.version),
-            "addons.cdi.operatorManifest",
-        )
-        super().__init__("Cdi", name, pinned, cdi_resource(spec), base_dir, opts)
-        if settings.upload_proxy:
+        super().__init__("Cdi", name, spec.addons.cdi, RELEASE_URL, cdi_resource(spec), base_dir, opts)
+        if spec.addons.cdi.upload_proxy:
             k8s.core.v1.Service(
                 f"{name}-upload-proxy",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name="cdi-uploadproxy-public", namespace=NAMESPACE),

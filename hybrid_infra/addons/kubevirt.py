@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 
 from ..config import StackSpec
-from .manifests import OperatorRelease, PinnedManifest
+from .manifests import OperatorRelease
 from .placement import off_virtualization_pools, on_virtualization_pools
 
 RELEASE_URL = "https://github.com/kubevirt/kubevirt/releases/download/{version}/kubevirt-operator.yaml"
@@ -62,15 +62,7 @@ class KubeVirt(OperatorRelease):
     """The KubeVirt operator objects and the KubeVirt resource, ready once it reports Available."""
 
     def __init__(self, name: str, spec: StackSpec, base_dir: Path, opts: pulumi.ResourceOptions):
-        settings = spec.addons.kubevirt
-        pinned = PinnedManifest(
-            "kubevirt",
-            settings.version,
-            settings.operator_manifest,
-            RELEASE_URL.format(version=settings.version),
-            "addons.kubevirt.operatorManifest",
-        )
-        super().__init__("KubeVirt", name, pinned, kubevirt_resource(spec), base_dir, opts)
-        if settings.use_emulation:
+        super().__init__("KubeVirt", name, spec.addons.kubevirt, RELEASE_URL, kubevirt_resource(spec), base_dir, opts)
+        if spec.addons.kubevirt.use_emulation:
             pulumi.log.warn(EMULATION_WARNING, resource=self)
         self.register_outputs({"operatorManifest": self.operator_manifest})

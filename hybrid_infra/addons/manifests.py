@@ -18,7 +18,7 @@ import pulumi
 import yaml
 from pulumi.runtime.mocks import MockMonitor
 
-from ..config import ConfigError, ManifestSource
+from ..config import CdiSpec, ConfigError, KubeVirtSpec, ManifestSource
 from ..objects import child_options, create_object
 
 FETCH_TIMEOUT_SECONDS = 60
@@ -147,12 +147,22 @@ class OperatorRelease(pulumi.ComponentResource):
         self,
         type_name: str,
         name: str,
-        pinned: PinnedManifest,
+        settings: KubeVirtSpec | CdiSpec,
+        release_url: str,
         document: dict[str, Any],
         base_dir: Path,
         opts: pulumi.ResourceOptions | None,
     ):
+        """``release_url`` has a ``{version}`` field; the stack's ``addons.<component>`` gives the rest."""
         super().__init__(f"hybrid-infra:index:{type_name}", name, None, opts)
+        component = type_name.lower()
+        pinned = PinnedManifest(
+            component,
+            settings.version,
+            settings.operator_manifest,
+            release_url.format(version=settings.version),
+            f"addons.{component}.operatorManifest",
+        )
         self.operator, self.operator_manifest = install_release(self, f"{name}-operator", pinned, base_dir, opts)
         self.resource = create_object(
             f"{name}-{document['kind'].lower()}", document, child_options(self, opts, *self.operator)

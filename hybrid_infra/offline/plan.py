@@ -13,7 +13,7 @@ import yaml
 
 from ..config import ConfigError, StackSpec, parse_stack_config
 from ..platform import build
-from .simulate import UNKNOWN, Secret, Simulation, Unknown, simulate
+from .simulate import Secret, Simulation, Unknown, simulate
 
 SECRET = "[secret]"
 UNKNOWN_TEXT = "[unknown]"
@@ -86,7 +86,7 @@ class Plan:
     config: StackConfig
 
 
-def run_plan(stacks_dir: Path, stack: str, preview: bool = False) -> Plan:
+def run_plan(stacks_dir: Path, stack: str) -> Plan:
     """Validate the stack (raising :class:`ConfigError`) and run the program on the simulated cloud."""
     config = load_stack(stacks_dir, stack)
     spec = parse_stack_config(config.values)
@@ -97,7 +97,6 @@ def run_plan(stacks_dir: Path, stack: str, preview: bool = False) -> Plan:
         config=config.values,
         secret_keys=config.secret_keys,
         spec=spec,
-        preview=preview,
     )
     return Plan(stack, spec, simulation, config)
 
@@ -304,7 +303,6 @@ def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
 __all__ = [
     "OutputNotAPlan",
     "check_output",
-    "UNKNOWN",
     "Plan",
     "Redactor",
     "StackNotFound",

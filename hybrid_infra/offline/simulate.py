@@ -77,9 +77,6 @@ class Simulation:
     def of_type(self, type_: str) -> list[Resource]:
         return [resource for resource in self.resources if resource.type == type_]
 
-    def named(self, name: str) -> Resource:
-        return next(resource for resource in self.resources if resource.name == name)
-
 
 def _mark(value: Any) -> Any:
     """Turn the SDK's wire forms into plain data with :class:`Secret` and :class:`Unknown` markers."""
