@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 STACK ?= dev
 BIN := $(VENV)/bin
+# Every platform's extra: the tests run each platform's contract.
+PLATFORMS := openstack
 
 .PHONY: plan test bench clean
 
@@ -10,13 +12,14 @@ $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hybrid-infra needs Python >= 3.11; set PYTHON=python3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,$(PLATFORMS)]'
 	@touch $@
 
 plan: $(BIN)/.installed
 	$(BIN)/hybrid-infra plan $(STACK)
 
 test: $(BIN)/.installed
+	$(BIN)/python -m mypy hybrid_infra
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed

@@ -1,26 +1,25 @@
-"""hybrid-infra: Kubernetes on virtual machines, and virtual machines on that Kubernetes."""
+"""hybrid-infra: Kubernetes on virtual machines, and virtual machines on that Kubernetes.
+
+The platform-free components are here; each platform's components live in its package under
+``hybrid_infra.platforms`` (imported only where used, as its SDK is an optional extra).
+"""
 
 from .addons.cdi import Cdi
 from .addons.cni import Cni
 from .addons.kubevirt import KubeVirt
 from .addons.multus import Multus
-from .addons.openstack import OpenStackCloudProvider
 from .addons.storage import DefaultStorageClass
 from .bootstrap.pki import ClusterPki
 from .cluster import KubernetesCluster
 from .config import ConfigError, StackSpec, parse_stack_config
 from .platform import HybridPlatform
-from .platforms.base import Node, NodeGroup, PlatformHints
-from .platforms.openstack import (
-    OpenStackApiEndpoint,
-    OpenStackNetwork,
-    OpenStackNodePool,
-    OpenStackPlatform,
-)
+from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool, PlatformSection
 from .readiness import ReadinessGate
+from .topology import NodeGroup, PlatformHints
 from .workloads import ContainerApp, VirtualMachine
 
 __all__ = [
+    "ApiEndpoint",
     "Cdi",
     "ClusterPki",
     "Cni",
@@ -28,17 +27,15 @@ __all__ = [
     "ContainerApp",
     "DefaultStorageClass",
     "HybridPlatform",
+    "Infrastructure",
     "KubeVirt",
     "KubernetesCluster",
     "Multus",
     "Node",
     "NodeGroup",
-    "OpenStackApiEndpoint",
-    "OpenStackCloudProvider",
-    "OpenStackNetwork",
-    "OpenStackNodePool",
-    "OpenStackPlatform",
+    "NodePool",
     "PlatformHints",
+    "PlatformSection",
     "ReadinessGate",
     "StackSpec",
     "VirtualMachine",

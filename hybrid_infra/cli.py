@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from .config import ConfigError, parse_stack_config
+from .config.errors import ConfigError
+from .config.stack import parse_stack_config
 from .offline.plan import (
     OutputNotAPlan,
     Plan,
@@ -24,7 +25,7 @@ from .offline.plan import (
     stack_file,
     write_plan,
 )
-from .platforms.base import NodeGroup
+from .topology import node_groups
 
 app = typer.Typer(
     help="Review a hybrid-infra deployment offline: no cloud, no credentials, no Pulumi CLI.",
@@ -112,29 +113,29 @@ def _summary(result: Plan, redactor: Redactor) -> Table:
     spec = result.spec
     cluster = spec.cluster
     outputs = redactor.value(result.simulation.outputs)
-    flavors = spec.openstack.flavors if spec.openstack else {}
     table = Table(title=f"{result.stack}: Kubernetes {cluster.kubernetes_version} on {spec.platform}", show_lines=False)
-    for column in ("pool", "role", "nodes", "size", "flavor", "zones", "placement"):
+    for column in ("pool", "role", "nodes", "size", "machine", "fault domains", "placement"):
         table.add_column(column)
-    groups = [NodeGroup.control_plane(cluster)] + [NodeGroup.workers(cluster, pool) for pool in cluster.pools]
-    zones = ", ".join(spec.openstack.availability_zones) if spec.openstack and spec.openstack.availability_zones else "-"
-    for group in groups:
+    for group in node_groups(cluster):
+        placement = spec.sections[group.platform or spec.platform].placement(group)
         notes = []
         if group.virtualization:
             notes.append("virtualization")
         notes += [str(taint) for taint in group.taints]
         table.add_row(
-            group.name, group.role, str(group.count), group.size, flavors.get(group.size, "-"), zones, "; ".join(notes)
+            group.name,
+            group.role,
+            str(group.count),
+            group.size,
+            placement.machine,
+            ", ".join(placement.fault_domains) or "-",
+            "; ".join(notes),
         )
     endpoint = outputs.get("endpoint", "-")
     visibility = "public" if cluster.endpoint.public else "private"
     charts = spec.addons.charts
     versions = [f"Kubernetes {cluster.kubernetes_version}", f"{cluster.cni} {getattr(charts, cluster.cni).version}"]
-    if spec.openstack and spec.openstack.cloud_provider:
-        versions += [
-            f"OpenStack CCM {charts.openstack_cloud_controller_manager.version}",
-            f"Cinder CSI {charts.cinder_csi.version}",
-        ]
+    versions += spec.platform_section.versions()
     table.caption = (
         f"API endpoint https://{endpoint}:6443 ({cluster.endpoint.type}, {visibility}); "
         f"nodes {cluster.network.node_cidr}, pods {cluster.network.pod_cidr}, services {cluster.network.service_cidr}\n"

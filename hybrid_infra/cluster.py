@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -9,16 +11,10 @@ from .bootstrap.cloudinit import NodeBootstrap, render_cloud_config
 from .bootstrap.kubeadm import TOKEN_DESCRIPTION, TOKEN_GROUP, ClusterEndpoint
 from .bootstrap.kubeconfig import render_kubeconfig
 from .bootstrap.pki import ClusterPki, PkiMaterial
-from .config import CONTROL_PLANE_POOL, ClusterSpec
-from .platforms.base import (
-    ApiEndpoint,
-    Node,
-    NodeGroup,
-    NodePool,
-    Platform,
-    PlatformHints,
-)
+from .config.cluster import CONTROL_PLANE_POOL, ClusterSpec
+from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool
 from .readiness import ReadinessGate
+from .topology import NodeGroup, PlatformHints, node_groups
 
 
 def _cloud_config(
@@ -40,6 +36,26 @@ def _cloud_config(
     )
 
 
+def _infrastructure_of(group: NodeGroup, platforms: Mapping[str, Infrastructure]) -> Infrastructure:
+    if group.platform is not None:
+        return platforms[group.platform]
+    if len(platforms) != 1:
+        raise ValueError(f"pool {group.name!r} names no platform, and {len(platforms)} are given: {', '.join(platforms)}")
+    return next(iter(platforms.values()))
+
+
+def _token_secret_data(token: str) -> dict[str, str]:
+    token_id, token_secret = token.split(".")
+    return {
+        "token-id": token_id,
+        "token-secret": token_secret,
+        "usage-bootstrap-authentication": "true",
+        "usage-bootstrap-signing": "true",
+        "auth-extra-groups": TOKEN_GROUP,
+        "description": TOKEN_DESCRIPTION,
+    }
+
+
 class KubernetesCluster(pulumi.ComponentResource):
     """PKI and endpoint first, then every node at once; kubeconfig, readiness gate and provider after."""
 
@@ -53,6 +69,8 @@ class KubernetesCluster(pulumi.ComponentResource):
     """Admin kubeconfig built from the PKI (secret)."""
     nodes: pulumi.Output[list[dict[str, str]]]
     """Every node: name, pool, role, private address and fault domain."""
+    user_data: pulumi.Output[dict[str, str]]
+    """Every node's cloud-config by node name (secret: it carries the join token and CA keys)."""
     provider: k8s.Provider
     """Kubernetes provider for the new cluster; usable once the API answers /readyz."""
     ready: ReadinessGate
@@ -62,23 +80,30 @@ class KubernetesCluster(pulumi.ComponentResource):
         self,
         name: str,
         cluster: ClusterSpec,
-        platform: Platform,
+        infrastructure: Infrastructure | Mapping[str, Infrastructure],
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """``infrastructure``: the platform every pool runs on, or one per platform name that pools choose."""
         super().__init__("hybrid-infra:index:KubernetesCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        platforms = {infrastructure.platform: infrastructure} if isinstance(infrastructure, Infrastructure) else dict(infrastructure)
+        groups = node_groups(cluster)
         self.pki = ClusterPki(f"{name}-pki", cluster, child)
-        endpoint = platform.create_endpoint(f"{name}-endpoint", child)
+        control_plane = _infrastructure_of(groups[0], platforms)
+        endpoint = control_plane.create_endpoint(f"{name}-endpoint")
 
-        groups = [NodeGroup.control_plane(cluster)] + [NodeGroup.workers(cluster, pool) for pool in cluster.pools]
         self.pools: dict[str, NodePool] = {}
+        user_data: dict[str, pulumi.Output[str]] = {}
         for group in groups:
-            user_data = [
+            platform = _infrastructure_of(group, platforms)
+            configs = [
                 _cloud_config(cluster, group, index, endpoint, platform.hints, self.pki.material)
                 for index in range(group.count)
             ]
-            self.pools[group.name] = platform.create_node_pool(f"{name}-{group.name}", group, user_data, endpoint, child)
+            user_data.update(zip(group.node_names, configs, strict=True))
+            self.pools[group.name] = platform.create_node_pool(f"{name}-{group.name}", group, configs, endpoint)
         endpoint.add_members(self.pools[CONTROL_PLANE_POOL].nodes)
+        self.user_data = pulumi.Output.secret(pulumi.Output.all(**user_data))
 
         server = pulumi.Output.concat("https://", endpoint.public_address, f":{endpoint.port}")
         self.endpoint = pulumi.Output.from_input(endpoint.public_address)
@@ -118,7 +143,9 @@ class KubernetesCluster(pulumi.ComponentResource):
                 for node, address in zip(node_list, addresses, strict=True)
             ]
         )
-        self.register_outputs({"endpoint": self.endpoint, "kubeconfig": self.kubeconfig, "nodes": self.nodes})
+        self.register_outputs(
+            {"endpoint": self.endpoint, "kubeconfig": self.kubeconfig, "nodes": self.nodes, "userData": self.user_data}
+        )
 
     def _manage_join_token(self, name: str) -> None:
         """Keep the join token as a Pulumi-managed bootstrap-token Secret, so nodes added later join.
@@ -133,6 +160,7 @@ class KubernetesCluster(pulumi.ComponentResource):
             upsert_existing_objects=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
         )
+        token_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(self.pki.bootstrap_token.apply(_token_secret_data))
         k8s.core.v1.Secret(
             f"{name}-join-token",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -140,17 +168,6 @@ class KubernetesCluster(pulumi.ComponentResource):
                 namespace="kube-system",
             ),
             type="bootstrap.kubernetes.io/token",
-            string_data=pulumi.Output.secret(
-                self.pki.bootstrap_token.apply(
-                    lambda token: {
-                        "token-id": token.split(".")[0],
-                        "token-secret": token.split(".")[1],
-                        "usage-bootstrap-authentication": "true",
-                        "usage-bootstrap-signing": "true",
-                        "auth-extra-groups": TOKEN_GROUP,
-                        "description": TOKEN_DESCRIPTION,
-                    }
-                )
-            ),
+            string_data=token_data,
             opts=pulumi.ResourceOptions(parent=self, provider=adopter),
         )

@@ -47,8 +47,9 @@ def child_options(
     others pass it on with this.
     """
     inherited = opts.depends_on if opts is not None else None
-    if inherited is None:
-        inherited = []
-    elif not isinstance(inherited, list | tuple):
-        inherited = [inherited]
-    return pulumi.ResourceOptions(parent=parent, depends_on=[*inherited, *depends_on])
+    before: list[pulumi.Resource] = []
+    if isinstance(inherited, pulumi.Resource):
+        before.append(inherited)
+    elif isinstance(inherited, list | tuple):
+        before.extend(resource for resource in inherited if isinstance(resource, pulumi.Resource))
+    return pulumi.ResourceOptions(parent=parent, depends_on=[*before, *depends_on])

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pulumi
 
+from . import platforms
 from .addons.cdi import Cdi
 from .addons.cni import Cni
 from .addons.kubevirt import KubeVirt
 from .addons.multus import Multus
-from .addons.openstack import OpenStackCloudProvider
 from .cluster import KubernetesCluster
-from .config import ConfigError, StackSpec, from_pulumi_config
+from .config.errors import ConfigError
+from .config.stack import StackSpec, from_pulumi_config
 from .objects import create_object
-from .platforms.base import Platform
-from .platforms.openstack import OpenStackPlatform
+from .platforms.contract import Infrastructure
 from .workloads import ContainerApp, VirtualMachine
 
 BUILT_IN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
@@ -42,11 +42,16 @@ class HybridPlatform(pulumi.ComponentResource):
         base_dir: Path | None = None,
     ):
         """``base_dir`` resolves manifest files named in the stack; default: the working directory."""
+        # Before anything is registered: a platform whose SDK is missing is a configuration error.
+        components = {platform: platforms.infrastructure_class(platform) for platform in spec.sections}
         super().__init__("hybrid-infra:index:HybridPlatform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         base_dir = base_dir or Path.cwd()
         self.spec = spec
-        self.infrastructure = _platform(name, spec, child)
+        self.infrastructure: dict[str, Infrastructure] = {
+            platform: component(f"{name}-{platform}", spec.cluster, spec.sections[platform], child)
+            for platform, component in components.items()
+        }
         self.cluster = KubernetesCluster(f"{name}-cluster", spec.cluster, self.infrastructure, child)
 
         def after(*resources: pulumi.Resource | None) -> pulumi.ResourceOptions:
@@ -58,17 +63,9 @@ class HybridPlatform(pulumi.ComponentResource):
             f"{name}-cni", spec.cluster, spec.addons, self.cluster.api_address, self.cluster.api_port, after()
         )
         self.multus = Multus(f"{name}-multus", spec, base_dir, after(self.cni)) if spec.addons.multus.enabled else None
-        self.cloud_provider = None
-        if isinstance(self.infrastructure, OpenStackPlatform) and spec.openstack and spec.openstack.cloud_provider:
-            self.cloud_provider = OpenStackCloudProvider(
-                f"{name}-openstack",
-                spec.cluster,
-                spec.addons,
-                spec.openstack,
-                self.infrastructure.network.subnet_id,
-                self.infrastructure.network.external_network_id,
-                after(self.cni),
-            )
+        self.cloud_provider = self.infrastructure[spec.platform].create_cloud_provider(
+            f"{name}-{spec.platform}", spec.addons, after(self.cni)
+        )
 
         self.kubevirt = self.cdi = None
         if spec.virtualization:
@@ -105,12 +102,6 @@ class HybridPlatform(pulumi.ComponentResource):
         self.kubeconfig = self.cluster.kubeconfig
         self.nodes = self.cluster.nodes
         self.register_outputs({"endpoint": self.endpoint, "nodes": self.nodes})
-
-
-def _platform(name: str, spec: StackSpec, opts: pulumi.ResourceOptions) -> Platform:
-    if spec.openstack is not None:
-        return OpenStackPlatform(f"{name}-openstack", spec.cluster, spec.openstack, opts)
-    raise AssertionError(f"no platform section in a validated spec: {spec.platform}")
 
 
 def build(spec: StackSpec, base_dir: Path | None = None) -> HybridPlatform:

@@ -24,8 +24,8 @@ from hybrid_infra.bootstrap.cloudinit import (
 )
 from hybrid_infra.bootstrap.kubeadm import ClusterEndpoint
 from hybrid_infra.config import parse_stack_config
-from hybrid_infra.platforms.base import NodeGroup, PlatformHints
-from hybrid_infra.platforms.openstack import NOVA_MAX_USER_DATA
+from hybrid_infra.platforms.openstack.infrastructure import NOVA_MAX_USER_DATA
+from hybrid_infra.topology import NodeGroup, PlatformHints
 from tests.conftest import cloud_init_schema, require_tool
 from tests.pki_fixtures import material
 

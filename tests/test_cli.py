@@ -49,7 +49,7 @@ def test_plan_json_holds_every_resource(dev_plan):
     assert plan["stack"] == "dev"
     resources = plan["resources"]
     assert set(resources[0]) == {
-        "urn", "type", "name", "parent", "inputs", "outputs", "dependencies", "provider", "ignoreChanges"
+        "urn", "id", "type", "name", "parent", "inputs", "outputs", "dependencies", "provider", "ignoreChanges"
     }
     urns = {r["urn"] for r in resources}
     for resource in resources:
@@ -60,6 +60,18 @@ def test_plan_json_holds_every_resource(dev_plan):
     listener = next(r for r in resources if r["type"].endswith("listener:Listener"))
     assert listener["inputs"]["protocolPort"] == 6443
     assert len([r for r in resources if r["type"].endswith("member:Member")]) == 3
+
+
+def test_plan_records_carry_ids_that_references_lead_to(dev_plan):
+    out, _ = dev_plan
+    resources = json.loads((out / "plan.json").read_text())["resources"]
+    by_id = {r["id"]: r for r in resources if r["id"]}
+    assert all(r["id"] for r in resources if r["type"].startswith("openstack:"))
+    for instance in (r for r in resources if r["type"] == "openstack:compute/instance:Instance"):
+        group = by_id[instance["inputs"]["schedulerHints"][0]["group"]]
+        assert group["type"] == "openstack:compute/serverGroup:ServerGroup"
+        port = by_id[instance["inputs"]["networks"][0]["port"]]
+        assert (port["type"], port["inputs"]["name"]) == ("openstack:networking/port:Port", instance["inputs"]["name"])
 
 
 def test_every_node_user_data_passes_cloud_init_schema(dev_plan):

@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..config import StackSpec
+from ..config.stack import StackSpec
 from ..objects import child_options
 from .kubevirt import WAIT_FOR_AVAILABLE
 from .manifests import OperatorRelease

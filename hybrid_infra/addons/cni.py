@@ -6,7 +6,8 @@ from typing import Any
 
 import pulumi
 
-from ..config import AddonsSpec, ClusterSpec
+from ..config.addons import AddonsSpec
+from ..config.cluster import ClusterSpec
 from ..objects import child_options
 from .helm import release
 

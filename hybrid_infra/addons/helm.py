@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..config import ChartSpec
+from ..config.addons import ChartSpec
 
 
 def release(

@@ -1,27 +1,31 @@
 """Release manifests (KubeVirt, CDI, Multus) fetched and registered object by object.
 
 The program reads the manifest itself and creates each object as an ordinary resource: no remote
-component (``yaml.v2``), which would fail at the first preview of a new cluster. On Pulumi mocks
-(``hybrid-infra plan``, unit tests) nothing is fetched: a URL source is recorded as the pinned
-source it is, and only a local file is expanded.
+component (``yaml.v2``), which would fail at the first preview of a new cluster. Where the runner
+says so (:data:`FETCH_MANIFESTS`, which the simulated cloud of ``hybrid-infra plan`` and unit tests
+turns off) nothing is fetched: a URL source is recorded as the pinned source it is, and only a
+local file is expanded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import urllib.request
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
-from pulumi.runtime.mocks import MockMonitor
 
-from ..config import CdiSpec, ConfigError, KubeVirtSpec, ManifestSource
+from ..config.addons import CdiSpec, KubeVirtSpec, ManifestSource
+from ..config.errors import ConfigError
 from ..objects import child_options, create_object
 
 FETCH_TIMEOUT_SECONDS = 60
+FETCH_MANIFESTS: ContextVar[bool] = ContextVar("FETCH_MANIFESTS", default=True)
+"""Whether release manifests given by URL are fetched; a runner without network sets it to False."""
 # Objects others depend on: created first, so the API knows their kinds and namespaces.
 _FIRST_KINDS = ("CustomResourceDefinition", "Namespace")
 
@@ -53,23 +57,18 @@ class PinnedManifest:
         }
 
 
-def running_on_mocks() -> bool:
-    """True under Pulumi mocks (the simulated cloud, users' unit tests), where nothing is fetched."""
-    return isinstance(pulumi.runtime.settings.get_monitor(), MockMonitor)
-
-
 def read_manifest(pinned: PinnedManifest, base_dir: Path) -> list[dict[str, Any]] | None:
-    """The manifest's objects, or None when a URL source is not to be fetched (on mocks)."""
+    """The manifest's objects, or None when a URL source is not to be fetched (see :data:`FETCH_MANIFESTS`)."""
     if pinned.source.file:
         path = base_dir / pinned.source.file
         try:
             data = path.read_bytes()
         except OSError as error:
             raise ConfigError([f"{pinned.key}.file: {pinned.source.file!r} cannot be read ({error.strerror})"]) from None
-    elif running_on_mocks():
+    elif not FETCH_MANIFESTS.get():
         return None
     else:
-        url = pinned.url
+        url = pinned.release_url if pinned.url is None else pinned.url
         try:
             with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as answer:
                 data = answer.read()

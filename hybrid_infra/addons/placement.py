@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import POOL_LABEL, ClusterSpec, Taint
+from ..config.cluster import POOL_LABEL, ClusterSpec, Taint
 
 
 def toleration(taint: Taint) -> dict[str, str]:

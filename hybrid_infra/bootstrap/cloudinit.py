@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from ..config import ClusterSpec
-from ..platforms.base import NodeGroup, PlatformHints
+from ..config.cluster import ClusterSpec
+from ..topology import NodeGroup, PlatformHints
 from . import kubeadm
 from .kubeadm import AUDIT_POLICY, ENCRYPTION_CONFIG, ClusterEndpoint
 from .pki import PkiMaterial
@@ -234,7 +234,7 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
         )
 
     # The first control-plane node may also join: when it replaces a node of a running cluster.
-    steps = ["init", "join-control-plane"] if node.step == "init" else [node.step]
+    steps: list[kubeadm.Step] = ["init", "join-control-plane"] if node.step == "init" else [node.step]
     files = [
         _file("/etc/modules-load.d/kubernetes.conf", "overlay\nbr_netfilter\n"),
         _file("/etc/sysctl.d/90-kubernetes.conf", "".join(f"{k} = {v}\n" for k, v in SYSCTLS.items())),

@@ -10,8 +10,8 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ..config import POOL_LABEL, ClusterSpec
-from ..platforms.base import NodeGroup, PlatformHints
+from ..config.cluster import POOL_LABEL, ClusterSpec
+from ..topology import NodeGroup, PlatformHints
 
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
 KUBELET_API = "kubelet.config.k8s.io/v1beta1"

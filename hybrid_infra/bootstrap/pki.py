@@ -8,18 +8,19 @@ signed here too, so the kubeconfig comes out of Pulumi without logging in to any
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_random as random
 import pulumi_tls as tls
 
-from ..config import ClusterSpec
+from ..config.cluster import ClusterSpec
 
 CA_VALIDITY_HOURS = 10 * 365 * 24
 ADMIN_GROUP = "kubeadm:cluster-admins"
 """Bound to cluster-admin by ``kubeadm init``; unlike system:masters it can be revoked through RBAC."""
 
-_KEY_ARGS = {
+_KEY_ARGS: dict[str, dict[str, Any]] = {
     "ecdsa-p256": {"algorithm": "ECDSA", "ecdsa_curve": "P256"},
     "rsa-2048": {"algorithm": "RSA", "rsa_bits": 2048},
     "rsa-3072": {"algorithm": "RSA", "rsa_bits": 3072},

@@ -1,7 +1,7 @@
 """The simulated cloud: Pulumi mocks that answer like the real providers, deterministically.
 
-- OpenStack: IDs derived from the stack and resource name; fixed IPs allocated in order from the
-  subnet's CIDR; load balancer VIPs and floating IPs; image, flavor, network and subnet look-ups.
+- Each platform: the answers of its package's ``simulated`` module (asked through the registry),
+  with IDs derived from the stack and resource name and addresses allocated in order from a network.
 - pulumi-tls: real keys (derived from a seed, so the same stack gives the same keys) and real
   certificates signed with ``cryptography``, valid from a fixed date.
 - pulumi-random: values from a generator seeded by the stack name and the resource.
@@ -20,22 +20,26 @@ import string
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from Crypto.PublicKey import RSA
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificateIssuerPublicKeyTypes,
+)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.runtime import rpc
 
-from ..config import StackSpec
+from .. import platforms
+from ..config.cluster import NetworkSpec
+from ..config.stack import StackSpec
 
 SIMULATED_CLOCK = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 """Certificates are valid from here, so a plan stays the same from one day (and year) to the next."""
-FLOATING_RANGE = ipaddress.ip_network("203.0.113.0/24")
-"""Documentation range (RFC 5737) standing in for the external network."""
 
 _CURVES = {"P224": ec.SECP224R1(), "P256": ec.SECP256R1(), "P384": ec.SECP384R1(), "P521": ec.SECP521R1()}
 
@@ -57,16 +61,9 @@ class SimulatedCloud(pulumi.runtime.Mocks):
         self.preview = preview
         self.clock = SIMULATED_CLOCK
         self._lock = threading.Lock()
-        self._subnets: dict[str, ipaddress.IPv4Network] = {}
+        self._networks: dict[str, ipaddress.IPv4Network] = {}
         self._allocated: dict[str, int] = {}
-        self._port_addresses: dict[str, str] = {}
-        self._floating_next = 10
         self._resources: dict[str, Callable[[str, str, dict[str, Any]], dict[str, Any]]] = {
-            "openstack:networking/subnet:Subnet": self._subnet,
-            "openstack:networking/port:Port": self._port,
-            "openstack:loadbalancer/loadBalancer:LoadBalancer": self._load_balancer,
-            "openstack:networking/floatingIp:FloatingIp": self._floating_ip,
-            "openstack:compute/instance:Instance": self._instance,
             "tls:index/privateKey:PrivateKey": self._private_key,
             "tls:index/selfSignedCert:SelfSignedCert": self._self_signed_cert,
             "tls:index/certRequest:CertRequest": self._cert_request,
@@ -76,12 +73,11 @@ class SimulatedCloud(pulumi.runtime.Mocks):
             "random:index/randomBytes:RandomBytes": self._random_bytes,
             "random:index/randomId:RandomId": self._random_id,
         }
-        self._calls: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "openstack:images/getImage:getImage": self._get_image,
-            "openstack:compute/getFlavor:getFlavor": self._get_flavor,
-            "openstack:networking/getNetwork:getNetwork": self._get_network,
-            "openstack:networking/getSubnet:getSubnet": self._get_subnet,
-        }
+        self._calls: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        for platform in platforms.names():
+            answers = platforms.simulated_answers(platform).answers(self)
+            self._resources.update(answers.resources)
+            self._calls.update(answers.calls)
 
     # --- the Mocks interface -------------------------------------------------------------
 
@@ -92,99 +88,49 @@ class SimulatedCloud(pulumi.runtime.Mocks):
         if self.preview:
             return None, outputs
         with self._lock:
-            resource_id = self._id(args.typ, args.name)
+            resource_id = self.resource_id(args.typ, args.name)
             handler = self._resources.get(args.typ)
             if handler is not None:
                 outputs.update(handler(resource_id, args.name, _plain(args.inputs)))
         return resource_id, outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         handler = self._calls.get(args.token)
         if handler is None:
             raise NotImplementedError(f"the simulated cloud does not answer {args.token}")
         with self._lock:
-            return handler(_plain(args.args))
+            # No check failures: the look-up answers, or raises.
+            return handler(_plain(args.args)), []
 
-    # --- helpers -------------------------------------------------------------------------
+    # --- for the platforms' answers ------------------------------------------------------
 
-    def _id(self, kind: str, name: str) -> str:
+    @property
+    def node_cidr(self) -> str:
+        """The stack's node network: what a looked-up network holds."""
+        return (self.spec.cluster.network if self.spec else NetworkSpec()).node_cidr
+
+    def resource_id(self, kind: str, name: str) -> str:
+        """A stable ID for a resource or look-up result of ``kind`` named ``name``."""
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"hybrid-infra:{self.stack}:{kind}:{name}"))
 
-    def _rng(self, kind: str, name: str) -> random.Random:
+    def rng(self, kind: str, name: str) -> random.Random:
+        """A random generator seeded by the stack, ``kind`` and ``name``."""
         return random.Random(hashlib.sha256(f"{self.stack}\0{kind}\0{name}".encode()).digest())
 
-    def _allocate(self, subnet_id: str) -> str:
-        network = self._subnets.get(subnet_id)
+    def add_network(self, network_id: str, cidr: str) -> ipaddress.IPv4Network:
+        """Register a network addresses are allocated from (kept if already known)."""
+        return self._networks.setdefault(network_id, ipaddress.IPv4Network(cidr))
+
+    def allocate(self, network_id: str) -> str:
+        """The next free address of a network: .1 is the gateway, allocation starts at .2."""
+        network = self._networks.get(network_id)
         if network is None:
-            raise LookupError(f"the simulated cloud knows no subnet {subnet_id!r}")
-        # .1 is the gateway; OpenStack's allocation pool starts at .2.
-        offset = self._allocated.get(subnet_id, 2)
+            raise LookupError(f"the simulated cloud knows no network {network_id!r}")
+        offset = self._allocated.get(network_id, 2)
         if offset >= network.num_addresses - 1:
-            raise RuntimeError(f"subnet {network} is full")
-        self._allocated[subnet_id] = offset + 1
+            raise RuntimeError(f"network {network} is full")
+        self._allocated[network_id] = offset + 1
         return str(network.network_address + offset)
-
-    # --- OpenStack -----------------------------------------------------------------------
-
-    def _subnet(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        network = ipaddress.ip_network(inputs["cidr"])
-        self._subnets[resource_id] = network
-        return {
-            "gatewayIp": str(network.network_address + 1),
-            "allocationPools": [{"start": str(network.network_address + 2), "end": str(network.broadcast_address - 1)}],
-            "enableDhcp": True,
-        }
-
-    def _port(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        fixed = []
-        for request in inputs.get("fixedIps") or []:
-            address = request.get("ipAddress") or self._allocate(request["subnetId"])
-            fixed.append({"subnetId": request["subnetId"], "ipAddress": address})
-        addresses = [entry["ipAddress"] for entry in fixed]
-        if addresses:
-            self._port_addresses[resource_id] = addresses[0]
-        mac = hashlib.sha256(resource_id.encode()).hexdigest()
-        return {
-            "fixedIps": fixed,
-            "allFixedIps": addresses,
-            "macAddress": "fa:16:3e:" + ":".join(mac[i : i + 2] for i in range(0, 6, 2)),
-        }
-
-    def _load_balancer(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        address = inputs.get("vipAddress") or self._allocate(inputs["vipSubnetId"])
-        return {"vipAddress": address, "vipPortId": self._id("vip-port", name)}
-
-    def _floating_ip(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        address = str(FLOATING_RANGE.network_address + self._floating_next)
-        self._floating_next += 1
-        return {"address": address}
-
-    def _instance(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        ports = [network.get("port") for network in inputs.get("networks") or []]
-        address = next((self._port_addresses[port] for port in ports if port in self._port_addresses), "")
-        return {"accessIpV4": address, "powerState": "active"}
-
-    def _get_image(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"id": self._id("image", args["name"]), "name": args["name"], "minDiskGb": 0}
-
-    def _get_flavor(self, args: dict[str, Any]) -> dict[str, Any]:
-        name = args.get("name") or args.get("flavorId")
-        return {"id": self._id("flavor", name), "name": name, "vcpus": 4, "ram": 8192, "disk": 0}
-
-    def _get_network(self, args: dict[str, Any]) -> dict[str, Any]:
-        key = args.get("networkId") or args.get("name")
-        return {
-            "id": args.get("networkId") or self._id("network", key),
-            "name": args.get("name") or key,
-            "external": bool(args.get("external")),
-        }
-
-    def _get_subnet(self, args: dict[str, Any]) -> dict[str, Any]:
-        key = args.get("subnetId") or args.get("name") or args.get("cidr")
-        subnet_id = args.get("subnetId") or self._id("subnet", f"{args.get('networkId')}/{key}")
-        cidr = args.get("cidr") or (self.spec.cluster.network.node_cidr if self.spec else "10.0.0.0/24")
-        self._subnets.setdefault(subnet_id, ipaddress.ip_network(cidr))
-        return {"id": subnet_id, "cidr": cidr, "networkId": args.get("networkId") or "", "name": args.get("name") or ""}
 
     # --- pulumi-tls ----------------------------------------------------------------------
 
@@ -225,12 +171,12 @@ class SimulatedCloud(pulumi.runtime.Mocks):
         }
 
     def _self_signed_cert(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
+        key = _signing_key(inputs["privateKeyPem"])
         subject = _name(inputs.get("subject") or {})
         return self._certificate(name, inputs, subject, key.public_key(), subject, key)
 
     def _cert_request(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
+        key = _signing_key(inputs["privateKeyPem"])
         builder = x509.CertificateSigningRequestBuilder().subject_name(_name(inputs.get("subject") or {}))
         alternative = _alternative_names(inputs)
         if alternative:
@@ -241,7 +187,7 @@ class SimulatedCloud(pulumi.runtime.Mocks):
     def _locally_signed_cert(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         request = x509.load_pem_x509_csr(inputs["certRequestPem"].encode())
         ca_cert = x509.load_pem_x509_certificate(inputs["caCertPem"].encode())
-        ca_key = serialization.load_pem_private_key(inputs["caPrivateKeyPem"].encode(), None)
+        ca_key = _signing_key(inputs["caPrivateKeyPem"])
         try:
             alternative = list(request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
         except x509.ExtensionNotFound:
@@ -289,7 +235,9 @@ class SimulatedCloud(pulumi.runtime.Mocks):
             builder = builder.add_extension(x509.SubjectAlternativeName(alternative), critical=False)
         if issuer_cert is not None:
             builder = builder.add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()), critical=False
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    cast(CertificateIssuerPublicKeyTypes, issuer_cert.public_key())
+                ), critical=False
             )
         certificate = builder.sign(signing_key, _digest(signing_key), **_deterministic(signing_key))
         return {
@@ -302,7 +250,7 @@ class SimulatedCloud(pulumi.runtime.Mocks):
     # --- pulumi-random -------------------------------------------------------------------
 
     def _random_string(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        rng = self._rng("random", name)
+        rng = self.rng("random", name)
         classes = []
         for flag, chars, minimum in (
             ("lower", string.ascii_lowercase, "minLower"),
@@ -320,11 +268,11 @@ class SimulatedCloud(pulumi.runtime.Mocks):
         return {"result": "".join(chosen)}
 
     def _random_bytes(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        data = self._rng("random", name).randbytes(int(inputs["length"]))
+        data = self.rng("random", name).randbytes(int(inputs["length"]))
         return {"base64": base64.b64encode(data).decode(), "hex": data.hex()}
 
     def _random_id(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        data = self._rng("random", name).randbytes(int(inputs["byteLength"]))
+        data = self.rng("random", name).randbytes(int(inputs["byteLength"]))
         prefix = inputs.get("prefix") or ""
         return {
             "hex": prefix + data.hex(),
@@ -394,7 +342,7 @@ def _key_usage(uses: set[str]) -> x509.KeyUsage | None:
     return x509.KeyUsage(**flags)
 
 
-def _digest(key: Any) -> hashes.HashAlgorithm | None:
+def _digest(key: Any) -> hashes.SHA256 | None:
     return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
 
 
@@ -406,4 +354,13 @@ def _deterministic(key: Any) -> dict[str, Any]:
 def _seeded_rsa(bits: int, seed: bytes) -> rsa.RSAPrivateKey:
     """An RSA key generated from a seeded stream (cryptography only makes keys from the OS's randomness)."""
     generated = RSA.generate(bits, randfunc=random.Random(seed).randbytes)
-    return serialization.load_der_private_key(generated.export_key("DER"), None)
+    key = serialization.load_der_private_key(generated.export_key("DER"), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+def _signing_key(pem: str) -> CertificateIssuerPrivateKeyTypes:
+    key = serialization.load_pem_private_key(pem.encode(), None)
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise ValueError(f"the simulated cloud signs with RSA, ECDSA or Ed25519 keys, not {type(key).__name__}")
+    return key

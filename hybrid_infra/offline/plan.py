@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from ..config import ConfigError, StackSpec, parse_stack_config
+from ..config.errors import ConfigError
+from ..config.stack import StackSpec, parse_stack_config
 from ..platform import build
 from .simulate import Secret, Simulation, Unknown, simulate
 
@@ -122,7 +123,7 @@ class Redactor:
             # Computed by the provider, not echoed from an input (a Secret's data derives from others).
             for key in set(resource.secret_outputs) - set(resource.inputs):
                 origins.update(_secret_leaves(Secret(resource.outputs.get(key)), inside=False))
-        atoms = set()
+        atoms: set[str] = set()
         for origin in origins:
             lines = [line.strip() for line in origin.splitlines()]
             atoms.update(line for line in lines if len(line) >= self.MIN_LENGTH)
@@ -183,6 +184,7 @@ def plan_document(plan: Plan, redactor: Redactor) -> dict[str, Any]:
         "resources": [
             {
                 "urn": resource.urn,
+                "id": resource.resource_id,
                 "type": resource.type,
                 "name": resource.name,
                 "parent": resource.parent or None,
@@ -198,17 +200,18 @@ def plan_document(plan: Plan, redactor: Redactor) -> dict[str, Any]:
     }
 
 
-USER_DATA_INPUTS = {"openstack:compute/instance:Instance": "userData"}
+CLUSTER_TYPE = "hybrid-infra:index:KubernetesCluster"
 
 
 def user_data(plan: Plan) -> dict[str, Any]:
-    """Each VM's cloud-config by node name, as the program passed it (maybe secret)."""
-    found = {}
+    """Each node's cloud-config by node name, as every cluster registered them (secret)."""
+    found: dict[str, Any] = {}
     for resource in plan.simulation.resources:
-        key = USER_DATA_INPUTS.get(resource.type)
-        if key and key in resource.inputs:
-            name = resource.inputs.get("name", resource.name)
-            found[name if isinstance(name, str) else resource.name] = resource.inputs[key]
+        if resource.type == CLUSTER_TYPE:
+            registered = resource.outputs.get("userData")
+            secret = isinstance(registered, Secret)
+            for name, text in (registered.value if isinstance(registered, Secret) else registered or {}).items():
+                found[name] = Secret(text) if secret else text
     return dict(sorted(found.items()))
 
 

@@ -22,7 +22,8 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from ..config import StackSpec
+from ..addons.manifests import FETCH_MANIFESTS
+from ..config.stack import StackSpec
 from .cloud import SimulatedCloud
 
 PROJECT = "hybrid-infra"
@@ -168,6 +169,7 @@ def simulate(
 ) -> Simulation:
     """Run ``program`` as ``pulumi up`` (or ``pulumi preview`` with ``preview=True``) would, offline.
 
+    Nothing is fetched from the network: release manifests given by URL are recorded, not expanded.
     ``config`` maps full keys (``hybrid-infra:cluster``) to values; objects are passed as JSON, as the
     Pulumi CLI does. Exceptions from the program are raised here.
     """
@@ -178,6 +180,7 @@ def simulate(
         loop = asyncio.new_event_loop()
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
         asyncio.set_event_loop(loop)
+        FETCH_MANIFESTS.set(False)
         try:
             cloud = SimulatedCloud(stack, spec, preview)
             pulumi.runtime.set_all_config(
@@ -191,6 +194,7 @@ def simulate(
             )
             _sync_await(run_pulumi_func(program))
             root = pulumi.runtime.get_root_resource()
+            assert isinstance(root, pulumi.runtime.stack.Stack), "run_pulumi_func makes the root stack"
             for key, value in sorted(root.outputs.items()):
                 simulation.outputs[key] = _resolve(pulumi.Output.from_input(value))
         except BaseException as error:  # re-raised in the caller's thread

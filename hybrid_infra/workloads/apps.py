@@ -6,7 +6,8 @@ from typing import Any
 
 import pulumi
 
-from ..config import ContainerAppSpec, validate
+from ..config.errors import validate
+from ..config.workloads import ContainerAppSpec
 from ..objects import child_options, create_object
 from .labels import selector, workload_labels
 

@@ -8,7 +8,9 @@ from typing import Any
 import pulumi
 
 from ..addons.placement import on_virtualization_pools
-from ..config import ClusterSpec, ContainerAppSpec, VirtualMachineSpec, validate
+from ..config.cluster import ClusterSpec
+from ..config.errors import validate
+from ..config.workloads import ContainerAppSpec, VirtualMachineSpec
 from ..objects import child_options, create_object
 from .apps import service
 from .labels import NAME_LABEL, selector, workload_labels

@@ -5,16 +5,13 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..config import (
-    AddonsSpec,
-    ClusterSpec,
-    ConfigError,
-    OpenStackCloudProviderSpec,
-    OpenStackSpec,
-)
-from ..objects import child_options
-from .helm import release
-from .storage import DefaultStorageClass
+from ...addons.helm import release
+from ...addons.storage import DefaultStorageClass
+from ...config.addons import AddonsSpec
+from ...config.cluster import ClusterSpec
+from ...config.errors import ConfigError
+from ...objects import child_options
+from .config import OpenStackCloudProviderSpec, OpenStackSpec
 
 CCM_SECRET, CCM_MOUNT = "cloud-config", "/etc/config"
 CSI_SECRET, CSI_MOUNT = "cinder-csi-cloud-config", "/etc/kubernetes"
@@ -96,7 +93,7 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
             f"{name}-ccm",
             "openstack-cloud-controller-manager",
             "openstack-cloud-controller-manager",
-            addons.charts.openstack_cloud_controller_manager,
+            spec.charts.cloud_controller_manager,
             "kube-system",
             {"secret": {"enabled": True, "create": False, "name": CCM_SECRET}, "cluster": {"name": cluster.name}},
             child_options(self, opts, ccm_secret),
@@ -105,7 +102,7 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
             f"{name}-cinder-csi",
             "cinder-csi",
             "openstack-cinder-csi",
-            addons.charts.cinder_csi,
+            spec.charts.cinder_csi,
             "kube-system",
             {
                 "secret": {"enabled": True, "create": False, "name": CSI_SECRET, "hostMount": False},
@@ -114,7 +111,7 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
             },
             child_options(self, opts, csi_secret),
         )
-        volume_type = addons.storage_class.volume_type
+        volume_type = spec.storage_class.volume_type
         self.storage_class = DefaultStorageClass(
             f"{name}-storage",
             addons.storage_class,

@@ -16,6 +16,7 @@ from tests.conftest import load_dev_config
 INSTANCE = "openstack:compute/instance:Instance"
 PORT = "openstack:networking/port:Port"
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
+PLATFORM_MODULES = ["network", "endpoint", "nodes", "cloud_provider", "infrastructure"]
 
 
 def run(config: dict[str, Any], preview: bool = False) -> Simulation:
@@ -175,13 +176,18 @@ def test_scaling_out_leaves_existing_nodes_untouched(dev, dev_config):
 
 
 def test_every_component_is_exported_with_its_type_token(dev):
+    import importlib
+
     import pulumi
 
     import hybrid_infra
 
+    modules = [importlib.import_module(f"hybrid_infra.platforms.openstack.{name}") for name in PLATFORM_MODULES]
+    public = [(hybrid_infra, name) for name in hybrid_infra.__all__]
+    public += [(module, name) for module in modules for name in vars(module) if not name.startswith("_")]
     exported = {
-        name for name in hybrid_infra.__all__
-        if isinstance(getattr(hybrid_infra, name), type) and issubclass(getattr(hybrid_infra, name), pulumi.ComponentResource)
+        name for module, name in public
+        if isinstance(getattr(module, name), type) and issubclass(getattr(module, name), pulumi.ComponentResource)
     }
     created = {r.type.split(":")[-1] for r in dev.resources if r.type.startswith("hybrid-infra:index:")}
     assert created <= exported

@@ -1,0 +1,242 @@
+"""The ``cluster`` section: the Kubernetes cluster's shape, on any platform."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from .errors import problem
+from .fields import (
+    DEFAULT_KUBERNETES_VERSION,
+    TAINT_EFFECTS,
+    Cidr,
+    Count,
+    DnsLabel,
+    HttpUrl,
+    Int,
+    KubernetesVersion,
+    LabelKey,
+    LabelValue,
+    NonEmpty,
+    Spec,
+    prefix_between,
+)
+
+CONTROL_PLANE_POOL = "control-plane"
+POOL_LABEL = "hybrid-infra.io/pool"
+"""Every node carries its pool's name under this label."""
+KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip:v1.2.3"
+API_PORT = 6443
+
+
+class Taint(Spec):
+    key: LabelKey
+    value: LabelValue = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        """Accept kubectl's form ``key[=value]:Effect``."""
+        if not isinstance(data, str):
+            return data
+        key_value, sep, effect = data.rpartition(":")
+        if not sep or effect not in TAINT_EFFECTS:
+            raise problem(
+                f"{data!r} is not allowed; use key[=value]:Effect with Effect one of {', '.join(TAINT_EFFECTS)}"
+            )
+        key, _, value = key_value.partition("=")
+        return {"key": key, "value": value, "effect": effect}
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+
+
+class NetworkSpec(Spec):
+    node_cidr: Cidr = "10.20.0.0/24"
+    pod_cidr: Cidr = "10.244.0.0/16"
+    service_cidr: Cidr = "10.96.0.0/12"
+
+    @field_validator("pod_cidr")
+    @classmethod
+    def _pod_size(cls, value: str) -> str:
+        # Each node gets a /24 of pods (kube-controller-manager and Cilium's cluster pool).
+        return prefix_between(value, 8, 24, "each node takes a /24 of it")
+
+    @field_validator("service_cidr")
+    @classmethod
+    def _service_size(cls, value: str) -> str:
+        return prefix_between(value, 12, 28, "the API server's limits")
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> NetworkSpec:
+        names = ("node_cidr", "pod_cidr", "service_cidr")
+        for i, first in enumerate(names):
+            for second in names[i + 1 :]:
+                a = ipaddress.ip_network(getattr(self, first))
+                b = ipaddress.ip_network(getattr(self, second))
+                if a.overlaps(b):
+                    raise problem(
+                        f"{b} overlaps {to_camel(first)} {a}; node, pod and service networks must not overlap",
+                        key=to_camel(second),
+                    )
+        return self
+
+
+PLATFORM_FIELD = Field(
+    None, description="the platform section the nodes run on (hybrid-infra:<platform>); default: the one given"
+)
+
+
+class ControlPlaneSpec(Spec):
+    count: Int = 3
+    size: NonEmpty
+    platform: DnsLabel | None = PLATFORM_FIELD
+
+    @field_validator("count")
+    @classmethod
+    def _odd_quorum(cls, value: int) -> int:
+        if value not in (1, 3, 5):
+            raise problem(f"{value} is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)")
+        return value
+
+
+class PoolSpec(Spec):
+    """A pool of worker nodes of one size."""
+
+    name: DnsLabel
+    count: Count
+    size: NonEmpty
+    labels: dict[LabelKey, LabelValue] = {}
+    taints: list[Taint] = []
+    virtualization: bool = Field(False, description="run KubeVirt virtual machines on this pool")
+    platform: DnsLabel | None = PLATFORM_FIELD
+
+    @field_validator("labels")
+    @classmethod
+    def _kubelet_may_set(cls, labels: dict[str, str]) -> dict[str, str]:
+        # The NodeRestriction admission plugin refuses kubelets that label themselves in these domains.
+        for key in labels:
+            if key == POOL_LABEL:
+                raise problem(f"{key!r} is not allowed; hybrid-infra sets it to the pool's name", key=key)
+            prefix = key.rpartition("/")[0]
+            restricted = prefix.endswith(("kubernetes.io", "k8s.io"))
+            if restricted and not prefix.endswith(("kubelet.kubernetes.io", "node.kubernetes.io")):
+                raise problem(
+                    f"{key!r} is not allowed; nodes may not label themselves under kubernetes.io or k8s.io "
+                    "(except kubelet.kubernetes.io and node.kubernetes.io)",
+                    key=key,
+                )
+        return labels
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == CONTROL_PLANE_POOL:
+            raise problem(f"{value!r} is not allowed; the name is reserved for the control plane")
+        return value
+
+
+class EndpointSpec(Spec):
+    type: Literal["loadBalancer", "vip"] = "loadBalancer"
+    public: bool = False
+    allowed_cidrs: list[Cidr] = Field(
+        default=[], description="clients allowed to reach the API besides the nodes themselves"
+    )
+    kube_vip_image: NonEmpty = Field(KUBE_VIP_IMAGE, description="with type vip: the image announcing the address")
+
+    @model_validator(mode="after")
+    def _public_needs_clients(self) -> EndpointSpec:
+        if self.public and not self.allowed_cidrs:
+            raise problem(
+                "[] is not allowed with public: true; name the networks of the API's clients "
+                "(the machine running pulumi among them)",
+                key="allowedCidrs",
+            )
+        return self
+
+
+class PackagesSpec(Spec):
+    preinstalled: bool = Field(
+        False, description="the image already has containerd, kubelet, kubeadm and kubectl at the cluster's version"
+    )
+    repository: HttpUrl = Field(
+        "https://pkgs.k8s.io/core:/stable:", description="base of the Kubernetes package repository (or its mirror)"
+    )
+    revision: NonEmpty = Field("1.1", description="Debian revision of the packages: kubelet=<version>-<revision>")
+
+
+class PkiSpec(Spec):
+    key_algorithm: Literal["ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"] = "ecdsa-p256"
+    admin_certificate_hours: Int = Field(8760, ge=1, le=87600)
+
+
+class ClusterSpec(Spec):
+    name: DnsLabel
+    kubernetes_version: KubernetesVersion = DEFAULT_KUBERNETES_VERSION
+    network: NetworkSpec = NetworkSpec()
+    control_plane: ControlPlaneSpec
+    pools: list[PoolSpec] = []
+    endpoint: EndpointSpec = EndpointSpec()
+    cni: Literal["cilium", "calico"] = "cilium"
+    packages: PackagesSpec = PackagesSpec()
+    image_repository: NonEmpty = Field("registry.k8s.io", description="where kubeadm pulls control-plane images")
+    registry_mirrors: dict[NonEmpty, list[HttpUrl]] = Field(
+        default={}, description="registry host (docker.io, registry.k8s.io, ...) -> mirror URLs tried in order"
+    )
+    pki: PkiSpec = PkiSpec()
+    readiness_timeout_seconds: Int = Field(1200, ge=10, le=7200)
+
+    @field_validator("name")
+    @classmethod
+    def _short_enough(cls, value: str) -> str:
+        # Node names are <cluster>-<pool>-<index> and must stay a DNS label.
+        if len(value) > 20:
+            raise problem(f"{value!r} is not allowed; use at most 20 characters (node names derive from it)")
+        return value
+
+    @field_validator("pools")
+    @classmethod
+    def _unique_names(cls, pools: list[PoolSpec]) -> list[PoolSpec]:
+        seen: set[str] = set()
+        for index, pool in enumerate(pools):
+            if pool.name in seen:
+                raise problem(f"{pool.name!r} is not allowed; pool names must be unique", key=f"[{index}].name")
+            seen.add(pool.name)
+        return pools
+
+    @model_validator(mode="after")
+    def _fits(self) -> ClusterSpec:
+        for index, pool in enumerate(self.pools):
+            # Node names are hostnames: <cluster>-<pool>-<index>, at most 63 characters.
+            longest = f"{self.name}-{pool.name}-{max(pool.count - 1, 0)}"
+            if len(longest) > 63:
+                raise problem(
+                    f"{pool.name!r} is not allowed; node {longest!r} would be longer than 63 characters",
+                    key=f"cluster.pools[{index}].name",
+                    absolute=True,
+                )
+        nodes = self.control_plane.count + sum(pool.count for pool in self.pools)
+        node_network = ipaddress.ip_network(self.network.node_cidr)
+        # The network and broadcast addresses, the gateway and the API endpoint take one each.
+        if nodes + 4 > node_network.num_addresses:
+            raise problem(
+                f"{node_network} is not allowed; it holds {max(node_network.num_addresses - 4, 0)} nodes, "
+                f"the cluster has {nodes}",
+                key="cluster.network.nodeCidr",
+                absolute=True,
+            )
+        if any(pool.virtualization for pool in self.pools) and not any(
+            pool.count > 0 and not pool.virtualization for pool in self.pools
+        ):
+            raise problem(
+                "only virtualization pools given; KubeVirt's and CDI's own services run off them, "
+                "so add a worker pool without virtualization",
+                key="cluster.pools",
+                absolute=True,
+            )
+        return self
+

@@ -1,0 +1,172 @@
+"""The whole stack: generic sections plus the platform sections the registry knows, validated together.
+
+A stack file holds structured Pulumi config objects under the ``hybrid-infra`` namespace
+(``hybrid-infra:cluster`` and a platform section such as ``hybrid-infra:<platform>``). Every
+problem becomes one line naming the key path, the value given and what is allowed, and all of
+them are reported together before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+import pulumi
+from pydantic import ValidationError, create_model, model_validator
+
+from .. import platforms
+from .addons import AddonsSpec
+from .cluster import ClusterSpec
+from .errors import ConfigError, format_errors, problem, suggestion
+from .fields import Spec
+from .workloads import WorkloadsSpec
+
+if TYPE_CHECKING:
+    from ..platforms.contract import PlatformSection
+
+NAMESPACE = "hybrid-infra"
+GENERIC_SECTIONS = ("cluster", "addons", "workloads")
+
+
+class StackSpec(Spec):
+    """The whole validated stack: the cluster, its add-ons and workloads, and the platform it runs on.
+
+    :func:`parse_stack_config` validates against a subclass that has one optional field per
+    registered platform section.
+    """
+
+    cluster: ClusterSpec
+    addons: AddonsSpec = AddonsSpec()
+    workloads: WorkloadsSpec = WorkloadsSpec()
+
+    @property
+    def sections(self) -> dict[str, PlatformSection]:
+        """The platform sections given, by name."""
+        found = {name: getattr(self, name, None) for name in platforms.names()}
+        return {name: section for name, section in found.items() if section is not None}
+
+    @property
+    def platform(self) -> str:
+        """The name of the (only) platform section."""
+        return next(iter(self.sections))
+
+    @property
+    def platform_section(self) -> PlatformSection:
+        return self.sections[self.platform]
+
+    @property
+    def virtualization(self) -> bool:
+        return any(pool.virtualization for pool in self.cluster.pools)
+
+    @model_validator(mode="after")
+    def _platform_consistent(self) -> StackSpec:
+        present = list(self.sections)
+        known = platforms.names()
+        if len(present) != 1:
+            raise problem(
+                f"{len(present)} platform sections given ({', '.join(present) or 'none'}); "
+                f"set exactly one of: {', '.join(f'{NAMESPACE}:{name}' for name in known)}",
+                key=known[0] if not present else present[1],
+            )
+        chosen = [("cluster.controlPlane.platform", self.cluster.control_plane.platform)]
+        chosen += [(f"cluster.pools[{i}].platform", pool.platform) for i, pool in enumerate(self.cluster.pools)]
+        for path, name in chosen:
+            if name is not None and name not in present:
+                raise problem(
+                    f"{name!r} is not allowed; name a platform section of this stack: {', '.join(present)}",
+                    key=path,
+                    absolute=True,
+                )
+        for section in present:
+            self.sections[section].check(self)
+        self._check_workloads()
+        return self
+
+    def _check_workloads(self) -> None:
+        workloads = self.workloads
+        apps = [app.name for app in workloads.containers]
+        names = apps + [vm.name for vm in workloads.virtual_machines]
+        for index, vm in enumerate(workloads.virtual_machines):
+            path = f"workloads.virtualMachines[{index}]"
+            if not self.virtualization:
+                raise problem(
+                    f"{vm.name!r} needs a pool marked for virtualization; set virtualization: true on a pool in cluster.pools",
+                    key=path,
+                    absolute=True,
+                )
+            if vm.disk.storage_class is None and not self.platform_section.provides_storage_class():
+                raise problem(
+                    f"no default StorageClass exists for the VM's disk; {self.platform_section.storage_class_hint} "
+                    "or name a StorageClass",
+                    key=f"{path}.disk.storageClass",
+                    absolute=True,
+                )
+            if vm.networks and not self.addons.multus.enabled:
+                raise problem(
+                    f"{vm.networks!r} is not allowed without Multus; set addons.multus.enabled: true",
+                    key=f"{path}.networks",
+                    absolute=True,
+                )
+            for source in vm.allow_from:
+                if source not in apps:
+                    raise problem(
+                        f"{source!r} is not allowed; name a container app in workloads.containers: {', '.join(apps) or 'none'}",
+                        key=f"{path}.allowFrom",
+                        absolute=True,
+                    )
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise problem(f"{name!r} is not allowed; workload names must be unique", key="workloads", absolute=True)
+
+
+@functools.cache
+def stack_model() -> type[StackSpec]:
+    """:class:`StackSpec` with one optional field per registered platform section."""
+    fields: dict[str, Any] = {name: (platforms.section_model(name) | None, None) for name in platforms.names()}
+    return cast(type[StackSpec], create_model("StackSpec", __base__=StackSpec, **fields))
+
+
+def section_names() -> list[str]:
+    """Every section a stack may set under the ``hybrid-infra`` namespace."""
+    return [*GENERIC_SECTIONS, *platforms.names()]
+
+
+def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
+    """Validate the ``hybrid-infra:*`` keys of a stack's config (values already decoded from YAML or JSON).
+
+    Keys of other namespaces (provider settings such as ``<provider>:region``) are left to their owners.
+    """
+    model = stack_model()
+    sections: dict[str, Any] = {}
+    problems: list[str] = []
+    allowed = section_names()
+    for key, value in config.items():
+        namespace, sep, name = key.partition(":")
+        if namespace != NAMESPACE or not sep:
+            continue
+        if name not in allowed:
+            problems.append(f"{key}: unknown key{suggestion(name, allowed, prefix=NAMESPACE + ':')}")
+            continue
+        sections[name] = value
+    try:
+        spec = model.model_validate(sections)
+    except ValidationError as error:
+        for line in format_errors(error, model):
+            # A whole section is a config key of its own: name it as the stack file does.
+            section, sep, rest = line.partition(": ")
+            problems.append(f"{NAMESPACE}:{line}" if section in allowed and rest == "required key is missing" else line)
+    if problems:
+        raise ConfigError(problems)
+    return spec
+
+
+def from_pulumi_config() -> StackSpec:
+    """The running Pulumi program's stack config, validated (structured values arrive as JSON)."""
+    config = pulumi.Config(NAMESPACE)
+    raw: dict[str, Any] = {}
+    for name in section_names():
+        value = config.get_object(name)
+        if value is not None:
+            raw[f"{NAMESPACE}:{name}"] = value
+    return parse_stack_config(raw)

@@ -1,0 +1,137 @@
+"""The contract every platform implements, as Cluster API separates infrastructure from bootstrap.
+
+A platform has a stack section (:class:`PlatformSection`, plain data) and an
+:class:`Infrastructure` component that owns its network and security and parents all of its cloud
+resources. The cluster asks the infrastructure for the API endpoint first (its address goes into
+every node's cloud-config), then for node pools from a :class:`NodeGroup` and one cloud-config per
+node, and finally registers the control-plane nodes as endpoint members. A platform knows nothing
+of kubeadm; it tells the bootstrap only plain :class:`PlatformHints`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import pulumi
+
+from ..config.cluster import API_PORT, ClusterSpec
+from ..config.fields import Spec
+from ..topology import NodeGroup, PlatformHints, Role
+
+if TYPE_CHECKING:
+    from ..config.addons import AddonsSpec
+    from ..config.stack import StackSpec
+
+
+@dataclass(frozen=True)
+class PoolPlacement:
+    """How a pool lands on the platform, for the plan's summary."""
+
+    machine: str
+    """The machine type (flavor, instance type, VM size) its ``size`` maps to."""
+    fault_domains: tuple[str, ...] = ()
+    """Where its nodes spread (availability zones, hosts); empty when the platform decides."""
+
+
+class PlatformSection(Spec):
+    """A platform's stack section, ``hybrid-infra:<platform>``: plain data, no SDK needed.
+
+    Subclasses add their keys, their chart pins and their checks across sections.
+    """
+
+    storage_class_hint: ClassVar[str] = "name a StorageClass"
+    """How a stack gets a default StorageClass on this platform, for the message when it has none."""
+
+    def check(self, stack: StackSpec) -> None:
+        """Checks across sections; raise :func:`hybrid_infra.config.errors.problem` with ``absolute=True``."""
+
+    def provides_storage_class(self) -> bool:
+        """Whether the platform's cloud-provider add-on makes a default StorageClass."""
+        return False
+
+    @abstractmethod
+    def placement(self, group: NodeGroup) -> PoolPlacement:
+        """Machine type and fault domains of a pool."""
+
+    def versions(self) -> list[str]:
+        """The platform's pinned add-ons, as ``name version``, for the plan's summary."""
+        return []
+
+
+@dataclass(frozen=True)
+class Node:
+    """One VM that becomes a Kubernetes node."""
+
+    name: str
+    pool: str
+    role: Role
+    private_address: pulumi.Output[str]
+    fault_domain: str
+
+
+class ApiEndpoint(pulumi.ComponentResource, ABC):
+    """The Kubernetes API address, reserved before any node exists."""
+
+    private_address: pulumi.Output[str]
+    """Address the nodes use (load balancer address or reserved virtual IP)."""
+    public_address: pulumi.Output[str]
+    """Address clients outside the node network use; equals ``private_address`` when not public."""
+    virtual_ip: pulumi.Output[str] | None
+    """Set when no load balancer exists and the control plane must announce the address itself."""
+    port: int = API_PORT
+    """Port of the Kubernetes API."""
+
+    @abstractmethod
+    def add_members(self, nodes: Sequence[Node]) -> None:
+        """Register the control-plane nodes behind the endpoint."""
+
+
+class NodePool(pulumi.ComponentResource):
+    """One pool's VMs, each booting with its own cloud-config."""
+
+    nodes: list[Node]
+    """The pool's nodes, in index order."""
+
+
+class Infrastructure(pulumi.ComponentResource, ABC):
+    """One platform's network and security, parent of the endpoint and node pools it creates."""
+
+    platform: ClassVar[str]
+    """The section name of the platform (``hybrid-infra:<platform>``)."""
+    type_token: ClassVar[str]
+    """The component's Pulumi type, ``hybrid-infra:index:<Class>``."""
+    hints: PlatformHints
+    """What the bootstrap may know about the platform."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: ClusterSpec,
+        section: PlatformSection,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(self.type_token, name, None, opts)
+        self.cluster = cluster
+        self.section = section
+
+    @abstractmethod
+    def create_endpoint(self, name: str) -> ApiEndpoint:
+        """The API endpoint, a child of this component."""
+
+    @abstractmethod
+    def create_node_pool(
+        self, name: str, group: NodeGroup, user_data: Sequence[pulumi.Input[str]], endpoint: ApiEndpoint
+    ) -> NodePool:
+        """One pool's VMs, a child of this component; ``user_data`` holds one cloud-config per node."""
+
+    @abstractmethod
+    def create_cloud_provider(
+        self, name: str, addons: AddonsSpec, opts: pulumi.ResourceOptions
+    ) -> pulumi.ComponentResource | None:
+        """The cloud-provider add-on (controller manager, CSI, default StorageClass), or None without one.
+
+        ``opts`` carries the Kubernetes provider and what the add-on must come after.
+        """

@@ -1,0 +1,134 @@
+"""The ``hybrid-infra:openstack`` section: its model, its checks across sections, its chart pins."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import Field, model_validator
+
+from ...config.addons import ChartSpec
+from ...config.errors import problem
+from ...config.fields import IPv4, Cidr, HttpUrl, Int, NonEmpty, Secret, Spec
+from ...topology import NodeGroup
+from ..contract import PlatformSection, PoolPlacement
+
+if TYPE_CHECKING:
+    from ...config.stack import StackSpec
+
+CHART_REPOSITORY = "https://kubernetes.github.io/cloud-provider-openstack"
+CCM_VERSION = "2.34.1"
+CINDER_CSI_VERSION = "2.34.1"
+
+
+class OpenStackNetworkSpec(Spec):
+    existing: NonEmpty | None = Field(None, description="name or ID of a network to reuse; omit to create one")
+    existing_subnet: NonEmpty | None = Field(
+        None, description="name or ID of the subnet to use in the reused network; default: the one with the node CIDR"
+    )
+    dns_nameservers: list[IPv4] = []
+
+    @model_validator(mode="after")
+    def _subnet_needs_network(self) -> OpenStackNetworkSpec:
+        if self.existing_subnet and not self.existing:
+            raise problem(
+                f"{self.existing_subnet!r} is not allowed without network.existing; name the network to reuse",
+                key="existingSubnet",
+            )
+        return self
+
+
+class OpenStackCloudProviderSpec(Spec):
+    """Credentials of the cloud controller manager and Cinder CSI (an application credential)."""
+
+    auth_url: HttpUrl
+    application_credential_id: NonEmpty
+    application_credential_secret: Secret
+    ca_certificate: NonEmpty | None = Field(None, description="PEM of the CA that signed Keystone's certificate")
+    ignore_volume_az: bool = Field(
+        False, description="Cinder's availability zones differ from Nova's: attach volumes across zones"
+    )
+
+
+class OpenStackChartsSpec(Spec):
+    """The cloud provider's charts at pinned versions; point ``repository`` at a mirror for air-gapped sites."""
+
+    cloud_controller_manager: ChartSpec = ChartSpec(repository=CHART_REPOSITORY, version=CCM_VERSION)
+    cinder_csi: ChartSpec = ChartSpec(repository=CHART_REPOSITORY, version=CINDER_CSI_VERSION)
+
+
+class OpenStackStorageClassSpec(Spec):
+    """Parameters of the default StorageClass Cinder CSI backs (``addons.storageClass`` holds the rest)."""
+
+    volume_type: NonEmpty | None = Field(None, description="Cinder volume type; the cloud's default when unset")
+
+
+class OpenStackSpec(PlatformSection):
+    network: OpenStackNetworkSpec = OpenStackNetworkSpec()
+    external_network: NonEmpty | None = Field(
+        None, description="external network for the router and floating IPs"
+    )
+    image: NonEmpty
+    flavors: dict[NonEmpty, NonEmpty] = Field(description="size name used by pools -> OpenStack flavor name")
+    availability_zones: list[NonEmpty] = []
+    boot_volume_size: Int = Field(50, ge=10, le=16384, description="GiB")
+    boot_volume_type: NonEmpty | None = None
+    key_pair: NonEmpty | None = None
+    ssh_allowed_cidrs: list[Cidr] = []
+    region: NonEmpty | None = None
+    cloud_provider: OpenStackCloudProviderSpec | None = Field(
+        None, description="run the OpenStack cloud controller manager and Cinder CSI with these credentials"
+    )
+    kvm_flavors: list[NonEmpty] = Field(
+        default=[], description="flavors the cloud operator prepared to expose /dev/kvm (nested virtualization, bare metal)"
+    )
+
+    charts: OpenStackChartsSpec = OpenStackChartsSpec()
+    storage_class: OpenStackStorageClassSpec = OpenStackStorageClassSpec()
+
+    storage_class_hint: ClassVar[str] = "set openstack.cloudProvider (Cinder CSI makes one)"
+
+    def provides_storage_class(self) -> bool:
+        return self.cloud_provider is not None
+
+    def placement(self, group: NodeGroup) -> PoolPlacement:
+        return PoolPlacement(self.flavors.get(group.size, "-"), tuple(self.availability_zones))
+
+    def versions(self) -> list[str]:
+        if self.cloud_provider is None:
+            return []
+        return [
+            f"OpenStack CCM {self.charts.cloud_controller_manager.version}",
+            f"Cinder CSI {self.charts.cinder_csi.version}",
+        ]
+
+    def check(self, stack: StackSpec) -> None:
+        cluster = stack.cluster
+        sizes = {"cluster.controlPlane.size": cluster.control_plane.size}
+        sizes.update({f"cluster.pools[{i}].size": pool.size for i, pool in enumerate(cluster.pools)})
+        for path, size in sizes.items():
+            if size not in self.flavors:
+                raise problem(
+                    f"{size!r} is not allowed; use a size defined in openstack.flavors: "
+                    f"{', '.join(sorted(self.flavors))}",
+                    key=path,
+                    absolute=True,
+                )
+        for index, pool in enumerate(cluster.pools):
+            flavor = self.flavors[pool.size]
+            if pool.virtualization and flavor not in self.kvm_flavors and not stack.addons.kubevirt.use_emulation:
+                raise problem(
+                    f"pool {pool.name!r} cannot run VMs with KVM: its flavor {flavor!r} is not in openstack.kvmFlavors; "
+                    "add the flavor there if the cloud operator prepared it for nested virtualization (or bare metal), "
+                    "or set addons.kubevirt.useEmulation: true to emulate without KVM (slow, for tests only)",
+                    key=f"cluster.pools[{index}]",
+                    absolute=True,
+                )
+        needs_external = self.network.existing is None or cluster.endpoint.public
+        if needs_external and self.external_network is None:
+            reason = "a public endpoint" if cluster.endpoint.public else "the router of a created network"
+            raise problem(
+                f"missing; {reason} needs the name of an external network", key="openstack.externalNetwork", absolute=True
+            )
+
+
+SECTION = OpenStackSpec

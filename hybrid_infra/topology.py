@@ -1,0 +1,131 @@
+"""The cluster's shape, pure and platform-free: node groups, roles, node names, what a platform tells
+the bootstrap, and the ports every node firewall opens.
+
+``bootstrap/`` and every platform import this module; it imports neither of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .config.cluster import API_PORT, CONTROL_PLANE_POOL, ClusterSpec, PoolSpec, Taint
+
+Role = Literal["control-plane", "worker"]
+ROLES: tuple[Role, ...] = ("control-plane", "worker")
+Protocol = Literal["tcp", "udp", "icmp"]
+
+
+@dataclass(frozen=True)
+class PlatformHints:
+    """What the bootstrap may know about the platform, without naming it."""
+
+    cloud_provider_external: bool
+    """A cloud controller manager will run, so kubelets start with ``cloud-provider: external``."""
+    max_user_data: int
+    """The largest cloud-config (bytes) the platform passes to a VM."""
+
+
+@dataclass(frozen=True)
+class NodeGroup:
+    """One pool of identical nodes, as a platform needs it."""
+
+    cluster: str
+    name: str
+    role: Role
+    count: int
+    size: str
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    virtualization: bool = False
+    platform: str | None = None
+    """The platform section the nodes run on; None: the only one given."""
+
+    @classmethod
+    def control_plane(cls, cluster: ClusterSpec) -> NodeGroup:
+        return cls(
+            cluster=cluster.name,
+            name=CONTROL_PLANE_POOL,
+            role="control-plane",
+            count=cluster.control_plane.count,
+            size=cluster.control_plane.size,
+            platform=cluster.control_plane.platform,
+        )
+
+    @classmethod
+    def workers(cls, cluster: ClusterSpec, pool: PoolSpec) -> NodeGroup:
+        return cls(
+            cluster=cluster.name,
+            name=pool.name,
+            role="worker",
+            count=pool.count,
+            size=pool.size,
+            labels=dict(pool.labels),
+            taints=tuple(pool.taints),
+            virtualization=pool.virtualization,
+            platform=pool.platform,
+        )
+
+    def node_name(self, index: int) -> str:
+        # A node's name depends on its index alone, so scaling out never renames existing nodes.
+        short = "cp" if self.role == "control-plane" else self.name
+        return f"{self.cluster}-{short}-{index}"
+
+    @property
+    def node_names(self) -> list[str]:
+        return [self.node_name(index) for index in range(self.count)]
+
+
+def node_groups(cluster: ClusterSpec) -> list[NodeGroup]:
+    """The control plane first, then the worker pools in the stack's order."""
+    return [NodeGroup.control_plane(cluster)] + [NodeGroup.workers(cluster, pool) for pool in cluster.pools]
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    """One ingress rule; ``source`` is a CIDR or the role whose nodes may connect."""
+
+    role: Role
+    description: str
+    protocol: Protocol
+    ports: tuple[int, int] | None
+    source: str
+
+    @property
+    def from_role(self) -> bool:
+        return self.source in ROLES
+
+
+CNI_PORTS: dict[str, list[tuple[str, Protocol, tuple[int, int] | None]]] = {
+    "cilium": [
+        ("cilium VXLAN overlay", "udp", (8472, 8472)),
+        ("cilium health checks", "tcp", (4240, 4240)),
+        ("cilium health ping", "icmp", None),
+    ],
+    "calico": [
+        ("calico VXLAN overlay", "udp", (4789, 4789)),
+        ("calico typha", "tcp", (5473, 5473)),
+    ],
+}
+
+
+def firewall_rules(cluster: ClusterSpec, ssh_allowed_cidrs: list[str] | tuple[str, ...] = ()) -> list[FirewallRule]:
+    """Every ingress rule of the cluster's nodes, by role; egress stays open."""
+    node_cidr = cluster.network.node_cidr
+    rules: list[FirewallRule] = []
+    # The nodes and a load balancer in the node network reach the API; clients only from the
+    # configured CIDRs.
+    for cidr in dict.fromkeys([node_cidr, *cluster.endpoint.allowed_cidrs]):
+        rules.append(FirewallRule("control-plane", "kubernetes API", "tcp", (API_PORT, API_PORT), cidr))
+    rules.append(FirewallRule("control-plane", "etcd peers and clients", "tcp", (2379, 2380), "control-plane"))
+    for role in ROLES:
+        for source in ROLES:
+            rules.append(FirewallRule(role, "kubelet API", "tcp", (10250, 10250), source))
+            for description, protocol, ports in CNI_PORTS[cluster.cni]:
+                rules.append(FirewallRule(role, description, protocol, ports, source))
+        for cidr in ssh_allowed_cidrs:
+            rules.append(FirewallRule(role, "ssh", "tcp", (22, 22), cidr))
+    # Services of type LoadBalancer: the cloud's load balancer reaches NodePorts from the node network.
+    for protocol in ("tcp", "udp"):
+        rules.append(FirewallRule("worker", "node ports", protocol, (30000, 32767), node_cidr))
+    return rules
