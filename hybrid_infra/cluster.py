@@ -144,7 +144,14 @@ class KubernetesCluster(pulumi.ComponentResource):
             ]
         )
         self.register_outputs(
-            {"endpoint": self.endpoint, "kubeconfig": self.kubeconfig, "nodes": self.nodes, "userData": self.user_data}
+            {
+                "endpoint": self.endpoint,
+                "apiAddress": self.api_address,
+                "apiPort": self.api_port,
+                "kubeconfig": self.kubeconfig,
+                "nodes": self.nodes,
+                "userData": self.user_data,
+            }
         )
 
     def _manage_join_token(self, name: str) -> None:

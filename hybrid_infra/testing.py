@@ -6,7 +6,7 @@ Example::
 
     def test_my_platform():
         result = simulate(my_program, stack="test", config={"hybrid-infra:cluster": {...}, ...})
-        assert len(result.of_type("openstack:compute/instance:Instance")) == 3
+        assert len(result.of_type("kubernetes:kubevirt.io/v1:VirtualMachine")) == 1
 """
 
 from __future__ import annotations

@@ -140,9 +140,9 @@ class ClusterPki(pulumi.ComponentResource):
         )
         self.register_outputs(
             {
-                "ca_cert": self.ca_cert,
-                "admin_cert": self.admin_cert,
-                "admin_key": self.admin_key,
-                "bootstrap_token": self.bootstrap_token,
+                "caCert": self.ca_cert,
+                "adminCert": self.admin_cert,
+                "adminKey": self.admin_key,
+                "bootstrapToken": self.bootstrap_token,
             }
         )

@@ -159,9 +159,12 @@ class SimulatedCloud(pulumi.runtime.Mocks):
             "privateKeyPemPkcs8": key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             ).decode(),
-            "privateKeyOpenssh": key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
-            ).decode(),
+            "privateKeyOpenssh": _fixed_check(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+                ).decode(),
+                seed,
+            ),
             "publicKeyPem": public.public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             ).decode(),
@@ -357,6 +360,29 @@ def _seeded_rsa(bits: int, seed: bytes) -> rsa.RSAPrivateKey:
     key = serialization.load_der_private_key(generated.export_key("DER"), None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
+
+
+def _fixed_check(openssh_pem: str, seed: bytes) -> str:
+    """An unencrypted OpenSSH private key whose random check integer is derived from ``seed`` instead.
+
+    The format (OpenSSH's PROTOCOL.key): the magic ``openssh-key-v1\\0``, three strings (cipher, KDF
+    and its options), the key count, the public key string, then the private section, which opens
+    with the same random 32-bit check twice.
+    """
+    lines = openssh_pem.strip().splitlines()
+    blob = bytearray(base64.b64decode("".join(lines[1:-1])))
+    offset = len(b"openssh-key-v1\0")
+    for _ in range(3):
+        offset += 4 + int.from_bytes(blob[offset : offset + 4], "big")
+    offset += 4
+    offset += 4 + int.from_bytes(blob[offset : offset + 4], "big")
+    offset += 4  # the private section's length
+    check = hashlib.sha256(seed + b"openssh-check").digest()[:4]
+    blob[offset : offset + 8] = check + check
+    body = base64.b64encode(bytes(blob)).decode()
+    width = len(lines[1])
+    wrapped = [body[i : i + width] for i in range(0, len(body), width)]
+    return "\n".join([lines[0], *wrapped, lines[-1]]) + "\n"
 
 
 def _signing_key(pem: str) -> CertificateIssuerPrivateKeyTypes:

@@ -99,7 +99,7 @@ class OpenStackApiEndpoint(ApiEndpoint):
             self.public_address = floating.address
         else:
             self.public_address = self.private_address
-        self.register_outputs({"private_address": self.private_address, "public_address": self.public_address})
+        self.register_outputs({"privateAddress": self.private_address, "publicAddress": self.public_address})
 
     def add_members(self, nodes: Sequence[Node]) -> None:
         """Put the control-plane nodes behind the load balancer (a VIP needs no registration)."""

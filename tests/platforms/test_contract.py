@@ -1,0 +1,153 @@
+"""The contract every platform inherits: run on each registered platform's stack, and on a fake one.
+
+A new platform gets these tests by its registry line and a stack in ``stacks/`` that uses it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hybrid_infra import platforms
+from hybrid_infra.offline.plan import Plan, Redactor, plan_document, run_plan, user_data
+from hybrid_infra.offline.simulate import Secret
+from hybrid_infra.platforms.contract import ApiEndpoint, Infrastructure, NodePool, PlatformSection
+from hybrid_infra.topology import node_groups
+from tests.conftest import STACKS, write_stack
+from tests.platforms.conftest import FAKE_STACKS
+
+# Types that belong to no platform: Kubernetes objects, the PKI, random values, dynamic resources, providers.
+GENERIC_PREFIXES = ("kubernetes:", "tls:", "random:", "pulumi-python:dynamic:", "pulumi:providers:")
+
+
+def stacks_using(platform: str) -> list[str]:
+    found = []
+    for path in sorted(STACKS.glob("Pulumi.*.yaml")):
+        config = yaml.safe_load(path.read_text()).get("config") or {}
+        if f"hybrid-infra:{platform}" in config:
+            found.append(path.name.removeprefix("Pulumi.").removesuffix(".yaml"))
+    return found
+
+
+CASES = [(platform, STACKS, stack) for platform in platforms.names() for stack in stacks_using(platform)[:1]]
+CASES.append(("fake", FAKE_STACKS, "fake"))
+
+
+@pytest.fixture(params=CASES, ids=[case[0] for case in CASES])
+def case(request: pytest.FixtureRequest) -> tuple[str, Path, str]:
+    platform = request.param[0]
+    if platform == "fake":
+        request.getfixturevalue("fake_platform")
+    return request.param
+
+
+@pytest.fixture
+def plan(case: tuple[str, Path, str]) -> Plan:
+    _, directory, stack = case
+    return run_plan(directory, stack)
+
+
+def test_every_registered_platform_has_a_stack():
+    for platform in platforms.names():
+        assert stacks_using(platform), f"no stack in stacks/ sets hybrid-infra:{platform}"
+
+
+def test_registry_entry_meets_the_contract(case):
+    platform = case[0]
+    section = platforms.section_model(platform)
+    component = platforms.infrastructure_class(platform)
+    assert issubclass(section, PlatformSection)
+    assert issubclass(component, Infrastructure) and component.platform == platform
+    assert component.type_token == f"hybrid-infra:index:{component.__name__}"
+    assert callable(platforms.simulated_answers(platform).answers)
+
+
+def ancestors(plan: Plan, urn: str) -> list[str]:
+    parents = {resource.urn: resource.parent for resource in plan.simulation.resources}
+    found = []
+    while parents.get(urn):
+        urn = parents[urn]
+        found.append(urn)
+    return found
+
+
+def test_infrastructure_parents_every_platform_resource(case, plan):
+    component = platforms.infrastructure_class(case[0])
+    (infrastructure,) = plan.simulation.of_type(component.type_token)
+    owned = [r for r in plan.simulation.resources if r.custom and not r.type.startswith(GENERIC_PREFIXES)]
+    assert owned
+    for resource in owned:
+        assert infrastructure.urn in ancestors(plan, resource.urn), resource.urn
+    for kind in (ApiEndpoint, NodePool):
+        assert any(
+            infrastructure.urn in ancestors(plan, r.urn) for r in plan.simulation.resources if not r.custom
+        ), kind
+
+
+def test_every_node_has_its_cloud_config_naming_the_endpoint(plan):
+    cluster = plan.spec.cluster
+    names = [name for group in node_groups(cluster) for name in group.node_names]
+    texts = user_data(plan)
+    assert sorted(texts) == sorted(names)
+    (record,) = plan.simulation.of_type("hybrid-infra:index:KubernetesCluster")
+    api = f"{record.outputs['apiAddress']}:{int(record.outputs['apiPort'])}"
+    for name, text in texts.items():
+        assert isinstance(text, Secret), name
+        assert text.value.startswith("#cloud-config\n") and api in text.value, name
+
+
+def test_every_node_has_an_address_in_the_node_network(plan):
+    nodes = plan.simulation.outputs["nodes"]
+    network = ipaddress.ip_network(plan.spec.cluster.network.node_cidr)
+    expected = {name: group.role for group in node_groups(plan.spec.cluster) for name in group.node_names}
+    assert {node["name"]: node["role"] for node in nodes} == expected
+    addresses = [node["address"] for node in nodes]
+    assert len(set(addresses)) == len(addresses)
+    assert all(ipaddress.ip_address(address) in network for address in addresses)
+
+
+def _leaves(value: Any, secret: bool = False):
+    if isinstance(value, Secret):
+        yield from _leaves(value.value, True)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item, secret)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item, secret)
+    elif isinstance(value, str):
+        yield value, secret
+
+
+def test_key_material_reaches_resources_only_as_secrets(plan):
+    token = next(r for r in plan.simulation.resources if r.name.endswith("-pki-token-secret")).outputs["result"].value
+    for resource in plan.simulation.resources:
+        for text, secret in _leaves(resource.inputs):
+            if "PRIVATE KEY" in text or token in text:
+                assert secret, f"{resource.urn} carries key material outside a secret"
+
+
+def test_scaling_a_pool_out_changes_no_existing_resource(case, plan, tmp_path):
+    platform, directory, stack = case
+    config = yaml.safe_load((directory / f"Pulumi.{stack}.yaml").read_text())["config"]
+    config["hybrid-infra:cluster"]["pools"][0]["count"] += 2
+    write_stack(tmp_path, stack, config)
+    bigger = {r.urn: r for r in run_plan(tmp_path, stack).simulation.resources}
+    for resource in plan.simulation.resources:
+        inputs = {k: v for k, v in resource.inputs.items() if k not in resource.ignore_changes}
+        after = {k: v for k, v in bigger[resource.urn].inputs.items() if k not in resource.ignore_changes}
+        assert after == inputs, resource.urn
+    assert len(bigger) > len(plan.simulation.resources)
+
+
+def test_the_same_stack_gives_the_same_plan(case, plan):
+    _, directory, stack = case
+    again = run_plan(directory, stack)
+    first = plan_document(plan, Redactor(plan.simulation, show_secrets=True))
+    second = plan_document(again, Redactor(again.simulation, show_secrets=True))
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
