@@ -1,10 +1,8 @@
-# Each target creates .venv and installs what it needs.
+# Each target creates .venv and installs what it needs (every platform's SDK: the tests run each contract).
 PYTHON ?= python3
 VENV ?= .venv
 STACK ?= dev
 BIN := $(VENV)/bin
-# Every platform's extra: the tests run each platform's contract.
-PLATFORMS := openstack
 
 .PHONY: plan test bench clean
 
@@ -12,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hybrid-infra needs Python >= 3.11; set PYTHON=python3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,$(PLATFORMS)]'
+	$(BIN)/pip install --quiet -e '.[dev,all]'
 	@touch $@
 
 plan: $(BIN)/.installed
