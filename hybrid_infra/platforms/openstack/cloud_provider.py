@@ -11,11 +11,16 @@ from ...config.addons import AddonsSpec
 from ...config.cluster import ClusterSpec
 from ...config.errors import ConfigError
 from ...objects import child_options
-from .config import OpenStackCloudProviderSpec, OpenStackSpec
+from .config import LOAD_BALANCER_PROVIDER, OpenStackCloudProviderSpec, OpenStackSpec
 
-CCM_SECRET, CCM_MOUNT = "cloud-config", "/etc/config"
-CSI_SECRET, CSI_MOUNT = "cinder-csi-cloud-config", "/etc/kubernetes"
-"""Each chart mounts its Secret elsewhere, and cloud.conf names the CA file by its path there."""
+CLOUD_CONFIG_SECRET = "cloud-config"
+CLOUD_CONFIG_MOUNT = "/etc/config"
+"""Where both charts (2.34.1) mount the Secret, as a directory: openstack-cloud-controller-manager's
+templates/daemonset.yaml (``--cloud-config=/etc/config/cloud.conf``) and openstack-cinder-csi's
+controllerplugin-deployment.yaml and nodeplugin-daemonset.yaml (the ``cloud-config`` volume at
+``/etc/config``, ``CLOUD_CONFIG=/etc/config/<secret.filename>``). One Secret serves both, and every
+path cloud.conf names (the CA) lies under this mount."""
+CLOUD_CONF, CA_FILE = "cloud.conf", "ca.pem"
 
 
 def cloud_conf(
@@ -24,26 +29,32 @@ def cloud_conf(
     provider: OpenStackCloudProviderSpec,
     subnet_id: str,
     floating_network_id: str | None,
-    mount: str,
+    provider_region: str | None = None,
 ) -> str:
-    """``cloud.conf`` of the CCM or Cinder CSI (the application credential's secret included)."""
+    """``cloud.conf`` of the CCM and Cinder CSI (the application credential's secret included).
+
+    Keys as cloud-provider-openstack v1.34 reads them (pkg/client AuthOpts, pkg/openstack
+    LoadBalancerOpts, pkg/csi/cinder/openstack BlockStorageOpts); it reads no OS_* variables, so
+    without ``region`` a multi-region catalog is ambiguous: the section's region, else the provider's.
+    """
     glob = {
         "auth-url": provider.auth_url,
         "application-credential-id": provider.application_credential_id,
         "application-credential-secret": provider.application_credential_secret.get_secret_value(),
     }
-    if spec.region:
-        glob["region"] = spec.region
+    region = spec.region or provider_region
+    if region:
+        glob["region"] = region
     if provider.ca_certificate:
-        glob["ca-file"] = f"{mount}/ca.pem"
+        glob["ca-file"] = f"{CLOUD_CONFIG_MOUNT}/{CA_FILE}"
     # Services of type LoadBalancer through Octavia, when the cloud has it (the API endpoint uses it).
     octavia = cluster.endpoint.type == "loadBalancer"
     balancer = {"enabled": str(octavia).lower()}
     if octavia:
-        balancer.update({"use-octavia": "true", "subnet-id": subnet_id, "create-monitor": "true"})
+        balancer.update({"lb-provider": LOAD_BALANCER_PROVIDER, "subnet-id": subnet_id, "create-monitor": "true"})
         if floating_network_id:
             balancer["floating-network-id"] = floating_network_id
-    storage = {"bs-version": "v3", "ignore-volume-az": str(provider.ignore_volume_az).lower()}
+    storage = {"ignore-volume-az": str(provider.ignore_volume_az).lower()}
     sections = {"Global": glob, "LoadBalancer": balancer, "BlockStorage": storage}
     lines = []
     for section, values in sections.items():
@@ -65,38 +76,36 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
         subnet_id: pulumi.Input[str],
         floating_network_id: pulumi.Input[str] | None,
         opts: pulumi.ResourceOptions,
+        provider_region: str | None = None,
     ):
+        """``provider_region``: the OpenStack provider's region, used when the section names none."""
         provider = spec.cloud_provider
         if provider is None:
             raise ConfigError(["openstack.cloudProvider: required key is missing; the cloud provider needs credentials"])
         super().__init__("hybrid-infra:index:OpenStackCloudProvider", name, None, opts)
         child = child_options(self, opts)
 
-        def secret(part: str, secret_name: str, mount: str) -> k8s.core.v1.Secret:
-            conf = pulumi.Output.all(subnet_id, floating_network_id).apply(
-                lambda ids: cloud_conf(cluster, spec, provider, ids[0], ids[1], mount)
-            )
-            data: dict[str, pulumi.Input[str]] = {"cloud.conf": conf}
-            if provider.ca_certificate:
-                data["ca.pem"] = provider.ca_certificate
-            return k8s.core.v1.Secret(
-                f"{name}-{part}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace="kube-system"),
-                type="Opaque",
-                string_data=pulumi.Output.secret(data),
-                opts=child,
-            )
-
-        ccm_secret = secret("cloud-config", CCM_SECRET, CCM_MOUNT)
-        csi_secret = secret("cinder-csi-cloud-config", CSI_SECRET, CSI_MOUNT)
+        conf = pulumi.Output.all(subnet_id, floating_network_id).apply(
+            lambda ids: cloud_conf(cluster, spec, provider, ids[0], ids[1], provider_region)
+        )
+        data: dict[str, pulumi.Input[str]] = {CLOUD_CONF: conf}
+        if provider.ca_certificate:
+            data[CA_FILE] = provider.ca_certificate
+        cloud_config = k8s.core.v1.Secret(
+            f"{name}-cloud-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CLOUD_CONFIG_SECRET, namespace="kube-system"),
+            type="Opaque",
+            string_data=pulumi.Output.secret(data),
+            opts=child,
+        )
         self.controller_manager = release(
             f"{name}-ccm",
             "openstack-cloud-controller-manager",
             "openstack-cloud-controller-manager",
             spec.charts.cloud_controller_manager,
             "kube-system",
-            {"secret": {"enabled": True, "create": False, "name": CCM_SECRET}, "cluster": {"name": cluster.name}},
-            child_options(self, opts, ccm_secret),
+            {"secret": {"enabled": True, "create": False, "name": CLOUD_CONFIG_SECRET}, "cluster": {"name": cluster.name}},
+            child_options(self, opts, cloud_config),
         )
         self.csi = release(
             f"{name}-cinder-csi",
@@ -105,11 +114,17 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
             spec.charts.cinder_csi,
             "kube-system",
             {
-                "secret": {"enabled": True, "create": False, "name": CSI_SECRET, "hostMount": False},
+                "secret": {
+                    "enabled": True,
+                    "create": False,
+                    "name": CLOUD_CONFIG_SECRET,
+                    "filename": CLOUD_CONF,
+                    "hostMount": False,
+                },
                 "storageClass": {"enabled": False},
                 "clusterID": cluster.name,
             },
-            child_options(self, opts, csi_secret),
+            child_options(self, opts, cloud_config),
         )
         volume_type = spec.storage_class.volume_type
         self.storage_class = DefaultStorageClass(

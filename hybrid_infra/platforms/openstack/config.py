@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 CHART_REPOSITORY = "https://kubernetes.github.io/cloud-provider-openstack"
 CCM_VERSION = "2.34.1"
 CINDER_CSI_VERSION = "2.34.1"
+LOAD_BALANCER_PROVIDER = "amphora"
+"""Octavia's amphora driver, for the API endpoint and Services alike: the OVN driver has no HTTPS
+health monitors (ovn-octavia-provider 10.0.0: TCP and UDP-CONNECT only)."""
 
 
 class OpenStackNetworkSpec(Spec):

@@ -10,7 +10,7 @@ import pulumi_openstack as openstack
 
 from ...config.cluster import API_PORT, ClusterSpec
 from ..contract import ApiEndpoint, Node
-from .config import OpenStackSpec
+from .config import LOAD_BALANCER_PROVIDER, OpenStackSpec
 from .network import OpenStackNetwork
 
 
@@ -40,7 +40,11 @@ class OpenStackApiEndpoint(ApiEndpoint):
         self._pool: openstack.loadbalancer.Pool | None = None
         if cluster.endpoint.type == "loadBalancer":
             balancer = openstack.loadbalancer.LoadBalancer(
-                f"{name}-lb", name=f"{cluster.name}-api", vip_subnet_id=network.subnet_id, opts=child
+                f"{name}-lb",
+                name=f"{cluster.name}-api",
+                vip_subnet_id=network.subnet_id,
+                loadbalancer_provider=LOAD_BALANCER_PROVIDER,
+                opts=child,
             )
             listener = openstack.loadbalancer.Listener(
                 f"{name}-listener",
@@ -69,9 +73,13 @@ class OpenStackApiEndpoint(ApiEndpoint):
                 type="HTTPS",
                 url_path="/readyz",
                 expected_codes="200",
-                delay=10,
-                timeout=5,
-                max_retries=3,
+                # A new control-plane node takes traffic two checks (about 6 s) after /readyz first
+                # passes, so kubeadm's phases through the endpoint find it soon; three failures take
+                # it out. Octavia counts max_retries successes to ONLINE, max_retries_down to ERROR.
+                delay=3,
+                timeout=2,
+                max_retries=2,
+                max_retries_down=3,
                 opts=child,
             )
             self.private_address = balancer.vip_address

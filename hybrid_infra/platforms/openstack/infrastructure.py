@@ -67,6 +67,8 @@ class OpenStackInfrastructure(Infrastructure):
             self.network.subnet_id,
             self.network.external_network_id,
             opts,
+            # The provider's own setting (openstack:region), when the section names no region.
+            provider_region=pulumi.Config("openstack").get("region"),
         )
 
 

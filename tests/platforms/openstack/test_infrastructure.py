@@ -192,3 +192,16 @@ def test_every_component_is_exported_with_its_type_token(dev):
     created = {r.type.split(":")[-1] for r in dev.resources if r.type.startswith("hybrid-infra:index:")}
     assert created <= exported
     assert {r.type for r in dev.resources if not r.custom} <= {f"hybrid-infra:index:{name}" for name in exported}
+
+
+def test_api_load_balancer_is_amphora_with_a_monitor_fast_enough_for_kubeadm(dev):
+    (balancer,) = dev.of_type("openstack:loadbalancer/loadBalancer:LoadBalancer")
+    # OVN's driver has no HTTPS health monitors: the provider is explicit, not the cloud's default.
+    assert balancer.inputs["loadbalancerProvider"] == "amphora"
+    (monitor,) = dev.of_type("openstack:loadbalancer/monitor:Monitor")
+    inputs = monitor.inputs
+    assert (inputs["type"], inputs["urlPath"]) == ("HTTPS", "/readyz")
+    assert inputs["timeout"] < inputs["delay"]
+    # A node takes traffic within 10 s of its API answering (it was 30 s: delay 10 x 3 retries).
+    assert inputs["delay"] * inputs["maxRetries"] <= 10
+    assert inputs["maxRetriesDown"] == 3
