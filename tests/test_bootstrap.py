@@ -121,6 +121,36 @@ def test_node_registration_carries_pool_labels_taints_and_cloud_provider(spec):
     assert control["taints"] == [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
 
 
+# The fields of kubeadm's v1beta4 Timeouts struct (cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go).
+V1BETA4_TIMEOUTS = {
+    "controlPlaneComponentHealthCheck",
+    "kubeletHealthCheck",
+    "kubernetesAPICall",
+    "etcdAPICall",
+    "tlsBootstrap",
+    "discovery",
+    "upgradeManifests",
+}
+
+
+def minutes(duration: str) -> int:
+    assert duration.endswith("m") and duration[:-1].isdigit(), duration
+    return int(duration[:-1])
+
+
+def test_init_and_join_wait_longer_than_kubeadm_defaults_for_a_slow_endpoint(spec):
+    defaults = {"controlPlaneComponentHealthCheck": 4, "kubeletHealthCheck": 4, "kubernetesAPICall": 1, "etcdAPICall": 2}
+    init = kubeadm_documents(nodes(spec)["dev-cp-0"])["InitConfiguration"]["timeouts"]
+    assert set(init) <= V1BETA4_TIMEOUTS
+    for field, default in defaults.items():
+        assert minutes(init[field]) >= 2 * default, field
+    for name in ("dev-cp-1", "dev-general-0"):
+        join = kubeadm_documents(nodes(spec)[name])["JoinConfiguration"]["timeouts"]
+        assert set(join) <= V1BETA4_TIMEOUTS
+        assert minutes(join["discovery"]) >= 10 and minutes(join["tlsBootstrap"]) >= 10
+        assert minutes(join["kubernetesAPICall"]) >= 2
+
+
 def test_no_cloud_provider_flag_without_a_cloud_controller(spec):
     node = nodes(spec)["dev-general-0"]
     plain = NodeBootstrap(node.cluster, node.group, node.index, node.endpoint, PlatformHints(False, NOVA_MAX_USER_DATA))

@@ -33,6 +33,20 @@ _ENCRYPTION_ALGORITHM = {
 
 Step = Literal["init", "join-control-plane", "join-worker"]
 
+# v1beta4 Timeouts (InitConfiguration and JoinConfiguration carry them; kubeadm's defaults in the
+# comments), from cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go. Every phase after wait-control-plane
+# talks to the API through the endpoint, and a load balancer marks the first control-plane node healthy
+# only 20-30 s after its /readyz first passes; a first boot on a small VM also pulls every image. So
+# each wait gets several times kubeadm's default. upgradeManifests is left alone: only upgrades use it.
+TIMEOUTS = {
+    "controlPlaneComponentHealthCheck": "10m",  # default 4m
+    "kubeletHealthCheck": "10m",  # default 4m
+    "kubernetesAPICall": "5m",  # default 1m
+    "etcdAPICall": "5m",  # default 2m
+    "tlsBootstrap": "15m",  # default 5m
+    "discovery": "15m",  # default 5m
+}
+
 
 @dataclass(frozen=True)
 class ClusterEndpoint:
@@ -174,6 +188,7 @@ def render(
                     }
                 ],
                 "nodeRegistration": registration,
+                "timeouts": TIMEOUTS,
             },
             cluster_configuration(cluster, endpoint),
             kubelet_configuration(),
@@ -190,6 +205,7 @@ def render(
                 }
             },
             "nodeRegistration": registration,
+            "timeouts": TIMEOUTS,
         }
         if step == "join-control-plane":
             # The CA keys are placed on the node beforehand, so no certificate key is needed.
