@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import yaml
 
 from hybrid_infra.bootstrap.cloudinit import (
     BOOTSTRAP_SCRIPT,
+    CONTAINERD_CONFIG,
     DEFAULT_USER_DATA_TARGET,
     KUBEADM_CONFIGS,
     NodeBootstrap,
@@ -195,6 +197,39 @@ def test_registry_mirrors_become_containerd_hosts(spec):
     assert '[host."https://mirror.example.com"]' in hosts
 
 
+def containerd_toml(node: NodeBootstrap) -> dict[str, Any]:
+    return tomllib.loads(files(node)[CONTAINERD_CONFIG]["content"])
+
+
+def test_containerd_config_is_complete_version_2_with_kubeadms_pause_image(spec):
+    config = containerd_toml(nodes(spec)["dev-general-0"])
+    # Version 2 section names, as in containerd v1.7's docs/cri/config.md (Ubuntu 24.04 ships 1.7.x).
+    assert config["version"] == 2
+    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
+    # kubeadm 1.34's PauseVersion (cmd/kubeadm/app/constants/constants.go).
+    assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10.1"
+    runc = cri["containerd"]["runtimes"]["runc"]
+    assert runc["runtime_type"] == "io.containerd.runc.v2"
+    assert runc["options"]["SystemdCgroup"] is True
+    assert cri["containerd"]["default_runtime_name"] == "runc"
+    assert cri["registry"]["config_path"] == "/etc/containerd/certs.d"
+
+
+def test_pause_image_follows_the_version_and_the_image_repository(spec):
+    node = nodes(spec)["dev-general-0"]
+    for version, pause in (("1.31.4", "3.10"), ("1.33.1", "3.10"), ("1.34.2", "3.10.1")):
+        cluster = spec.cluster.model_copy(update={"kubernetes_version": version, "image_repository": "mirror.example.com/k8s/"})
+        sandbox = containerd_toml(NodeBootstrap(cluster, node.group, node.index, node.endpoint, HINTS))
+        assert sandbox["plugins"]["io.containerd.grpc.v1.cri"]["sandbox_image"] == f"mirror.example.com/k8s/pause:{pause}"
+
+
+def test_an_unknown_minor_is_a_clear_error(spec):
+    node = nodes(spec)["dev-general-0"]
+    cluster = spec.cluster.model_copy(update={"kubernetes_version": "1.99.0"})
+    with pytest.raises(ValueError, match=r"Kubernetes 1\.99\.0: the pause image kubeadm 1\.99 expects is not known"):
+        render_cloud_config(NodeBootstrap(cluster, node.group, node.index, node.endpoint, HINTS), PKI)
+
+
 def test_kube_vip_only_when_the_control_plane_announces_the_address(spec):
     vip = ClusterEndpoint("10.20.0.2", "10.20.0.2", announce=True)
     init = files(nodes(spec, vip)["dev-cp-0"])
@@ -229,7 +264,6 @@ def test_bootstrap_scripts_pass_shellcheck(spec, tmp_path):
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
 case "$(basename "$0") $1" in
-  "containerd config") printf "SystemdCgroup = false\\nconfig_path = ''\\n" ;;
   "curl -fsSL") touch "$3" ;;
   "curl -fsS") [ -e "$HYBRID_INFRA_ROOT/api-answers" ] || exit 7 ;;
   "gpg --batch") touch "$5" ;;
@@ -249,7 +283,7 @@ case "$(basename "$0") $1" in
     ;;
 esac
 """
-STUBBED = ("apt-get", "apt-mark", "containerd", "curl", "gpg", "kubeadm", "modprobe", "sleep", "swapoff", "sysctl", "systemctl")
+STUBBED = ("apt-get", "apt-mark", "curl", "gpg", "kubeadm", "modprobe", "sleep", "swapoff", "sysctl", "systemctl")
 
 
 @pytest.fixture
@@ -287,7 +321,9 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def test_script_bootstraps_once_and_a_second_run_changes_nothing(spec, node_root):
-    text = script(nodes(spec)["dev-general-0"])
+    node = nodes(spec)["dev-general-0"]
+    place_files(node, node_root)
+    text = script(node)
     first = run_script(text, node_root)
     assert first.returncode == 0, first.stderr
     made = calls(node_root)
@@ -297,7 +333,9 @@ def test_script_bootstraps_once_and_a_second_run_changes_nothing(spec, node_root
     ) in made
     assert "kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml") in made
     assert (node_root / "var/lib/hybrid-infra/bootstrapped").exists()
-    assert "SystemdCgroup = true" in (node_root / "etc/containerd/config.toml").read_text()
+    installed = (node_root / "etc/containerd/config.toml").read_text()
+    assert installed == files(node)[CONTAINERD_CONFIG]["content"]
+    assert made.index("systemctl restart containerd") < made.index("systemctl enable kubelet")
     assert "#/swap.img" in (node_root / "etc/fstab").read_text()
     sources = (node_root / "etc/apt/sources.list.d/kubernetes.list").read_text()
     assert "https://pkgs.k8s.io/core:/stable:/v1.34/deb/ /" in sources
@@ -313,7 +351,9 @@ def test_script_bootstraps_once_and_a_second_run_changes_nothing(spec, node_root
 
 
 def test_script_retries_join_until_the_api_answers(spec, node_root):
-    result = run_script(script(nodes(spec)["dev-general-1"]), node_root, failures=2)
+    node = nodes(spec)["dev-general-1"]
+    place_files(node, node_root)
+    result = run_script(script(node), node_root, failures=2)
     assert result.returncode == 0, result.stderr
     joins = [c for c in calls(node_root) if c.startswith("kubeadm join")]
     resets = [c for c in calls(node_root) if c.startswith("kubeadm reset")]
@@ -323,7 +363,9 @@ def test_script_retries_join_until_the_api_answers(spec, node_root):
 
 
 def test_script_gives_up_after_a_bounded_number_of_attempts(spec, node_root):
-    result = run_script(script(nodes(spec)["dev-general-1"]), node_root, failures=100, attempts=4)
+    node = nodes(spec)["dev-general-1"]
+    place_files(node, node_root)
+    result = run_script(script(node), node_root, failures=100, attempts=4)
     assert result.returncode != 0
     assert len([c for c in calls(node_root) if c.startswith("kubeadm join")]) == 4
     assert "giving up after 4 attempts" in result.stderr

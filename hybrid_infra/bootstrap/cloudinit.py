@@ -1,9 +1,9 @@
 """Pure: the cloud-config each node boots with, and the one script that bootstraps it.
 
 Control-plane nodes receive the CA keys (files of mode 0600); workers receive only the join token
-and the CA's discovery hash. Every node gets containerd with systemd cgroups (and registry
-mirrors), the kernel modules and sysctls Kubernetes needs, its kubeadm configuration, and
-``/usr/local/sbin/hybrid-infra-bootstrap``, run once by cloud-init.
+and the CA's discovery hash. Every node gets a complete containerd configuration (systemd cgroups,
+registry mirrors, kubeadm's pause image), the kernel modules and sysctls Kubernetes needs, its
+kubeadm configuration, and ``/usr/local/sbin/hybrid-infra-bootstrap``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ KUBEADM_CONFIGS = {
     "join-control-plane": "/etc/hybrid-infra/kubeadm-join.yaml",
     "join-worker": "/etc/hybrid-infra/kubeadm-join.yaml",
 }
+CONTAINERD_CONFIG = "/etc/hybrid-infra/containerd.toml"
+"""Installed as /etc/containerd/config.toml by the script, once the package is in place."""
 DEFAULT_USER_DATA_TARGET = 16 * 1024
 """With the default ECDSA keys every cloud-config stays under EC2's 16 KiB; RSA keys need more room."""
 
@@ -99,7 +101,6 @@ def bootstrap_script(node: NodeBootstrap) -> str:
         "NODE_NAME": node.name,
         "KUBERNETES_VERSION": cluster.kubernetes_version,
         "PACKAGE_REPOSITORY": cluster.packages.repository.rstrip("/"),
-        "IMAGE_REPOSITORY": cluster.image_repository.rstrip("/"),
         "PACKAGE_REVISION": cluster.packages.revision,
         "PREINSTALLED": "true" if cluster.packages.preinstalled else "false",
         "API_ENDPOINT": node.endpoint.host_port,
@@ -121,6 +122,37 @@ def containerd_hosts(cluster: ClusterSpec) -> dict[str, str]:
             lines += [f'[host."{mirror}"]', '  capabilities = ["pull", "resolve"]', ""]
         files[f"/etc/containerd/certs.d/{registry}/hosts.toml"] = "\n".join(lines)
     return files
+
+
+def containerd_config(cluster: ClusterSpec) -> str:
+    """containerd's whole config.toml, version 2 (docs/cri/config.md at containerd v1.7.27).
+
+    Nodes get Ubuntu 24.04's ``containerd`` package, 1.7.x, which reads version 2; containerd 2.x (an
+    image with it preinstalled) migrates a version 2 file on start (RELEASES.md at v2.0.7). Settings
+    not written here keep containerd's defaults.
+    """
+    cri = 'plugins."io.containerd.grpc.v1.cri"'
+    return "\n".join(
+        [
+            "version = 2",
+            "",
+            f"[{cri}]",
+            f'  sandbox_image = "{kubeadm.pause_image(cluster)}"',
+            "",
+            f"[{cri}.containerd]",
+            '  default_runtime_name = "runc"',
+            "",
+            f"[{cri}.containerd.runtimes.runc]",
+            '  runtime_type = "io.containerd.runc.v2"',
+            "",
+            f"[{cri}.containerd.runtimes.runc.options]",
+            "  SystemdCgroup = true",
+            "",
+            f"[{cri}.registry]",
+            '  config_path = "/etc/containerd/certs.d"',
+            "",
+        ]
+    )
 
 
 def encryption_configuration(encryption_key: str) -> str:
@@ -238,6 +270,7 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
     files = [
         _file("/etc/modules-load.d/kubernetes.conf", "overlay\nbr_netfilter\n"),
         _file("/etc/sysctl.d/90-kubernetes.conf", "".join(f"{k} = {v}\n" for k, v in SYSCTLS.items())),
+        _file(CONTAINERD_CONFIG, containerd_config(node.cluster)),
         *(_file(path, content) for path, content in containerd_hosts(node.cluster).items()),
         *(_file(KUBEADM_CONFIGS[step], kubeadm_config(step), "0600") for step in steps),
         # Compressed: it is the largest file, the same on every node but for its settings.

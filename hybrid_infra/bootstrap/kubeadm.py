@@ -33,6 +33,18 @@ _ENCRYPTION_ALGORITHM = {
 
 Step = Literal["init", "join-control-plane", "join-worker"]
 
+# kubeadm's PauseVersion for each Kubernetes minor the project accepts, from
+# cmd/kubeadm/app/constants/constants.go; the same per patch release in `kubeadm config images list`
+# (minikube's generated table, pkg/minikube/constants/constants_kubeadm_images.go).
+PAUSE_VERSIONS = {
+    "1.31": "3.10",
+    "1.32": "3.10",
+    "1.33": "3.10",
+    "1.34": "3.10.1",
+    "1.35": "3.10.1",
+    "1.36": "3.10.2",
+}
+
 # v1beta4 Timeouts (InitConfiguration and JoinConfiguration carry them; kubeadm's defaults in the
 # comments), from cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go. Every phase after wait-control-plane
 # talks to the API through the endpoint, and a load balancer marks the first control-plane node healthy
@@ -70,6 +82,17 @@ def bootstrap_step(group: NodeGroup, index: int) -> Step:
     if group.role == "control-plane":
         return "init" if index == 0 else "join-control-plane"
     return "join-worker"
+
+
+def pause_image(cluster: ClusterSpec) -> str:
+    """The sandbox image kubeadm expects for the cluster's version, from the cluster's image repository."""
+    minor = ".".join(cluster.kubernetes_version.split(".")[:2])
+    if minor not in PAUSE_VERSIONS:
+        raise ValueError(
+            f"Kubernetes {cluster.kubernetes_version}: the pause image kubeadm {minor} expects is not known; "
+            f"known minors: {', '.join(PAUSE_VERSIONS)} (add its PauseVersion from kubeadm's constants.go)"
+        )
+    return f"{cluster.image_repository.rstrip('/')}/pause:{PAUSE_VERSIONS[minor]}"
 
 
 def ca_cert_hash(ca_cert_pem: str) -> str:

@@ -10,6 +10,7 @@ readonly MARKER="${ROOT}/var/lib/hybrid-infra/bootstrapped"
 readonly KUBEADM_INIT_CONFIG="${ROOT}/etc/hybrid-infra/kubeadm-init.yaml"
 readonly KUBEADM_JOIN_CONFIG="${ROOT}/etc/hybrid-infra/kubeadm-join.yaml"
 readonly PKI_SOURCE="${ROOT}/etc/hybrid-infra/pki"
+readonly CONTAINERD_CONFIG_SOURCE="${ROOT}/etc/hybrid-infra/containerd.toml"
 readonly KEYRING="${ROOT}/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 readonly KUBE_VIP_SOURCE="${ROOT}/etc/hybrid-infra/kube-vip.yaml"
 readonly KUBE_VIP_MANIFEST="${ROOT}/etc/kubernetes/manifests/kube-vip.yaml"
@@ -63,19 +64,13 @@ install_packages() {
   apt-mark hold kubelet kubeadm kubectl
 }
 
+# The whole configuration comes rendered; installed only now, after the package, so dpkg never
+# meets a configuration file it did not write.
 configure_containerd() {
-  local config="${ROOT}/etc/containerd/config.toml"
-  install -d -m 0755 "$(dirname "$config")"
-  if [ ! -s "$config" ] || ! grep -q 'SystemdCgroup = true' "$config"; then
-    containerd config default >"$config"
-    sed -i -e 's/SystemdCgroup = false/SystemdCgroup = true/' \
-      -e "s|config_path = ''|config_path = '/etc/containerd/certs.d'|" \
-      -e 's|config_path = ""|config_path = "/etc/containerd/certs.d"|' "$config"
-  fi
-  # The sandbox (pause) image comes from where the control-plane images do, a mirror included.
-  sed -i "s|registry.k8s.io/pause|${IMAGE_REPOSITORY}/pause|" "$config"
-  systemctl enable containerd
-  systemctl restart containerd
+  install -d -m 0755 "${ROOT}/etc/containerd" &&
+    install -m 0644 "$CONTAINERD_CONFIG_SOURCE" "${ROOT}/etc/containerd/config.toml" &&
+    systemctl enable containerd &&
+    systemctl restart containerd
 }
 
 prepare_node() {
