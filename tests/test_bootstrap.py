@@ -268,17 +268,23 @@ case "$(basename "$0") $1" in
   "curl -fsS") [ -e "$HYBRID_INFRA_ROOT/api-answers" ] || exit 7 ;;
   "gpg --batch") touch "$5" ;;
   "kubeadm init"|"kubeadm join")
+    [ "$2" != phase ] || exit 0
     manifests="$HYBRID_INFRA_ROOT/etc/kubernetes/manifests"
     if [ "$1" = join ] && [ -n "$(ls -A "$manifests" 2>/dev/null)" ]; then
       echo "[preflight] DirAvailable--etc-kubernetes-manifests: $manifests is not empty" >&2
       exit 1
     fi
+    mkdir -p "$HYBRID_INFRA_ROOT/etc/kubernetes"
     count=$(cat "$HYBRID_INFRA_ROOT/kubeadm-failures" 2>/dev/null || echo 0)
     if [ "$count" -gt 0 ]; then
       echo $((count - 1)) > "$HYBRID_INFRA_ROOT/kubeadm-failures"
+      if [ "$1" = init ] && [ -e "$HYBRID_INFRA_ROOT/init-fails-after-etcd" ]; then
+        # As when the API never answered through the endpoint: etcd ran, kubeconfigs are written.
+        mkdir -p "$HYBRID_INFRA_ROOT/var/lib/etcd/member"
+        touch "$HYBRID_INFRA_ROOT/etc/kubernetes/kubelet.conf" "$HYBRID_INFRA_ROOT/etc/kubernetes/admin.conf"
+      fi
       exit 1
     fi
-    mkdir -p "$HYBRID_INFRA_ROOT/etc/kubernetes"
     touch "$HYBRID_INFRA_ROOT/etc/kubernetes/kubelet.conf" "$HYBRID_INFRA_ROOT/etc/kubernetes/admin.conf"
     ;;
 esac
@@ -418,3 +424,65 @@ def test_kube_vip_starts_before_init_and_after_a_join(spec, node_root, tmp_path)
         announced = root / manifest.relative_to(node_root)
         pod = yaml.safe_load(announced.read_text())
         assert pod["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"
+
+
+def kubeadm_calls(root: Path) -> list[str]:
+    return [c for c in calls(root) if c.startswith("kubeadm")]
+
+
+def test_a_missing_key_stops_the_control_plane_before_kubeadm(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    (node_root / "etc/hybrid-infra/pki/etcd/ca.key").unlink()
+    result = run_script(script(node), node_root)
+    assert result.returncode != 0
+    assert kubeadm_calls(node_root) == []
+    assert "etc/hybrid-infra/pki/etcd/ca.key is missing: refusing to let kubeadm make new cluster keys" in result.stderr
+    assert not (node_root / "var/lib/hybrid-infra/bootstrapped").exists()
+
+
+INIT_PHASES_AFTER_CONTROL_PLANE = [
+    "upload-config all",
+    "mark-control-plane",
+    "bootstrap-token --skip-token-print",
+    "kubelet-finalize all",
+    "addon all",
+]
+
+
+def test_a_failed_init_never_resets_a_control_plane_that_holds_the_cluster(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    (node_root / "init-fails-after-etcd").touch()
+    result = run_script(script(node), node_root, failures=1)
+    assert result.returncode == 0, result.stderr
+    config = "--config " + str(node_root / "etc/hybrid-infra/kubeadm-init.yaml")
+    assert kubeadm_calls(node_root) == [f"kubeadm init {config} --skip-token-print"] + [
+        f"kubeadm init phase {phase} {config}" for phase in INIT_PHASES_AFTER_CONTROL_PLANE
+    ]
+    assert "kubeadm init failed after etcd started: keeping the cluster" in result.stderr
+
+
+def test_init_is_reset_and_retried_while_etcd_holds_nothing(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    result = run_script(script(node), node_root, failures=1)
+    assert result.returncode == 0, result.stderr
+    assert [c.split(" --")[0] for c in kubeadm_calls(node_root)] == ["kubeadm init", "kubeadm reset", "kubeadm init"]
+
+
+def test_a_restarted_bootstrap_finishes_a_half_done_init_instead_of_joining_it(spec, node_root):
+    """The script ran until etcd had data, then the node rebooted; its own API now answers at the endpoint."""
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    (node_root / "var/lib/etcd/member").mkdir(parents=True)
+    (node_root / "etc/kubernetes").mkdir(parents=True)
+    for name in ("admin.conf", "kubelet.conf"):
+        (node_root / "etc/kubernetes" / name).touch()
+    (node_root / "api-answers").touch()
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    assert [c.split(" --config")[0] for c in kubeadm_calls(node_root)] == [
+        f"kubeadm init phase {phase}" for phase in INIT_PHASES_AFTER_CONTROL_PLANE
+    ]
+    assert "joining it instead" not in result.stderr

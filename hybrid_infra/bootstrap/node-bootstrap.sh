@@ -4,12 +4,18 @@
 # retrying until the API answers. Idempotent: once done it leaves a marker and later runs exit at once.
 # A first control-plane node that finds the cluster already answering (it was replaced) joins it
 # instead of initialising a second cluster.
+# Steps run inside `until` and `if`, where bash ignores `set -e`: every step checks each command itself.
 # Everything happens below ROOT: "" on a node, a scratch directory when the script is exercised.
 readonly ROOT="${HYBRID_INFRA_ROOT:-}"
 readonly MARKER="${ROOT}/var/lib/hybrid-infra/bootstrapped"
 readonly KUBEADM_INIT_CONFIG="${ROOT}/etc/hybrid-infra/kubeadm-init.yaml"
 readonly KUBEADM_JOIN_CONFIG="${ROOT}/etc/hybrid-infra/kubeadm-join.yaml"
 readonly PKI_SOURCE="${ROOT}/etc/hybrid-infra/pki"
+readonly PKI="${ROOT}/etc/kubernetes/pki"
+readonly PKI_FILES=(ca.crt ca.key sa.key sa.pub front-proxy-ca.crt front-proxy-ca.key etcd/ca.crt etcd/ca.key)
+readonly ADMIN_CONF="${ROOT}/etc/kubernetes/admin.conf"
+readonly ETCD_DATA="${ROOT}/var/lib/etcd/member"
+readonly KUBEADM_FINISHED="${ROOT}/var/lib/hybrid-infra/kubeadm-finished"
 readonly CONTAINERD_CONFIG_SOURCE="${ROOT}/etc/hybrid-infra/containerd.toml"
 readonly KEYRING="${ROOT}/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 readonly KUBE_VIP_SOURCE="${ROOT}/etc/hybrid-infra/kube-vip.yaml"
@@ -82,47 +88,78 @@ prepare_node() {
 }
 
 # kubeadm reset empties /etc/kubernetes/pki and the manifests; each attempt starts from the originals.
+# A missing key is an error: kubeadm would quietly make a new CA and a cluster nobody else trusts.
 place_pki() {
-  [ -d "$PKI_SOURCE" ] || return 0
-  local pki="${ROOT}/etc/kubernetes/pki" file
-  install -d -m 0700 "$pki" "$pki/etcd"
-  for file in ca.crt ca.key sa.key sa.pub front-proxy-ca.crt front-proxy-ca.key etcd/ca.crt etcd/ca.key; do
-    install -m 0600 "$PKI_SOURCE/$file" "$pki/$file"
+  local file
+  install -d -m 0700 "$PKI" "$PKI/etcd" || return 1
+  for file in "${PKI_FILES[@]}"; do
+    if [ ! -s "$PKI_SOURCE/$file" ]; then
+      log "$PKI_SOURCE/$file is missing: refusing to let kubeadm make new cluster keys"
+      return 1
+    fi
+    install -m 0600 "$PKI_SOURCE/$file" "$PKI/$file" || return 1
   done
 }
 
 # With a virtual IP, kube-vip on the control-plane nodes announces the API address.
 announce_endpoint() {
   [ -s "$KUBE_VIP_SOURCE" ] || return 0
-  install -d -m 0755 "$(dirname "$KUBE_VIP_MANIFEST")"
-  install -m 0600 "$KUBE_VIP_SOURCE" "$KUBE_VIP_MANIFEST"
+  install -d -m 0755 "$(dirname "$KUBE_VIP_MANIFEST")" &&
+    install -m 0600 "$KUBE_VIP_SOURCE" "$KUBE_VIP_MANIFEST"
 }
 
 cluster_answers() {
   curl -fsS --max-time 5 --cacert "$PKI_SOURCE/ca.crt" "https://$API_ENDPOINT/readyz" >/dev/null 2>&1
 }
 
-kubeadm_step() {
-  place_pki
+# From the moment etcd holds data and admin.conf exists, this node carries a live cluster.
+control_plane_initialised() {
+  [ -e "$ADMIN_CONF" ] && [ -d "$ETCD_DATA" ]
+}
+
+# The phases of `kubeadm init` after wait-control-plane, each idempotent (cmd/kubeadm/app/cmd/init.go;
+# upload-certs is left out as init itself skips it without --upload-certs).
+finish_init() {
+  local config=(--config "$KUBEADM_INIT_CONFIG")
+  kubeadm init phase upload-config all "${config[@]}" &&
+    kubeadm init phase mark-control-plane "${config[@]}" &&
+    kubeadm init phase bootstrap-token --skip-token-print "${config[@]}" &&
+    kubeadm init phase kubelet-finalize all "${config[@]}" &&
+    kubeadm init phase addon all "${config[@]}"
+}
+
+# A failed kubeadm leaves a half-made node that the next attempt cannot build on, so it is reset,
+# except once this node's control plane holds cluster state: resetting then would wipe the cluster.
+attempt_kubeadm() {
   case "$action" in
     init)
+      if control_plane_initialised; then
+        log "the control plane holds cluster state: running the phases after wait-control-plane again"
+        finish_init
+        return
+      fi
+      place_pki || return 1
       # kubeadm init waits for the API at the endpoint, so the address must be announced first.
-      announce_endpoint
-      kubeadm init --config "$KUBEADM_INIT_CONFIG" --skip-token-print
+      announce_endpoint || return 1
+      kubeadm init --config "$KUBEADM_INIT_CONFIG" --skip-token-print && return 0
+      if control_plane_initialised; then
+        log "kubeadm init failed after etcd started: keeping the cluster, the next attempt finishes it"
+        return 1
+      fi
       ;;
-    join-control-plane | join-worker) kubeadm join --config "$KUBEADM_JOIN_CONFIG" ;;
+    join-control-plane)
+      place_pki || return 1
+      kubeadm join --config "$KUBEADM_JOIN_CONFIG" && return 0
+      ;;
+    join-worker)
+      kubeadm join --config "$KUBEADM_JOIN_CONFIG" && return 0
+      ;;
     *)
       log "unknown step $action"
       return 2
       ;;
   esac
-}
-
-attempt_kubeadm() {
-  if kubeadm_step; then
-    return 0
-  fi
-  kubeadm reset --force >/dev/null 2>&1 || true
+  kubeadm reset --force >/dev/null 2>&1 || log "kubeadm reset failed; the next attempt may fail too"
   return 1
 }
 
@@ -136,18 +173,24 @@ main() {
   install_packages
   configure_containerd
   systemctl enable kubelet
-  if [ ! -e "${ROOT}/etc/kubernetes/kubelet.conf" ]; then
-    if [ "$action" = init ] && cluster_answers; then
+  if [ ! -e "$KUBEADM_FINISHED" ]; then
+    if [ "$action" = init ] && ! control_plane_initialised && cluster_answers; then
       action=join-control-plane
       log "the cluster already answers at $API_ENDPOINT: joining it instead of initialising"
     fi
+    if [ "$action" != join-worker ]; then
+      # Checked once up front: a missing key does not come back by retrying.
+      place_pki
+    fi
     retry "$KUBEADM_ATTEMPTS" "$KUBEADM_RETRY_SECONDS" attempt_kubeadm
+    install -d -m 0755 "$(dirname "$KUBEADM_FINISHED")"
+    touch "$KUBEADM_FINISHED"
     # A joining node starts announcing only now: kubeadm join wants an empty manifests directory.
     if [ "$action" = join-control-plane ]; then
       announce_endpoint
     fi
   fi
-  if [ -s "$KUBE_VIP_MANIFEST" ] && [ -e "${ROOT}/etc/kubernetes/admin.conf" ]; then
+  if [ -s "$KUBE_VIP_MANIFEST" ] && [ -e "$ADMIN_CONF" ]; then
     # kube-vip needs super-admin.conf only while `kubeadm init` creates the RBAC for admin.conf.
     sed -i 's|/etc/kubernetes/super-admin.conf|/etc/kubernetes/admin.conf|' "$KUBE_VIP_MANIFEST"
   fi
