@@ -267,6 +267,23 @@ case "$(basename "$0") $1" in
   "curl -fsSL") touch "$3" ;;
   "curl -fsS") [ -e "$HYBRID_INFRA_ROOT/api-answers" ] || exit 7 ;;
   "gpg --batch") touch "$5" ;;
+  "kubeadm kubeconfig") echo "apiVersion: v1" ;;
+  "kubectl --kubeconfig")
+    shift 2
+    if [ "$3" = exec ] && grep -qx "$4" "$HYBRID_INFRA_ROOT/dead-pods" 2>/dev/null; then
+      echo "error: unable to upgrade connection: container not found" >&2
+      exit 1
+    fi
+    case "$*" in
+      *"get pods"*) cat "$HYBRID_INFRA_ROOT/etcd-pods" ;;
+      *"member list"*)
+        # etcd-members.<n> answers the n-th listing where it exists, etcd-members every other.
+        listed=$(( $(cat "$HYBRID_INFRA_ROOT/member-listings" 2>/dev/null || echo 0) + 1 ))
+        echo "$listed" > "$HYBRID_INFRA_ROOT/member-listings"
+        cat "$HYBRID_INFRA_ROOT/etcd-members.$listed" 2>/dev/null || cat "$HYBRID_INFRA_ROOT/etcd-members"
+        ;;
+    esac
+    ;;
   "kubeadm init"|"kubeadm join")
     [ "$2" != phase ] || exit 0
     manifests="$HYBRID_INFRA_ROOT/etc/kubernetes/manifests"
@@ -289,7 +306,7 @@ case "$(basename "$0") $1" in
     ;;
 esac
 """
-STUBBED = ("apt-get", "apt-mark", "curl", "gpg", "kubeadm", "modprobe", "sleep", "swapoff", "sysctl", "systemctl")
+STUBBED = ("apt-get", "apt-mark", "curl", "gpg", "kubeadm", "kubectl", "modprobe", "sleep", "swapoff", "sysctl", "systemctl")
 
 
 @pytest.fixture
@@ -299,6 +316,8 @@ def node_root(tmp_path) -> Path:
     for directory in ("etc/apt/sources.list.d", "var/log", "bin"):
         (root / directory).mkdir(parents=True)
     (root / "etc/fstab").write_text("/dev/vda1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n")
+    (root / "etcd-pods").write_text("etcd-dev-cp-0\n")
+    (root / "etcd-members").write_text(member_list(("dev-cp-0", "started", False)))
     for command in STUBBED:
         stub = root / "bin" / command
         stub.write_text(STUB)
@@ -306,8 +325,22 @@ def node_root(tmp_path) -> Path:
     return root
 
 
-def run_script(text: str, root: Path, failures: int = 0, attempts: int | None = None) -> subprocess.CompletedProcess[str]:
+def member_list(*members: tuple[str, str, bool]) -> str:
+    """``etcdctl member list --write-out simple`` for (name, status, is learner) members."""
+    lines = []
+    for index, (name, status, learner) in enumerate(members, start=1):
+        peer, client = f"https://10.20.0.{10 + index}:2380", f"https://10.20.0.{10 + index}:2379"
+        shown = (name, client) if status == "started" else ("", "")
+        lines.append(f"{index:016x}, {status}, {shown[0]}, {peer}, {shown[1]}, {str(learner).lower()}")
+    return "".join(line + "\n" for line in lines)
+
+
+def run_script(
+    text: str, root: Path, failures: int = 0, attempts: int | None = None, etcd_attempts: int | None = None
+) -> subprocess.CompletedProcess[str]:
     text = text.replace("readonly KUBEADM_RETRY_SECONDS=20", "readonly KUBEADM_RETRY_SECONDS=0")
+    if etcd_attempts is not None:
+        text = text.replace("readonly ETCD_ATTEMPTS=60", f"readonly ETCD_ATTEMPTS={etcd_attempts}")
     if attempts is not None:
         text = text.replace("readonly KUBEADM_ATTEMPTS=60", f"readonly KUBEADM_ATTEMPTS={attempts}")
     (root / "kubeadm-failures").write_text(str(failures))
@@ -402,11 +435,16 @@ def test_a_replaced_first_control_plane_node_joins_the_running_cluster(spec, nod
     node = nodes(spec)["dev-cp-0"]
     place_files(node, node_root)
     (node_root / "api-answers").touch()
+    (node_root / "etcd-pods").write_text("etcd-dev-cp-0\netcd-dev-cp-1\n")
+    (node_root / "etcd-members").write_text(member_list(("dev-cp-0", "started", False), ("dev-cp-1", "started", False)))
     result = run_script(script(node), node_root)
     assert result.returncode == 0, result.stderr
     assert "joining it instead of initialising" in result.stderr
-    kubeadm_calls = [c for c in calls(node_root) if c.startswith("kubeadm")]
-    assert kubeadm_calls == ["kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml")]
+    assert etcdctl_calls(node_root) == [
+        ("etcd-dev-cp-1", "member list --write-out simple"),
+        ("etcd-dev-cp-1", "member remove 0000000000000001"),
+    ]
+    assert [c.split(" --")[0] for c in calls(node_root) if c.startswith("kubeadm")] == ["kubeadm kubeconfig user", "kubeadm join"]
     join = kubeadm_documents(node, "join-control-plane")["JoinConfiguration"]
     assert join["controlPlane"] == {"localAPIEndpoint": {"bindPort": 6443}}
 
@@ -486,3 +524,88 @@ def test_a_restarted_bootstrap_finishes_a_half_done_init_instead_of_joining_it(s
         f"kubeadm init phase {phase}" for phase in INIT_PHASES_AFTER_CONTROL_PLANE
     ]
     assert "joining it instead" not in result.stderr
+
+
+def etcdctl_calls(root: Path) -> list[str]:
+    """(pod, etcdctl subcommand) of every etcdctl run through kubectl exec."""
+    found = []
+    for call in calls(root):
+        if " exec " in call and " -- etcdctl " in call:
+            pod = call.split(" exec ")[1].split()[0]
+            found.append((pod, call.split("/healthcheck-client.key ")[-1]))
+    return found
+
+
+def test_a_replacement_control_plane_node_removes_stale_members_before_joining(spec, node_root):
+    node = nodes(spec)["dev-cp-1"]
+    place_files(node, node_root)
+    (node_root / "etcd-pods").write_text("etcd-dev-cp-1\netcd-dev-cp-4\netcd-dev-cp-0\n")
+    (node_root / "dead-pods").write_text("etcd-dev-cp-4\n")
+    (node_root / "etcd-members").write_text(
+        member_list(
+            ("dev-cp-0", "started", False),
+            ("dev-cp-1", "started", False),  # this node's previous life: its VM is gone
+            ("dev-cp-2", "started", False),
+            ("dev-cp-4", "started", False),  # a node the cluster no longer has
+            ("", "unstarted", True),  # still joining: left alone
+        )
+    )
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    made = calls(node_root)
+    assert (
+        f"kubeadm kubeconfig user --config {node_root}/etc/hybrid-infra/kubeadm-credentials.yaml "
+        "--client-name hybrid-infra-dev-cp-1 --org kubeadm:cluster-admins --validity-period 2h"
+    ) in made
+    # The dead node's pod is tried and fails; this node's own old pod is never tried.
+    answered = [(pod, command) for pod, command in etcdctl_calls(node_root) if pod != "etcd-dev-cp-4"]
+    assert answered == [
+        ("etcd-dev-cp-0", "member list --write-out simple"),
+        ("etcd-dev-cp-0", "member list --write-out simple"),
+        ("etcd-dev-cp-0", "member remove 0000000000000002"),
+        ("etcd-dev-cp-0", "member remove 0000000000000004"),
+    ]
+    assert ("etcd-dev-cp-4", "member remove 0000000000000002") in etcdctl_calls(node_root)
+    deletions = [c.split(" delete ")[1] for c in made if " delete node " in c]
+    assert deletions == ["node dev-cp-1 --ignore-not-found", "node dev-cp-4 --ignore-not-found"]
+    join = made.index("kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml"))
+    assert max(made.index(c) for c in made if " delete node " in c) < join
+    assert "removing the stale etcd member dev-cp-1 (0000000000000002) and its Node" in result.stderr
+    assert not (node_root / "run/hybrid-infra/admin.conf").exists()
+
+
+def test_a_control_plane_join_stops_when_no_etcd_member_answers(spec, node_root):
+    node = nodes(spec)["dev-cp-1"]
+    place_files(node, node_root)
+    (node_root / "dead-pods").write_text("etcd-dev-cp-0\n")
+    result = run_script(script(node), node_root, etcd_attempts=3)
+    assert result.returncode != 0
+    assert not [c for c in calls(node_root) if c.startswith("kubeadm join")]
+    assert "no etcd pod answered: etcdctl member list --write-out simple" in result.stderr
+    assert not (node_root / "run/hybrid-infra/admin.conf").exists()
+
+
+def test_control_plane_nodes_join_one_at_a_time(spec, node_root):
+    node = nodes(spec)["dev-cp-2"]
+    place_files(node, node_root)
+    (node_root / "etcd-members.1").write_text(member_list(("dev-cp-0", "started", False), ("", "unstarted", True)))
+    (node_root / "etcd-members.2").write_text(member_list(("dev-cp-0", "started", False), ("dev-cp-1", "started", True)))
+    (node_root / "etcd-members").write_text(member_list(("dev-cp-0", "started", False), ("dev-cp-1", "started", False)))
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    waits = "waiting for the etcd member of dev-cp-1 to be started and voting: etcd admits one learner at a time"
+    assert result.stderr.count(waits) == 2
+    made = calls(node_root)
+    listings = [i for i, c in enumerate(made) if "member list" in c]
+    join = made.index("kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml"))
+    assert len(listings) == 4 and listings[2] < join  # three waits, then the listing for stale members
+
+
+def test_a_control_plane_node_stops_waiting_for_earlier_members_after_a_bound(spec, node_root):
+    node = nodes(spec)["dev-cp-2"]
+    place_files(node, node_root)
+    result = run_script(script(node), node_root, etcd_attempts=3)
+    assert result.returncode == 0, result.stderr
+    assert "giving up after 3 attempts: earlier_members_started" in result.stderr
+    assert "joining although the earlier control-plane nodes' etcd members are not all voting" in result.stderr
+    assert [c.split(" --")[0] for c in calls(node_root) if c.startswith("kubeadm")] == ["kubeadm kubeconfig user", "kubeadm join"]

@@ -21,7 +21,7 @@ from ..config import ClusterSpec
 from ..platforms.base import NodeGroup, PlatformHints
 from . import kubeadm
 from .kubeadm import AUDIT_POLICY, ENCRYPTION_CONFIG, ClusterEndpoint
-from .pki import PkiMaterial
+from .pki import ADMIN_GROUP, PkiMaterial
 
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/hybrid-infra-bootstrap"
 KUBEADM_CONFIGS = {
@@ -29,6 +29,7 @@ KUBEADM_CONFIGS = {
     "join-control-plane": "/etc/hybrid-infra/kubeadm-join.yaml",
     "join-worker": "/etc/hybrid-infra/kubeadm-join.yaml",
 }
+KUBEADM_CREDENTIALS_CONFIG = "/etc/hybrid-infra/kubeadm-credentials.yaml"
 CONTAINERD_CONFIG = "/etc/hybrid-infra/containerd.toml"
 """Installed as /etc/containerd/config.toml by the script, once the package is in place."""
 DEFAULT_USER_DATA_TARGET = 16 * 1024
@@ -36,6 +37,8 @@ DEFAULT_USER_DATA_TARGET = 16 * 1024
 
 KUBEADM_ATTEMPTS = {"init": 5, "join-control-plane": 60, "join-worker": 60}
 KUBEADM_RETRY_SECONDS = 20
+ETCD_ATTEMPTS = 60
+"""How often a joining control-plane node asks etcd (every KUBEADM_RETRY_SECONDS) before it goes ahead."""
 
 SYSCTLS = {
     "net.ipv4.ip_forward": "1",
@@ -104,12 +107,16 @@ def bootstrap_script(node: NodeBootstrap) -> str:
         "PACKAGE_REVISION": cluster.packages.revision,
         "PREINSTALLED": "true" if cluster.packages.preinstalled else "false",
         "API_ENDPOINT": node.endpoint.host_port,
+        "CONTROL_PLANE_NODES": " ".join(NodeGroup.control_plane(cluster).node_names),
+        "ADMIN_GROUP": ADMIN_GROUP,
+        "ETCD_ATTEMPTS": str(ETCD_ATTEMPTS),
         "KUBEADM_ATTEMPTS": str(KUBEADM_ATTEMPTS[node.step]),
         "KUBEADM_RETRY_SECONDS": str(KUBEADM_RETRY_SECONDS),
     }
     header = "".join(f"readonly {key}={shlex.quote(value)}\n" for key, value in settings.items())
-    body = resources.files(__package__).joinpath("node-bootstrap.sh").read_text()
-    body = body.removeprefix("# shellcheck shell=bash\n")
+    source = resources.files(__package__).joinpath("node-bootstrap.sh").read_text()
+    # The comments are for readers of the source; the node's copy leaves them out to fit in the user data.
+    body = "".join(line for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#"))
     return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + body
 
 
@@ -244,6 +251,7 @@ def control_plane_files(node: NodeBootstrap, pki: PkiMaterial) -> list[dict[str,
         "sa.key": pki.service_account_private_key,
     }
     files = [_file(f"/etc/hybrid-infra/pki/{name}", content, "0600") for name, content in keys.items()]
+    files.append(_file(KUBEADM_CREDENTIALS_CONFIG, kubeadm.credentials_configuration(node.cluster, node.endpoint)))
     files.append(_file(ENCRYPTION_CONFIG, encryption_configuration(pki.encryption_key), "0600"))
     files.append(_file(AUDIT_POLICY, audit_policy(), "0600"))
     if node.endpoint.announce:

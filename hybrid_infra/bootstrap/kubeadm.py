@@ -49,14 +49,24 @@ PAUSE_VERSIONS = {
 # comments), from cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go. Every phase after wait-control-plane
 # talks to the API through the endpoint, and a load balancer marks the first control-plane node healthy
 # only 20-30 s after its /readyz first passes; a first boot on a small VM also pulls every image. So
-# each wait gets several times kubeadm's default. upgradeManifests is left alone: only upgrades use it.
-TIMEOUTS = {
+# each wait gets several times kubeadm's default. tlsBootstrap and discovery concern joining nodes only,
+# upgradeManifests upgrades only.
+_CONTROL_PLANE_TIMEOUTS = {
     "controlPlaneComponentHealthCheck": "10m",  # default 4m
+    "etcdAPICall": "5m",  # default 2m
+}
+_NODE_TIMEOUTS = {
     "kubeletHealthCheck": "10m",  # default 4m
     "kubernetesAPICall": "5m",  # default 1m
-    "etcdAPICall": "5m",  # default 2m
+}
+_JOIN_TIMEOUTS = {
     "tlsBootstrap": "15m",  # default 5m
     "discovery": "15m",  # default 5m
+}
+TIMEOUTS: dict[Step, dict[str, str]] = {
+    "init": {**_CONTROL_PLANE_TIMEOUTS, **_NODE_TIMEOUTS},
+    "join-control-plane": {**_CONTROL_PLANE_TIMEOUTS, **_NODE_TIMEOUTS, **_JOIN_TIMEOUTS},
+    "join-worker": {**_NODE_TIMEOUTS, **_JOIN_TIMEOUTS},
 }
 
 
@@ -165,6 +175,20 @@ def cluster_configuration(cluster: ClusterSpec, endpoint: ClusterEndpoint) -> di
     }
 
 
+def credentials_configuration(cluster: ClusterSpec, endpoint: ClusterEndpoint) -> str:
+    """What ``kubeadm kubeconfig user --config`` needs to sign admin credentials on a joining control-plane
+    node: the endpoint the kubeconfig points at and the key algorithm; the CA comes from certificatesDir."""
+    document = {
+        "apiVersion": KUBEADM_API,
+        "kind": "ClusterConfiguration",
+        "clusterName": cluster.name,
+        "kubernetesVersion": f"v{cluster.kubernetes_version}",
+        "controlPlaneEndpoint": endpoint.host_port,
+        "encryptionAlgorithm": _ENCRYPTION_ALGORITHM[cluster.pki.key_algorithm],
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
 def _host_path(name: str, path: str, read_only: bool, path_type: str = "Directory") -> dict[str, Any]:
     return {"name": name, "hostPath": path, "mountPath": path, "readOnly": read_only, "pathType": path_type}
 
@@ -211,7 +235,7 @@ def render(
                     }
                 ],
                 "nodeRegistration": registration,
-                "timeouts": TIMEOUTS,
+                "timeouts": TIMEOUTS[step],
             },
             cluster_configuration(cluster, endpoint),
             kubelet_configuration(),
@@ -228,7 +252,7 @@ def render(
                 }
             },
             "nodeRegistration": registration,
-            "timeouts": TIMEOUTS,
+            "timeouts": TIMEOUTS[step],
         }
         if step == "join-control-plane":
             # The CA keys are placed on the node beforehand, so no certificate key is needed.

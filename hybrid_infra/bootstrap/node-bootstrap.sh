@@ -16,6 +16,11 @@ readonly PKI_FILES=(ca.crt ca.key sa.key sa.pub front-proxy-ca.crt front-proxy-c
 readonly ADMIN_CONF="${ROOT}/etc/kubernetes/admin.conf"
 readonly ETCD_DATA="${ROOT}/var/lib/etcd/member"
 readonly KUBEADM_FINISHED="${ROOT}/var/lib/hybrid-infra/kubeadm-finished"
+readonly KUBEADM_CREDENTIALS_CONFIG="${ROOT}/etc/hybrid-infra/kubeadm-credentials.yaml"
+readonly BOOTSTRAP_KUBECONFIG="${ROOT}/run/hybrid-infra/admin.conf"
+# etcdctl inside kubeadm's etcd static pod, which mounts /etc/kubernetes/pki/etcd at the same path.
+readonly ETCDCTL=(etcdctl --endpoints https://127.0.0.1:2379 --cacert /etc/kubernetes/pki/etcd/ca.crt
+  --cert /etc/kubernetes/pki/etcd/healthcheck-client.crt --key /etc/kubernetes/pki/etcd/healthcheck-client.key)
 readonly CONTAINERD_CONFIG_SOURCE="${ROOT}/etc/hybrid-infra/containerd.toml"
 readonly KEYRING="${ROOT}/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 readonly KUBE_VIP_SOURCE="${ROOT}/etc/hybrid-infra/kube-vip.yaml"
@@ -128,6 +133,95 @@ finish_init() {
     kubeadm init phase addon all "${config[@]}"
 }
 
+# A joining control-plane node holds the cluster CA, so it signs itself a short-lived admin certificate.
+make_admin_credentials() {
+  install -d -m 0700 "$(dirname "$BOOTSTRAP_KUBECONFIG")" || return 1
+  (umask 077 && kubeadm kubeconfig user --config "$KUBEADM_CREDENTIALS_CONFIG" --client-name "hybrid-infra-$NODE_NAME" \
+    --org "$ADMIN_GROUP" --validity-period 2h >"$BOOTSTRAP_KUBECONFIG") || return 1
+  [ -s "$BOOTSTRAP_KUBECONFIG" ]
+}
+
+kubectl_admin() {
+  timeout 60 kubectl --kubeconfig "$BOOTSTRAP_KUBECONFIG" "$@"
+}
+
+# Runs etcdctl in the first etcd pod that answers; a dead node's pod may still be listed as Running.
+etcdctl_in_cluster() {
+  local pods pod
+  pods=$(kubectl_admin -n kube-system get pods -l component=etcd,tier=control-plane \
+    --field-selector status.phase=Running -o 'jsonpath={.items[*].metadata.name}') || return 1
+  for pod in $pods; do
+    [ "$pod" != "etcd-$NODE_NAME" ] || continue
+    kubectl_admin -n kube-system exec "$pod" -- "${ETCDCTL[@]}" "$@" && return 0
+  done
+  log "no etcd pod answered: etcdctl $*"
+  return 1
+}
+
+# `etcdctl member list --write-out simple` prints: ID, status, name, peer URLs, client URLs, is learner.
+etcd_members() {
+  etcdctl_in_cluster member list --write-out simple
+}
+
+is_control_plane_node() {
+  local node
+  for node in $CONTROL_PLANE_NODES; do
+    [ "$node" != "$1" ] || return 0
+  done
+  return 1
+}
+
+member_started_and_voting() {
+  local line status name
+  while IFS= read -r line; do
+    IFS=', ' read -r _ status name _ <<<"$line"
+    if [ "$name" = "$1" ] && [ "$status" = started ] && [ "${line##*, }" = false ]; then
+      return 0
+    fi
+  done <<<"$2"
+  return 1
+}
+
+# etcd admits one learner at a time: control-plane node i joins once nodes 0..i-1 are voting members.
+earlier_members_started() {
+  local members node
+  [ "${CONTROL_PLANE_NODES%% *}" != "$NODE_NAME" ] || return 0
+  members=$(etcd_members) || return 1
+  for node in $CONTROL_PLANE_NODES; do
+    [ "$node" != "$NODE_NAME" ] || return 0
+    if ! member_started_and_voting "$node" "$members"; then
+      log "waiting for the etcd member of $node to be started and voting: etcd admits one learner at a time"
+      return 1
+    fi
+  done
+}
+
+# kubeadm join's check-etcd phase dials every member, so a dead node's member fails the join. Stale
+# are a member named after this node (its previous life) and members of nodes the cluster no longer
+# has; their Node objects go too. A member without a name has not started yet: it is joining.
+remove_stale_members() {
+  local members line id name
+  members=$(etcd_members) || return 1
+  while IFS= read -r line; do
+    IFS=', ' read -r id _ name _ <<<"$line"
+    [ -n "$name" ] || continue
+    if [ "$name" = "$NODE_NAME" ] || ! is_control_plane_node "$name"; then
+      log "removing the stale etcd member $name ($id) and its Node"
+      etcdctl_in_cluster member remove "$id" >/dev/null || return 1
+      kubectl_admin delete node "$name" --ignore-not-found || return 1
+    fi
+  done <<<"$members"
+}
+
+prepare_control_plane_join() {
+  make_admin_credentials || return 1
+  if ! retry "$ETCD_ATTEMPTS" "$KUBEADM_RETRY_SECONDS" earlier_members_started; then
+    log "joining although the earlier control-plane nodes' etcd members are not all voting; kubeadm join retries"
+  fi
+  retry "$ETCD_ATTEMPTS" "$KUBEADM_RETRY_SECONDS" remove_stale_members || return 1
+  rm -f "$BOOTSTRAP_KUBECONFIG"
+}
+
 # A failed kubeadm leaves a half-made node that the next attempt cannot build on, so it is reset,
 # except once this node's control plane holds cluster state: resetting then would wipe the cluster.
 attempt_kubeadm() {
@@ -168,6 +262,7 @@ main() {
     log "already bootstrapped"
     return 0
   fi
+  trap 'rm -f "$BOOTSTRAP_KUBECONFIG"' EXIT
   log "bootstrapping $NODE_NAME, Kubernetes $KUBERNETES_VERSION, endpoint $API_ENDPOINT"
   prepare_node
   install_packages
@@ -181,6 +276,9 @@ main() {
     if [ "$action" != join-worker ]; then
       # Checked once up front: a missing key does not come back by retrying.
       place_pki
+    fi
+    if [ "$action" = join-control-plane ]; then
+      prepare_control_plane_join
     fi
     retry "$KUBEADM_ATTEMPTS" "$KUBEADM_RETRY_SECONDS" attempt_kubeadm
     install -d -m 0755 "$(dirname "$KUBEADM_FINISHED")"
