@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import configparser
 import gzip
 import hashlib
 import os
@@ -17,7 +18,9 @@ import pytest
 import yaml
 
 from hybrid_infra.bootstrap.cloudinit import (
+    BOOTSTRAP_MARKER,
     BOOTSTRAP_SCRIPT,
+    BOOTSTRAP_UNIT,
     CONTAINERD_CONFIG,
     DEFAULT_USER_DATA_TARGET,
     KUBEADM_CONFIGS,
@@ -185,7 +188,11 @@ def test_every_cloud_config_is_small_and_valid(spec, tmp_path):
         path.write_text(text)
         checked = cloud_init_schema(path)
         assert checked.returncode == 0, f"{name}: {checked.stdout}{checked.stderr}"
-        assert cloud_config(node)["runcmd"] == [[BOOTSTRAP_SCRIPT]]
+        assert cloud_config(node)["runcmd"] == [
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "hybrid-infra-bootstrap.service"],
+            ["systemctl", "start", "--no-block", "hybrid-infra-bootstrap.service"],
+        ]
 
 
 def test_registry_mirrors_become_containerd_hosts(spec):
@@ -609,3 +616,59 @@ def test_a_control_plane_node_stops_waiting_for_earlier_members_after_a_bound(sp
     assert "giving up after 3 attempts: earlier_members_started" in result.stderr
     assert "joining although the earlier control-plane nodes' etcd members are not all voting" in result.stderr
     assert [c.split(" --")[0] for c in calls(node_root) if c.startswith("kubeadm")] == ["kubeadm kubeconfig user", "kubeadm join"]
+
+
+def test_a_systemd_unit_runs_the_script_until_it_is_done(spec, node_root):
+    """cloud-init runs runcmd once; the unit runs the script again after a failure or a reboot."""
+    node = nodes(spec)["dev-general-0"]
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.optionxform = str
+    unit.read_string(files(node)[f"/etc/systemd/system/{BOOTSTRAP_UNIT}"]["content"])
+    assert unit["Unit"]["After"].split() == ["network-online.target", "cloud-final.service"]
+    assert unit["Unit"]["Wants"] == "network-online.target"
+    assert unit["Unit"]["ConditionPathExists"] == f"!{BOOTSTRAP_MARKER}"
+    assert unit["Service"]["Type"] == "oneshot"
+    assert unit["Service"]["ExecStart"] == BOOTSTRAP_SCRIPT
+    assert (unit["Service"]["Restart"], unit["Service"]["RestartSec"]) == ("on-failure", "30")
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    # The marker the unit waits for is the one the script leaves.
+    place_files(node, node_root)
+    assert run_script(script(node), node_root).returncode == 0
+    assert (node_root / BOOTSTRAP_MARKER.lstrip("/")).exists()
+
+
+CLOUD_INIT_COPIES = ("user-data.txt", "user-data.txt.i", "cloud-config.txt")
+
+
+def cloud_init_instance(root: Path) -> Path:
+    """cloud-init's instance directory, linked as /var/lib/cloud/instance, with its copies of the user data."""
+    instance = root / "var/lib/cloud/instances/i-0123456789"
+    (instance / "scripts").mkdir(parents=True)
+    (root / "var/lib/cloud/instance").symlink_to(instance)
+    for name in CLOUD_INIT_COPIES:
+        (instance / name).write_text(PKI.ca_key)
+    (instance / "scripts/runcmd").write_text("systemctl start --no-block hybrid-infra-bootstrap.service\n")
+    return instance
+
+
+def test_a_bootstrapped_node_deletes_cloud_inits_copies_of_the_keys(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    instance = cloud_init_instance(node_root)
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    assert [name for name in CLOUD_INIT_COPIES if (instance / name).exists()] == []
+    assert (instance / "scripts/runcmd").exists()
+    assert not (node_root / "etc/hybrid-infra/pki").exists()
+    assert (node_root / "etc/kubernetes/pki/ca.key").read_text() == PKI.ca_key
+    assert (node_root / "etc/kubernetes/pki/etcd/ca.key").read_text() == PKI.etcd_ca_key
+
+
+def test_a_failed_bootstrap_keeps_the_key_material_for_the_next_run(spec, node_root):
+    node = nodes(spec)["dev-cp-1"]
+    place_files(node, node_root)
+    instance = cloud_init_instance(node_root)
+    result = run_script(script(node), node_root, failures=100, attempts=2)
+    assert result.returncode != 0
+    assert [name for name in CLOUD_INIT_COPIES if (instance / name).exists()] == list(CLOUD_INIT_COPIES)
+    assert (node_root / "etc/hybrid-infra/pki/ca.key").read_text() == PKI.ca_key

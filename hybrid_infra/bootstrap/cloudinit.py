@@ -3,7 +3,8 @@
 Control-plane nodes receive the CA keys (files of mode 0600); workers receive only the join token
 and the CA's discovery hash. Every node gets a complete containerd configuration (systemd cgroups,
 registry mirrors, kubeadm's pause image), the kernel modules and sysctls Kubernetes needs, its
-kubeadm configuration, and ``/usr/local/sbin/hybrid-infra-bootstrap``.
+kubeadm configuration, and ``/usr/local/sbin/hybrid-infra-bootstrap`` with the systemd unit that
+runs it until it is done, across failures and reboots.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from .kubeadm import AUDIT_POLICY, ENCRYPTION_CONFIG, ClusterEndpoint
 from .pki import ADMIN_GROUP, PkiMaterial
 
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/hybrid-infra-bootstrap"
+BOOTSTRAP_MARKER = "/var/lib/hybrid-infra/bootstrapped"
+"""The script leaves it when the node is done; the unit runs only while it is absent."""
+BOOTSTRAP_UNIT = "hybrid-infra-bootstrap.service"
 KUBEADM_CONFIGS = {
     "init": "/etc/hybrid-infra/kubeadm-init.yaml",
     "join-control-plane": "/etc/hybrid-infra/kubeadm-join.yaml",
@@ -118,6 +122,34 @@ def bootstrap_script(node: NodeBootstrap) -> str:
     # The comments are for readers of the source; the node's copy leaves them out to fit in the user data.
     body = "".join(line for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#"))
     return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + body
+
+
+def bootstrap_unit() -> str:
+    """A oneshot unit rather than runcmd alone, which cloud-init runs once per instance: after a failure
+    (Restart=on-failure, allowed for oneshot since systemd 236) or a reboot midway, the script runs again
+    until its marker exists. Oneshot has no start timeout by default, so a slow bootstrap is not killed;
+    StartLimitIntervalSec=0 keeps restarting however long the API takes. Started from runcmd without
+    blocking, it begins once cloud-init is done with the node (cloud-final, apt included)."""
+    return "\n".join(
+        [
+            "[Unit]",
+            "Description=Bootstrap this node into the Kubernetes cluster (hybrid-infra)",
+            "Wants=network-online.target",
+            "After=network-online.target cloud-final.service",
+            f"ConditionPathExists=!{BOOTSTRAP_MARKER}",
+            "StartLimitIntervalSec=0",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            f"ExecStart={BOOTSTRAP_SCRIPT}",
+            "Restart=on-failure",
+            "RestartSec=30",
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
 
 
 def containerd_hosts(cluster: ClusterSpec) -> dict[str, str]:
@@ -283,6 +315,7 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
         *(_file(KUBEADM_CONFIGS[step], kubeadm_config(step), "0600") for step in steps),
         # Compressed: it is the largest file, the same on every node but for its settings.
         _compressed_file(BOOTSTRAP_SCRIPT, bootstrap_script(node), "0755"),
+        _file(f"/etc/systemd/system/{BOOTSTRAP_UNIT}", bootstrap_unit()),
     ]
     if node.group.role == "control-plane":
         files += control_plane_files(node, pki)
@@ -290,7 +323,11 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
         "hostname": node.name,
         "preserve_hostname": False,
         "write_files": files,
-        "runcmd": [[BOOTSTRAP_SCRIPT]],
+        "runcmd": [
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", BOOTSTRAP_UNIT],
+            ["systemctl", "start", "--no-block", BOOTSTRAP_UNIT],
+        ],
     }
     text = "#cloud-config\n" + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=4096)
     size = len(text.encode())

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Turns this VM into a Kubernetes node without anyone logging in: installs containerd and the
 # Kubernetes packages, then runs `kubeadm init` (first control-plane node) or `kubeadm join`,
-# retrying until the API answers. Idempotent: once done it leaves a marker and later runs exit at once.
+# retrying until the API answers. Idempotent: once done it leaves a marker and later runs exit at once;
+# the hybrid-infra-bootstrap systemd unit runs it again after a failure or a reboot until then.
 # A first control-plane node that finds the cluster already answering (it was replaced) joins it
 # instead of initialising a second cluster.
 # Steps run inside `until` and `if`, where bash ignores `set -e`: every step checks each command itself.
@@ -222,6 +223,17 @@ prepare_control_plane_join() {
   rm -f "$BOOTSTRAP_KUBECONFIG"
 }
 
+# cloud-init keeps the user data, keys and join token included, as user-data.txt, user-data.txt.i and
+# cloud-config.txt under /var/lib/cloud/instances/<id>/, linked as instance/ (cloudinit/helpers.py
+# Paths lookups, cloudinit/handlers/cloud_config.py). kubeadm's copies under /etc/kubernetes/pki stay.
+forget_key_material() {
+  local directory
+  for directory in "${ROOT}/var/lib/cloud/instance" "${ROOT}"/var/lib/cloud/instances/*; do
+    rm -f "$directory/user-data.txt" "$directory/user-data.txt.i" "$directory/cloud-config.txt" || return 1
+  done
+  rm -rf "$PKI_SOURCE"
+}
+
 # A failed kubeadm leaves a half-made node that the next attempt cannot build on, so it is reset,
 # except once this node's control plane holds cluster state: resetting then would wipe the cluster.
 attempt_kubeadm() {
@@ -292,9 +304,10 @@ main() {
     # kube-vip needs super-admin.conf only while `kubeadm init` creates the RBAC for admin.conf.
     sed -i 's|/etc/kubernetes/super-admin.conf|/etc/kubernetes/admin.conf|' "$KUBE_VIP_MANIFEST"
   fi
+  forget_key_material
   install -d -m 0755 "$(dirname "$MARKER")"
   touch "$MARKER"
-  log "done"
+  log "done; cloud-init's copies of the key material are deleted"
 }
 
 main "$@"
