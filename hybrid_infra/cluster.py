@@ -116,7 +116,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         )
         self.ready = ReadinessGate(
             f"{name}-ready",
-            url=pulumi.Output.concat(server, "/readyz"),
+            server=server,
             ca_cert=self.pki.ca_cert,
             client_cert=self.pki.admin_cert,
             client_key=self.pki.admin_key,

@@ -1,4 +1,10 @@
-"""The readiness gate: on a real ``pulumi up``, wait until the new cluster's API answers ``/readyz``.
+"""The readiness gate: on a real ``pulumi up``, wait until ``kubeadm init`` has finished its API work.
+
+Anonymous ``/readyz`` passes before ``kubeadm init`` binds the ``kubeadm:cluster-admins`` group to
+cluster-admin, so a client using the admin certificate could still get 403 right after it. The gate
+instead reads the ``kubeadm-config`` ConfigMap with the admin certificate: kubeadm's upload-config
+phase creates it through the client whose first use creates that binding (``initData.Client()`` calls
+``EnsureAdminClusterRoleBinding``, cmd/kubeadm/app/cmd/init.go), so a 200 proves both.
 
 It is a dynamic resource, so the waiting happens in Pulumi's provider host during the deployment;
 on the simulated cloud it is recorded like any resource and nothing is dialled.
@@ -18,19 +24,35 @@ import pulumi
 import pulumi.dynamic
 
 
+INIT_FINISHED_PATH = "/api/v1/namespaces/kube-system/configmaps/kubeadm-config"
+
+
 class ClusterNotReady(Exception):
     pass
 
 
+def _direct_opener(context: ssl.SSLContext) -> urllib.request.OpenerDirector:
+    """HTTPS straight to the endpoint: no ProxyHandler, so HTTPS_PROXY and the like are never consulted."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.HTTPSHandler(context=context),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
 def wait_until_ready(
-    url: str,
+    server: str,
     ca_cert: str,
     client_cert: str,
     client_key: str,
     timeout_seconds: float,
     interval_seconds: float = 5.0,
 ) -> None:
-    """Poll ``url`` with the cluster CA and the admin certificate until it answers 200 or time runs out."""
+    """Read ``kubeadm-config`` at ``server`` as the admin until it answers 200 or time runs out."""
+    url = server.rstrip("/") + INIT_FINISHED_PATH
     context = ssl.create_default_context(cadata=ca_cert)
     with tempfile.TemporaryDirectory(prefix="hybrid-infra-") as directory:
         cert_path = os.path.join(directory, "admin.crt")
@@ -39,6 +61,7 @@ def wait_until_ready(
             with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
                 handle.write(content)
         context.load_cert_chain(cert_path, key_path)
+    opener = _direct_opener(context)
 
     deadline = time.monotonic() + timeout_seconds
     last = "no answer yet"
@@ -47,7 +70,7 @@ def wait_until_ready(
         if remaining <= 0:
             break
         try:
-            with urllib.request.urlopen(url, context=context, timeout=max(0.1, min(10.0, remaining))) as answer:
+            with opener.open(url, timeout=max(0.1, min(10.0, remaining))) as answer:
                 if answer.status == 200:
                     return
                 last = f"HTTP {answer.status}"
@@ -57,7 +80,7 @@ def wait_until_ready(
             last = str(getattr(error, "reason", error))
         time.sleep(max(0.0, min(interval_seconds, deadline - time.monotonic())))
     raise ClusterNotReady(
-        f"the Kubernetes API at {url} did not become ready within {timeout_seconds:g}s (last: {last}); "
+        f"kubeadm init at {server} did not finish within {timeout_seconds:g}s (last: {last} from {url}); "
         "check that this machine can reach the endpoint and read the nodes' /var/log/hybrid-infra-bootstrap.log"
     )
 
@@ -65,27 +88,27 @@ def wait_until_ready(
 class _ReadinessProvider(pulumi.dynamic.ResourceProvider):
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
         wait_until_ready(
-            props["url"], props["ca_cert"], props["client_cert"], props["client_key"], float(props["timeout_seconds"])
+            props["server"], props["ca_cert"], props["client_cert"], props["client_key"], float(props["timeout_seconds"])
         )
         return {**props, "ready": True}
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        return pulumi.dynamic.CreateResult(id_=props["url"], outs=self._wait(props))
+        return pulumi.dynamic.CreateResult(id_=props["server"], outs=self._wait(props))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
         return pulumi.dynamic.UpdateResult(outs=self._wait(news))
 
 
 class ReadinessGate(pulumi.dynamic.Resource):
-    """Exists once ``url`` (``https://<endpoint>:6443/readyz``) answers; resources after it can use the API."""
+    """Exists once ``kubeadm init`` finished at ``server`` (``https://<endpoint>:6443``); the admin can use the API."""
 
-    url: pulumi.Output[str]
+    server: pulumi.Output[str]
     ready: pulumi.Output[bool]
 
     def __init__(
         self,
         name: str,
-        url: pulumi.Input[str],
+        server: pulumi.Input[str],
         ca_cert: pulumi.Input[str],
         client_cert: pulumi.Input[str],
         client_key: pulumi.Input[str],
@@ -96,7 +119,7 @@ class ReadinessGate(pulumi.dynamic.Resource):
             _ReadinessProvider(),
             name,
             {
-                "url": url,
+                "server": server,
                 "ca_cert": ca_cert,
                 "client_cert": client_cert,
                 "client_key": pulumi.Output.secret(client_key),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import configparser
 import gzip
 import hashlib
 import os
 import shutil
 import stat
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,10 @@ import pytest
 import yaml
 
 from hybrid_infra.bootstrap.cloudinit import (
+    BOOTSTRAP_MARKER,
     BOOTSTRAP_SCRIPT,
+    BOOTSTRAP_UNIT,
+    CONTAINERD_CONFIG,
     DEFAULT_USER_DATA_TARGET,
     KUBEADM_CONFIGS,
     NodeBootstrap,
@@ -121,6 +126,36 @@ def test_node_registration_carries_pool_labels_taints_and_cloud_provider(spec):
     assert control["taints"] == [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
 
 
+# The fields of kubeadm's v1beta4 Timeouts struct (cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go).
+V1BETA4_TIMEOUTS = {
+    "controlPlaneComponentHealthCheck",
+    "kubeletHealthCheck",
+    "kubernetesAPICall",
+    "etcdAPICall",
+    "tlsBootstrap",
+    "discovery",
+    "upgradeManifests",
+}
+
+
+def minutes(duration: str) -> int:
+    assert duration.endswith("m") and duration[:-1].isdigit(), duration
+    return int(duration[:-1])
+
+
+def test_init_and_join_wait_longer_than_kubeadm_defaults_for_a_slow_endpoint(spec):
+    defaults = {"controlPlaneComponentHealthCheck": 4, "kubeletHealthCheck": 4, "kubernetesAPICall": 1, "etcdAPICall": 2}
+    init = kubeadm_documents(nodes(spec)["dev-cp-0"])["InitConfiguration"]["timeouts"]
+    assert set(init) <= V1BETA4_TIMEOUTS
+    for field, default in defaults.items():
+        assert minutes(init[field]) >= 2 * default, field
+    for name in ("dev-cp-1", "dev-general-0"):
+        join = kubeadm_documents(nodes(spec)[name])["JoinConfiguration"]["timeouts"]
+        assert set(join) <= V1BETA4_TIMEOUTS
+        assert minutes(join["discovery"]) >= 10 and minutes(join["tlsBootstrap"]) >= 10
+        assert minutes(join["kubernetesAPICall"]) >= 2
+
+
 def test_no_cloud_provider_flag_without_a_cloud_controller(spec):
     node = nodes(spec)["dev-general-0"]
     plain = NodeBootstrap(node.cluster, node.group, node.index, node.endpoint, PlatformHints(False, NOVA_MAX_USER_DATA))
@@ -153,7 +188,11 @@ def test_every_cloud_config_is_small_and_valid(spec, tmp_path):
         path.write_text(text)
         checked = cloud_init_schema(path)
         assert checked.returncode == 0, f"{name}: {checked.stdout}{checked.stderr}"
-        assert cloud_config(node)["runcmd"] == [[BOOTSTRAP_SCRIPT]]
+        assert cloud_config(node)["runcmd"] == [
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "hybrid-infra-bootstrap.service"],
+            ["systemctl", "start", "--no-block", "hybrid-infra-bootstrap.service"],
+        ]
 
 
 def test_registry_mirrors_become_containerd_hosts(spec):
@@ -163,6 +202,39 @@ def test_registry_mirrors_become_containerd_hosts(spec):
     hosts = files(mirrored)["/etc/containerd/certs.d/docker.io/hosts.toml"]["content"]
     assert 'server = "https://registry-1.docker.io"' in hosts
     assert '[host."https://mirror.example.com"]' in hosts
+
+
+def containerd_toml(node: NodeBootstrap) -> dict[str, Any]:
+    return tomllib.loads(files(node)[CONTAINERD_CONFIG]["content"])
+
+
+def test_containerd_config_is_complete_version_2_with_kubeadms_pause_image(spec):
+    config = containerd_toml(nodes(spec)["dev-general-0"])
+    # Version 2 section names, as in containerd v1.7's docs/cri/config.md (Ubuntu 24.04 ships 1.7.x).
+    assert config["version"] == 2
+    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
+    # kubeadm 1.34's PauseVersion (cmd/kubeadm/app/constants/constants.go).
+    assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10.1"
+    runc = cri["containerd"]["runtimes"]["runc"]
+    assert runc["runtime_type"] == "io.containerd.runc.v2"
+    assert runc["options"]["SystemdCgroup"] is True
+    assert cri["containerd"]["default_runtime_name"] == "runc"
+    assert cri["registry"]["config_path"] == "/etc/containerd/certs.d"
+
+
+def test_pause_image_follows_the_version_and_the_image_repository(spec):
+    node = nodes(spec)["dev-general-0"]
+    for version, pause in (("1.31.4", "3.10"), ("1.33.1", "3.10"), ("1.34.2", "3.10.1")):
+        cluster = spec.cluster.model_copy(update={"kubernetes_version": version, "image_repository": "mirror.example.com/k8s/"})
+        sandbox = containerd_toml(NodeBootstrap(cluster, node.group, node.index, node.endpoint, HINTS))
+        assert sandbox["plugins"]["io.containerd.grpc.v1.cri"]["sandbox_image"] == f"mirror.example.com/k8s/pause:{pause}"
+
+
+def test_an_unknown_minor_is_a_clear_error(spec):
+    node = nodes(spec)["dev-general-0"]
+    cluster = spec.cluster.model_copy(update={"kubernetes_version": "1.99.0"})
+    with pytest.raises(ValueError, match=r"Kubernetes 1\.99\.0: the pause image kubeadm 1\.99 expects is not known"):
+        render_cloud_config(NodeBootstrap(cluster, node.group, node.index, node.endpoint, HINTS), PKI)
 
 
 def test_kube_vip_only_when_the_control_plane_announces_the_address(spec):
@@ -199,27 +271,49 @@ def test_bootstrap_scripts_pass_shellcheck(spec, tmp_path):
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
 case "$(basename "$0") $1" in
-  "containerd config") printf "SystemdCgroup = false\\nconfig_path = ''\\n" ;;
   "curl -fsSL") touch "$3" ;;
   "curl -fsS") [ -e "$HYBRID_INFRA_ROOT/api-answers" ] || exit 7 ;;
   "gpg --batch") touch "$5" ;;
+  "kubeadm kubeconfig") echo "apiVersion: v1" ;;
+  "kubectl --kubeconfig")
+    shift 2
+    if [ "$3" = exec ] && grep -qx "$4" "$HYBRID_INFRA_ROOT/dead-pods" 2>/dev/null; then
+      echo "error: unable to upgrade connection: container not found" >&2
+      exit 1
+    fi
+    case "$*" in
+      *"get pods"*) cat "$HYBRID_INFRA_ROOT/etcd-pods" ;;
+      *"member list"*)
+        # etcd-members.<n> answers the n-th listing where it exists, etcd-members every other.
+        listed=$(( $(cat "$HYBRID_INFRA_ROOT/member-listings" 2>/dev/null || echo 0) + 1 ))
+        echo "$listed" > "$HYBRID_INFRA_ROOT/member-listings"
+        cat "$HYBRID_INFRA_ROOT/etcd-members.$listed" 2>/dev/null || cat "$HYBRID_INFRA_ROOT/etcd-members"
+        ;;
+    esac
+    ;;
   "kubeadm init"|"kubeadm join")
+    [ "$2" != phase ] || exit 0
     manifests="$HYBRID_INFRA_ROOT/etc/kubernetes/manifests"
     if [ "$1" = join ] && [ -n "$(ls -A "$manifests" 2>/dev/null)" ]; then
       echo "[preflight] DirAvailable--etc-kubernetes-manifests: $manifests is not empty" >&2
       exit 1
     fi
+    mkdir -p "$HYBRID_INFRA_ROOT/etc/kubernetes"
     count=$(cat "$HYBRID_INFRA_ROOT/kubeadm-failures" 2>/dev/null || echo 0)
     if [ "$count" -gt 0 ]; then
       echo $((count - 1)) > "$HYBRID_INFRA_ROOT/kubeadm-failures"
+      if [ "$1" = init ] && [ -e "$HYBRID_INFRA_ROOT/init-fails-after-etcd" ]; then
+        # As when the API never answered through the endpoint: etcd ran, kubeconfigs are written.
+        mkdir -p "$HYBRID_INFRA_ROOT/var/lib/etcd/member"
+        touch "$HYBRID_INFRA_ROOT/etc/kubernetes/kubelet.conf" "$HYBRID_INFRA_ROOT/etc/kubernetes/admin.conf"
+      fi
       exit 1
     fi
-    mkdir -p "$HYBRID_INFRA_ROOT/etc/kubernetes"
     touch "$HYBRID_INFRA_ROOT/etc/kubernetes/kubelet.conf" "$HYBRID_INFRA_ROOT/etc/kubernetes/admin.conf"
     ;;
 esac
 """
-STUBBED = ("apt-get", "apt-mark", "containerd", "curl", "gpg", "kubeadm", "modprobe", "sleep", "swapoff", "sysctl", "systemctl")
+STUBBED = ("apt-get", "apt-mark", "curl", "gpg", "kubeadm", "kubectl", "modprobe", "sleep", "swapoff", "sysctl", "systemctl")
 
 
 @pytest.fixture
@@ -229,6 +323,8 @@ def node_root(tmp_path) -> Path:
     for directory in ("etc/apt/sources.list.d", "var/log", "bin"):
         (root / directory).mkdir(parents=True)
     (root / "etc/fstab").write_text("/dev/vda1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n")
+    (root / "etcd-pods").write_text("etcd-dev-cp-0\n")
+    (root / "etcd-members").write_text(member_list(("dev-cp-0", "started", False)))
     for command in STUBBED:
         stub = root / "bin" / command
         stub.write_text(STUB)
@@ -236,8 +332,22 @@ def node_root(tmp_path) -> Path:
     return root
 
 
-def run_script(text: str, root: Path, failures: int = 0, attempts: int | None = None) -> subprocess.CompletedProcess[str]:
+def member_list(*members: tuple[str, str, bool]) -> str:
+    """``etcdctl member list --write-out simple`` for (name, status, is learner) members."""
+    lines = []
+    for index, (name, status, learner) in enumerate(members, start=1):
+        peer, client = f"https://10.20.0.{10 + index}:2380", f"https://10.20.0.{10 + index}:2379"
+        shown = (name, client) if status == "started" else ("", "")
+        lines.append(f"{index:016x}, {status}, {shown[0]}, {peer}, {shown[1]}, {str(learner).lower()}")
+    return "".join(line + "\n" for line in lines)
+
+
+def run_script(
+    text: str, root: Path, failures: int = 0, attempts: int | None = None, etcd_attempts: int | None = None
+) -> subprocess.CompletedProcess[str]:
     text = text.replace("readonly KUBEADM_RETRY_SECONDS=20", "readonly KUBEADM_RETRY_SECONDS=0")
+    if etcd_attempts is not None:
+        text = text.replace("readonly ETCD_ATTEMPTS=60", f"readonly ETCD_ATTEMPTS={etcd_attempts}")
     if attempts is not None:
         text = text.replace("readonly KUBEADM_ATTEMPTS=60", f"readonly KUBEADM_ATTEMPTS={attempts}")
     (root / "kubeadm-failures").write_text(str(failures))
@@ -257,7 +367,9 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def test_script_bootstraps_once_and_a_second_run_changes_nothing(spec, node_root):
-    text = script(nodes(spec)["dev-general-0"])
+    node = nodes(spec)["dev-general-0"]
+    place_files(node, node_root)
+    text = script(node)
     first = run_script(text, node_root)
     assert first.returncode == 0, first.stderr
     made = calls(node_root)
@@ -267,7 +379,9 @@ def test_script_bootstraps_once_and_a_second_run_changes_nothing(spec, node_root
     ) in made
     assert "kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml") in made
     assert (node_root / "var/lib/hybrid-infra/bootstrapped").exists()
-    assert "SystemdCgroup = true" in (node_root / "etc/containerd/config.toml").read_text()
+    installed = (node_root / "etc/containerd/config.toml").read_text()
+    assert installed == files(node)[CONTAINERD_CONFIG]["content"]
+    assert made.index("systemctl restart containerd") < made.index("systemctl enable kubelet")
     assert "#/swap.img" in (node_root / "etc/fstab").read_text()
     sources = (node_root / "etc/apt/sources.list.d/kubernetes.list").read_text()
     assert "https://pkgs.k8s.io/core:/stable:/v1.34/deb/ /" in sources
@@ -283,7 +397,9 @@ def test_script_bootstraps_once_and_a_second_run_changes_nothing(spec, node_root
 
 
 def test_script_retries_join_until_the_api_answers(spec, node_root):
-    result = run_script(script(nodes(spec)["dev-general-1"]), node_root, failures=2)
+    node = nodes(spec)["dev-general-1"]
+    place_files(node, node_root)
+    result = run_script(script(node), node_root, failures=2)
     assert result.returncode == 0, result.stderr
     joins = [c for c in calls(node_root) if c.startswith("kubeadm join")]
     resets = [c for c in calls(node_root) if c.startswith("kubeadm reset")]
@@ -293,7 +409,9 @@ def test_script_retries_join_until_the_api_answers(spec, node_root):
 
 
 def test_script_gives_up_after_a_bounded_number_of_attempts(spec, node_root):
-    result = run_script(script(nodes(spec)["dev-general-1"]), node_root, failures=100, attempts=4)
+    node = nodes(spec)["dev-general-1"]
+    place_files(node, node_root)
+    result = run_script(script(node), node_root, failures=100, attempts=4)
     assert result.returncode != 0
     assert len([c for c in calls(node_root) if c.startswith("kubeadm join")]) == 4
     assert "giving up after 4 attempts" in result.stderr
@@ -324,11 +442,16 @@ def test_a_replaced_first_control_plane_node_joins_the_running_cluster(spec, nod
     node = nodes(spec)["dev-cp-0"]
     place_files(node, node_root)
     (node_root / "api-answers").touch()
+    (node_root / "etcd-pods").write_text("etcd-dev-cp-0\netcd-dev-cp-1\n")
+    (node_root / "etcd-members").write_text(member_list(("dev-cp-0", "started", False), ("dev-cp-1", "started", False)))
     result = run_script(script(node), node_root)
     assert result.returncode == 0, result.stderr
     assert "joining it instead of initialising" in result.stderr
-    kubeadm_calls = [c for c in calls(node_root) if c.startswith("kubeadm")]
-    assert kubeadm_calls == ["kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml")]
+    assert etcdctl_calls(node_root) == [
+        ("etcd-dev-cp-1", "member list --write-out simple"),
+        ("etcd-dev-cp-1", "member remove 0000000000000001"),
+    ]
+    assert [c.split(" --")[0] for c in calls(node_root) if c.startswith("kubeadm")] == ["kubeadm kubeconfig user", "kubeadm join"]
     join = kubeadm_documents(node, "join-control-plane")["JoinConfiguration"]
     assert join["controlPlane"] == {"localAPIEndpoint": {"bindPort": 6443}}
 
@@ -346,3 +469,206 @@ def test_kube_vip_starts_before_init_and_after_a_join(spec, node_root, tmp_path)
         announced = root / manifest.relative_to(node_root)
         pod = yaml.safe_load(announced.read_text())
         assert pod["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"
+
+
+def kubeadm_calls(root: Path) -> list[str]:
+    return [c for c in calls(root) if c.startswith("kubeadm")]
+
+
+def test_a_missing_key_stops_the_control_plane_before_kubeadm(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    (node_root / "etc/hybrid-infra/pki/etcd/ca.key").unlink()
+    result = run_script(script(node), node_root)
+    assert result.returncode != 0
+    assert kubeadm_calls(node_root) == []
+    assert "etc/hybrid-infra/pki/etcd/ca.key is missing: refusing to let kubeadm make new cluster keys" in result.stderr
+    assert not (node_root / "var/lib/hybrid-infra/bootstrapped").exists()
+
+
+INIT_PHASES_AFTER_CONTROL_PLANE = [
+    "upload-config all",
+    "mark-control-plane",
+    "bootstrap-token --skip-token-print",
+    "kubelet-finalize all",
+    "addon all",
+]
+
+
+def test_a_failed_init_never_resets_a_control_plane_that_holds_the_cluster(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    (node_root / "init-fails-after-etcd").touch()
+    result = run_script(script(node), node_root, failures=1)
+    assert result.returncode == 0, result.stderr
+    config = "--config " + str(node_root / "etc/hybrid-infra/kubeadm-init.yaml")
+    assert kubeadm_calls(node_root) == [f"kubeadm init {config} --skip-token-print"] + [
+        f"kubeadm init phase {phase} {config}" for phase in INIT_PHASES_AFTER_CONTROL_PLANE
+    ]
+    assert "kubeadm init failed after etcd started: keeping the cluster" in result.stderr
+
+
+def test_init_is_reset_and_retried_while_etcd_holds_nothing(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    result = run_script(script(node), node_root, failures=1)
+    assert result.returncode == 0, result.stderr
+    assert [c.split(" --")[0] for c in kubeadm_calls(node_root)] == ["kubeadm init", "kubeadm reset", "kubeadm init"]
+
+
+def test_a_restarted_bootstrap_finishes_a_half_done_init_instead_of_joining_it(spec, node_root):
+    """The script ran until etcd had data, then the node rebooted; its own API now answers at the endpoint."""
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    (node_root / "var/lib/etcd/member").mkdir(parents=True)
+    (node_root / "etc/kubernetes").mkdir(parents=True)
+    for name in ("admin.conf", "kubelet.conf"):
+        (node_root / "etc/kubernetes" / name).touch()
+    (node_root / "api-answers").touch()
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    assert [c.split(" --config")[0] for c in kubeadm_calls(node_root)] == [
+        f"kubeadm init phase {phase}" for phase in INIT_PHASES_AFTER_CONTROL_PLANE
+    ]
+    assert "joining it instead" not in result.stderr
+
+
+def etcdctl_calls(root: Path) -> list[str]:
+    """(pod, etcdctl subcommand) of every etcdctl run through kubectl exec."""
+    found = []
+    for call in calls(root):
+        if " exec " in call and " -- etcdctl " in call:
+            pod = call.split(" exec ")[1].split()[0]
+            found.append((pod, call.split("/healthcheck-client.key ")[-1]))
+    return found
+
+
+def test_a_replacement_control_plane_node_removes_stale_members_before_joining(spec, node_root):
+    node = nodes(spec)["dev-cp-1"]
+    place_files(node, node_root)
+    (node_root / "etcd-pods").write_text("etcd-dev-cp-1\netcd-dev-cp-4\netcd-dev-cp-0\n")
+    (node_root / "dead-pods").write_text("etcd-dev-cp-4\n")
+    (node_root / "etcd-members").write_text(
+        member_list(
+            ("dev-cp-0", "started", False),
+            ("dev-cp-1", "started", False),  # this node's previous life: its VM is gone
+            ("dev-cp-2", "started", False),
+            ("dev-cp-4", "started", False),  # a node the cluster no longer has
+            ("", "unstarted", True),  # still joining: left alone
+        )
+    )
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    made = calls(node_root)
+    assert (
+        f"kubeadm kubeconfig user --config {node_root}/etc/hybrid-infra/kubeadm-credentials.yaml "
+        "--client-name hybrid-infra-dev-cp-1 --org kubeadm:cluster-admins --validity-period 2h"
+    ) in made
+    # The dead node's pod is tried and fails; this node's own old pod is never tried.
+    answered = [(pod, command) for pod, command in etcdctl_calls(node_root) if pod != "etcd-dev-cp-4"]
+    assert answered == [
+        ("etcd-dev-cp-0", "member list --write-out simple"),
+        ("etcd-dev-cp-0", "member list --write-out simple"),
+        ("etcd-dev-cp-0", "member remove 0000000000000002"),
+        ("etcd-dev-cp-0", "member remove 0000000000000004"),
+    ]
+    assert ("etcd-dev-cp-4", "member remove 0000000000000002") in etcdctl_calls(node_root)
+    deletions = [c.split(" delete ")[1] for c in made if " delete node " in c]
+    assert deletions == ["node dev-cp-1 --ignore-not-found", "node dev-cp-4 --ignore-not-found"]
+    join = made.index("kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml"))
+    assert max(made.index(c) for c in made if " delete node " in c) < join
+    assert "removing the stale etcd member dev-cp-1 (0000000000000002) and its Node" in result.stderr
+    assert not (node_root / "run/hybrid-infra/admin.conf").exists()
+
+
+def test_a_control_plane_join_stops_when_no_etcd_member_answers(spec, node_root):
+    node = nodes(spec)["dev-cp-1"]
+    place_files(node, node_root)
+    (node_root / "dead-pods").write_text("etcd-dev-cp-0\n")
+    result = run_script(script(node), node_root, etcd_attempts=3)
+    assert result.returncode != 0
+    assert not [c for c in calls(node_root) if c.startswith("kubeadm join")]
+    assert "no etcd pod answered: etcdctl member list --write-out simple" in result.stderr
+    assert not (node_root / "run/hybrid-infra/admin.conf").exists()
+
+
+def test_control_plane_nodes_join_one_at_a_time(spec, node_root):
+    node = nodes(spec)["dev-cp-2"]
+    place_files(node, node_root)
+    (node_root / "etcd-members.1").write_text(member_list(("dev-cp-0", "started", False), ("", "unstarted", True)))
+    (node_root / "etcd-members.2").write_text(member_list(("dev-cp-0", "started", False), ("dev-cp-1", "started", True)))
+    (node_root / "etcd-members").write_text(member_list(("dev-cp-0", "started", False), ("dev-cp-1", "started", False)))
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    waits = "waiting for the etcd member of dev-cp-1 to be started and voting: etcd admits one learner at a time"
+    assert result.stderr.count(waits) == 2
+    made = calls(node_root)
+    listings = [i for i, c in enumerate(made) if "member list" in c]
+    join = made.index("kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml"))
+    assert len(listings) == 4 and listings[2] < join  # three waits, then the listing for stale members
+
+
+def test_a_control_plane_node_stops_waiting_for_earlier_members_after_a_bound(spec, node_root):
+    node = nodes(spec)["dev-cp-2"]
+    place_files(node, node_root)
+    result = run_script(script(node), node_root, etcd_attempts=3)
+    assert result.returncode == 0, result.stderr
+    assert "giving up after 3 attempts: earlier_members_started" in result.stderr
+    assert "joining although the earlier control-plane nodes' etcd members are not all voting" in result.stderr
+    assert [c.split(" --")[0] for c in calls(node_root) if c.startswith("kubeadm")] == ["kubeadm kubeconfig user", "kubeadm join"]
+
+
+def test_a_systemd_unit_runs_the_script_until_it_is_done(spec, node_root):
+    """cloud-init runs runcmd once; the unit runs the script again after a failure or a reboot."""
+    node = nodes(spec)["dev-general-0"]
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.optionxform = str
+    unit.read_string(files(node)[f"/etc/systemd/system/{BOOTSTRAP_UNIT}"]["content"])
+    assert unit["Unit"]["After"].split() == ["network-online.target", "cloud-final.service"]
+    assert unit["Unit"]["Wants"] == "network-online.target"
+    assert unit["Unit"]["ConditionPathExists"] == f"!{BOOTSTRAP_MARKER}"
+    assert unit["Service"]["Type"] == "oneshot"
+    assert unit["Service"]["ExecStart"] == BOOTSTRAP_SCRIPT
+    assert (unit["Service"]["Restart"], unit["Service"]["RestartSec"]) == ("on-failure", "30")
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    # The marker the unit waits for is the one the script leaves.
+    place_files(node, node_root)
+    assert run_script(script(node), node_root).returncode == 0
+    assert (node_root / BOOTSTRAP_MARKER.lstrip("/")).exists()
+
+
+CLOUD_INIT_COPIES = ("user-data.txt", "user-data.txt.i", "cloud-config.txt")
+
+
+def cloud_init_instance(root: Path) -> Path:
+    """cloud-init's instance directory, linked as /var/lib/cloud/instance, with its copies of the user data."""
+    instance = root / "var/lib/cloud/instances/i-0123456789"
+    (instance / "scripts").mkdir(parents=True)
+    (root / "var/lib/cloud/instance").symlink_to(instance)
+    for name in CLOUD_INIT_COPIES:
+        (instance / name).write_text(PKI.ca_key)
+    (instance / "scripts/runcmd").write_text("systemctl start --no-block hybrid-infra-bootstrap.service\n")
+    return instance
+
+
+def test_a_bootstrapped_node_deletes_cloud_inits_copies_of_the_keys(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    instance = cloud_init_instance(node_root)
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    assert [name for name in CLOUD_INIT_COPIES if (instance / name).exists()] == []
+    assert (instance / "scripts/runcmd").exists()
+    assert not (node_root / "etc/hybrid-infra/pki").exists()
+    assert (node_root / "etc/kubernetes/pki/ca.key").read_text() == PKI.ca_key
+    assert (node_root / "etc/kubernetes/pki/etcd/ca.key").read_text() == PKI.etcd_ca_key
+
+
+def test_a_failed_bootstrap_keeps_the_key_material_for_the_next_run(spec, node_root):
+    node = nodes(spec)["dev-cp-1"]
+    place_files(node, node_root)
+    instance = cloud_init_instance(node_root)
+    result = run_script(script(node), node_root, failures=100, attempts=2)
+    assert result.returncode != 0
+    assert [name for name in CLOUD_INIT_COPIES if (instance / name).exists()] == list(CLOUD_INIT_COPIES)
+    assert (node_root / "etc/hybrid-infra/pki/ca.key").read_text() == PKI.ca_key

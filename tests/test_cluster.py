@@ -185,7 +185,7 @@ def test_add_ons_wait_for_the_api_through_the_provider(hidden):
     assert gate["urn"] in provider["dependencies"]
     control_plane = {r["urn"] for r in resources.values() if r["type"].endswith("Instance") and "-cp-" in r["inputs"]["name"]}
     assert control_plane <= set(gate["dependencies"])
-    assert gate["inputs"]["url"] == "https://203.0.113.10:6443/readyz"
+    assert gate["inputs"]["server"] == "https://203.0.113.10:6443"
     for name in ("dev-cni-cilium", "dev-openstack-ccm", "dev-openstack-cinder-csi", "dev-openstack-storage-class"):
         assert resources[name]["provider"] == provider["urn"], name
     ccm = resources["dev-openstack-ccm"]

@@ -1,4 +1,4 @@
-"""The readiness gate against a local HTTPS server that checks the admin certificate, as the API does."""
+"""The readiness gate against a local HTTPS server on 127.0.0.1 that checks the admin certificate, as the API does."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_infra.readiness import ClusterNotReady, wait_until_ready
+from hybrid_infra.readiness import INIT_FINISHED_PATH, ClusterNotReady, wait_until_ready
 from tests.pki_fixtures import certificate, key_pem, new_key, pem
 
 
@@ -36,11 +36,15 @@ def pki(tmp_path_factory) -> dict[str, str]:
     return files
 
 
-class ReadyzHandler(http.server.BaseHTTPRequestHandler):
+class ApiHandler(http.server.BaseHTTPRequestHandler):
+    """Anonymous /readyz passes at once; ``kubeadm-config`` answers ``answer`` (403 before kubeadm's RBAC)."""
+
     answer = 200
+    paths: list[str] = []
 
     def do_GET(self):  # noqa: N802
-        code = self.answer if self.path == "/readyz" else 404
+        self.paths.append(self.path)
+        code = {"/readyz": 200, INIT_FINISHED_PATH: self.answer}.get(self.path, 404)
         self.send_response(code)
         self.end_headers()
         self.wfile.write(b"ok" if code == 200 else b"not ready")
@@ -56,14 +60,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server(pki: dict[str, str], port: int, delay: float = 0.0, answer: int = 200) -> Iterator[None]:
-    """Starts listening on 127.0.0.1:port after ``delay`` seconds; requires a client certificate from the CA."""
+def api_server(pki: dict[str, str], port: int, delay: float = 0.0, answer: int = 200) -> Iterator[list[str]]:
+    """Starts listening on 127.0.0.1:port after ``delay`` seconds; requires a client certificate from the CA.
+
+    Yields the paths requested so far."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     directory = Path(pki["dir"])
     context.load_cert_chain(directory / "server_cert", directory / "server_key")
     context.load_verify_locations(cadata=pki["ca"])
     context.verify_mode = ssl.CERT_REQUIRED
-    handler = type("Handler", (ReadyzHandler,), {"answer": answer})
+    handler = type("Handler", (ApiHandler,), {"answer": answer, "paths": []})
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def serve() -> None:
@@ -76,7 +82,7 @@ def api_server(pki: dict[str, str], port: int, delay: float = 0.0, answer: int =
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield
+        yield handler.paths
     finally:
         for _ in range(100):
             if servers or not thread.is_alive():
@@ -87,24 +93,45 @@ def api_server(pki: dict[str, str], port: int, delay: float = 0.0, answer: int =
             server.server_close()
 
 
-def test_gate_passes_once_the_api_answers(pki):
+def test_gate_passes_once_kubeadm_init_uploaded_its_configuration(pki):
     port = free_port()
-    with api_server(pki, port, delay=1.0):
+    with api_server(pki, port, delay=1.0) as paths:
         started = time.monotonic()
-        wait_until_ready(
-            f"https://127.0.0.1:{port}/readyz", pki["ca"], pki["admin_cert"], pki["admin_key"], 20, interval_seconds=0.2
-        )
+        wait_until_ready(f"https://127.0.0.1:{port}", pki["ca"], pki["admin_cert"], pki["admin_key"], 20, interval_seconds=0.2)
         assert 0.9 < time.monotonic() - started < 20
+    assert paths == ["/api/v1/namespaces/kube-system/configmaps/kubeadm-config"]
+
+
+def test_gate_keeps_waiting_while_the_admin_is_forbidden(pki):
+    """/readyz already passes, but kubeadm has not bound kubeadm:cluster-admins yet."""
+    port = free_port()
+    with api_server(pki, port, answer=403) as paths:
+        with pytest.raises(ClusterNotReady) as caught:
+            wait_until_ready(f"https://127.0.0.1:{port}", pki["ca"], pki["admin_cert"], pki["admin_key"], 1.5, interval_seconds=0.2)
+    assert "(last: HTTP 403 from " in str(caught.value)
+    assert len(paths) >= 2 and set(paths) == {INIT_FINISHED_PATH}
+
+
+def test_gate_ignores_proxy_settings(pki, monkeypatch):
+    closed = free_port()
+    for variable in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{closed}")
+    for variable in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    port = free_port()
+    with api_server(pki, port) as paths:
+        wait_until_ready(f"https://127.0.0.1:{port}", pki["ca"], pki["admin_cert"], pki["admin_key"], 5, interval_seconds=0.2)
+    assert paths == [INIT_FINISHED_PATH]
 
 
 def test_gate_fails_with_a_clear_error_when_nothing_answers(pki):
-    url = f"https://127.0.0.1:{free_port()}/readyz"
+    server = f"https://127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(ClusterNotReady) as caught:
-        wait_until_ready(url, pki["ca"], pki["admin_cert"], pki["admin_key"], 1.5, interval_seconds=0.2)
+        wait_until_ready(server, pki["ca"], pki["admin_cert"], pki["admin_key"], 1.5, interval_seconds=0.2)
     assert time.monotonic() - started < 5
     message = str(caught.value)
-    assert message.startswith(f"the Kubernetes API at {url} did not become ready within 1.5s")
+    assert message.startswith(f"kubeadm init at {server} did not finish within 1.5s")
     assert "refused" in message.lower()
 
 
@@ -112,10 +139,8 @@ def test_gate_keeps_waiting_while_the_api_is_not_ready(pki):
     port = free_port()
     with api_server(pki, port, answer=503):
         with pytest.raises(ClusterNotReady) as caught:
-            wait_until_ready(
-                f"https://127.0.0.1:{port}/readyz", pki["ca"], pki["admin_cert"], pki["admin_key"], 1.5, interval_seconds=0.2
-            )
-    assert "(last: HTTP 503)" in str(caught.value)
+            wait_until_ready(f"https://127.0.0.1:{port}", pki["ca"], pki["admin_cert"], pki["admin_key"], 1.5, interval_seconds=0.2)
+    assert "(last: HTTP 503 from " in str(caught.value)
 
 
 def test_gate_refuses_a_server_the_cluster_ca_did_not_sign(pki):
@@ -124,7 +149,5 @@ def test_gate_refuses_a_server_the_cluster_ca_did_not_sign(pki):
     port = free_port()
     with api_server(pki, port):
         with pytest.raises(ClusterNotReady) as caught:
-            wait_until_ready(
-                f"https://127.0.0.1:{port}/readyz", other_ca, pki["admin_cert"], pki["admin_key"], 1.0, interval_seconds=0.2
-            )
+            wait_until_ready(f"https://127.0.0.1:{port}", other_ca, pki["admin_cert"], pki["admin_key"], 1.0, interval_seconds=0.2)
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)

@@ -1,9 +1,10 @@
 """Pure: the cloud-config each node boots with, and the one script that bootstraps it.
 
 Control-plane nodes receive the CA keys (files of mode 0600); workers receive only the join token
-and the CA's discovery hash. Every node gets containerd with systemd cgroups (and registry
-mirrors), the kernel modules and sysctls Kubernetes needs, its kubeadm configuration, and
-``/usr/local/sbin/hybrid-infra-bootstrap``, run once by cloud-init.
+and the CA's discovery hash. Every node gets a complete containerd configuration (systemd cgroups,
+registry mirrors, kubeadm's pause image), the kernel modules and sysctls Kubernetes needs, its
+kubeadm configuration, and ``/usr/local/sbin/hybrid-infra-bootstrap`` with the systemd unit that
+runs it until it is done, across failures and reboots.
 """
 
 from __future__ import annotations
@@ -21,19 +22,27 @@ from ..config.cluster import ClusterSpec
 from ..topology import NodeGroup, PlatformHints
 from . import kubeadm
 from .kubeadm import AUDIT_POLICY, ENCRYPTION_CONFIG, ClusterEndpoint
-from .pki import PkiMaterial
+from .pki import ADMIN_GROUP, PkiMaterial
 
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/hybrid-infra-bootstrap"
+BOOTSTRAP_MARKER = "/var/lib/hybrid-infra/bootstrapped"
+"""The script leaves it when the node is done; the unit runs only while it is absent."""
+BOOTSTRAP_UNIT = "hybrid-infra-bootstrap.service"
 KUBEADM_CONFIGS = {
     "init": "/etc/hybrid-infra/kubeadm-init.yaml",
     "join-control-plane": "/etc/hybrid-infra/kubeadm-join.yaml",
     "join-worker": "/etc/hybrid-infra/kubeadm-join.yaml",
 }
+KUBEADM_CREDENTIALS_CONFIG = "/etc/hybrid-infra/kubeadm-credentials.yaml"
+CONTAINERD_CONFIG = "/etc/hybrid-infra/containerd.toml"
+"""Installed as /etc/containerd/config.toml by the script, once the package is in place."""
 DEFAULT_USER_DATA_TARGET = 16 * 1024
 """With the default ECDSA keys every cloud-config stays under EC2's 16 KiB; RSA keys need more room."""
 
 KUBEADM_ATTEMPTS = {"init": 5, "join-control-plane": 60, "join-worker": 60}
 KUBEADM_RETRY_SECONDS = 20
+ETCD_ATTEMPTS = 60
+"""How often a joining control-plane node asks etcd (every KUBEADM_RETRY_SECONDS) before it goes ahead."""
 
 SYSCTLS = {
     "net.ipv4.ip_forward": "1",
@@ -99,17 +108,48 @@ def bootstrap_script(node: NodeBootstrap) -> str:
         "NODE_NAME": node.name,
         "KUBERNETES_VERSION": cluster.kubernetes_version,
         "PACKAGE_REPOSITORY": cluster.packages.repository.rstrip("/"),
-        "IMAGE_REPOSITORY": cluster.image_repository.rstrip("/"),
         "PACKAGE_REVISION": cluster.packages.revision,
         "PREINSTALLED": "true" if cluster.packages.preinstalled else "false",
         "API_ENDPOINT": node.endpoint.host_port,
+        "CONTROL_PLANE_NODES": " ".join(NodeGroup.control_plane(cluster).node_names),
+        "ADMIN_GROUP": ADMIN_GROUP,
+        "ETCD_ATTEMPTS": str(ETCD_ATTEMPTS),
         "KUBEADM_ATTEMPTS": str(KUBEADM_ATTEMPTS[node.step]),
         "KUBEADM_RETRY_SECONDS": str(KUBEADM_RETRY_SECONDS),
     }
     header = "".join(f"readonly {key}={shlex.quote(value)}\n" for key, value in settings.items())
-    body = resources.files(__package__).joinpath("node-bootstrap.sh").read_text()
-    body = body.removeprefix("# shellcheck shell=bash\n")
+    source = resources.files(__package__).joinpath("node-bootstrap.sh").read_text()
+    # The comments are for readers of the source; the node's copy leaves them out to fit in the user data.
+    body = "".join(line for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#"))
     return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + body
+
+
+def bootstrap_unit() -> str:
+    """A oneshot unit rather than runcmd alone, which cloud-init runs once per instance: after a failure
+    (Restart=on-failure, allowed for oneshot since systemd 236) or a reboot midway, the script runs again
+    until its marker exists. Oneshot has no start timeout by default, so a slow bootstrap is not killed;
+    StartLimitIntervalSec=0 keeps restarting however long the API takes. Started from runcmd without
+    blocking, it begins once cloud-init is done with the node (cloud-final, apt included)."""
+    return "\n".join(
+        [
+            "[Unit]",
+            "Description=Bootstrap this node into the Kubernetes cluster (hybrid-infra)",
+            "Wants=network-online.target",
+            "After=network-online.target cloud-final.service",
+            f"ConditionPathExists=!{BOOTSTRAP_MARKER}",
+            "StartLimitIntervalSec=0",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            f"ExecStart={BOOTSTRAP_SCRIPT}",
+            "Restart=on-failure",
+            "RestartSec=30",
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
 
 
 def containerd_hosts(cluster: ClusterSpec) -> dict[str, str]:
@@ -121,6 +161,37 @@ def containerd_hosts(cluster: ClusterSpec) -> dict[str, str]:
             lines += [f'[host."{mirror}"]', '  capabilities = ["pull", "resolve"]', ""]
         files[f"/etc/containerd/certs.d/{registry}/hosts.toml"] = "\n".join(lines)
     return files
+
+
+def containerd_config(cluster: ClusterSpec) -> str:
+    """containerd's whole config.toml, version 2 (docs/cri/config.md at containerd v1.7.27).
+
+    Nodes get Ubuntu 24.04's ``containerd`` package, 1.7.x, which reads version 2; containerd 2.x (an
+    image with it preinstalled) migrates a version 2 file on start (RELEASES.md at v2.0.7). Settings
+    not written here keep containerd's defaults.
+    """
+    cri = 'plugins."io.containerd.grpc.v1.cri"'
+    return "\n".join(
+        [
+            "version = 2",
+            "",
+            f"[{cri}]",
+            f'  sandbox_image = "{kubeadm.pause_image(cluster)}"',
+            "",
+            f"[{cri}.containerd]",
+            '  default_runtime_name = "runc"',
+            "",
+            f"[{cri}.containerd.runtimes.runc]",
+            '  runtime_type = "io.containerd.runc.v2"',
+            "",
+            f"[{cri}.containerd.runtimes.runc.options]",
+            "  SystemdCgroup = true",
+            "",
+            f"[{cri}.registry]",
+            '  config_path = "/etc/containerd/certs.d"',
+            "",
+        ]
+    )
 
 
 def encryption_configuration(encryption_key: str) -> str:
@@ -212,6 +283,7 @@ def control_plane_files(node: NodeBootstrap, pki: PkiMaterial) -> list[dict[str,
         "sa.key": pki.service_account_private_key,
     }
     files = [_file(f"/etc/hybrid-infra/pki/{name}", content, "0600") for name, content in keys.items()]
+    files.append(_file(KUBEADM_CREDENTIALS_CONFIG, kubeadm.credentials_configuration(node.cluster, node.endpoint)))
     files.append(_file(ENCRYPTION_CONFIG, encryption_configuration(pki.encryption_key), "0600"))
     files.append(_file(AUDIT_POLICY, audit_policy(), "0600"))
     if node.endpoint.announce:
@@ -238,10 +310,12 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
     files = [
         _file("/etc/modules-load.d/kubernetes.conf", "overlay\nbr_netfilter\n"),
         _file("/etc/sysctl.d/90-kubernetes.conf", "".join(f"{k} = {v}\n" for k, v in SYSCTLS.items())),
+        _file(CONTAINERD_CONFIG, containerd_config(node.cluster)),
         *(_file(path, content) for path, content in containerd_hosts(node.cluster).items()),
         *(_file(KUBEADM_CONFIGS[step], kubeadm_config(step), "0600") for step in steps),
         # Compressed: it is the largest file, the same on every node but for its settings.
         _compressed_file(BOOTSTRAP_SCRIPT, bootstrap_script(node), "0755"),
+        _file(f"/etc/systemd/system/{BOOTSTRAP_UNIT}", bootstrap_unit()),
     ]
     if node.group.role == "control-plane":
         files += control_plane_files(node, pki)
@@ -249,7 +323,11 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
         "hostname": node.name,
         "preserve_hostname": False,
         "write_files": files,
-        "runcmd": [[BOOTSTRAP_SCRIPT]],
+        "runcmd": [
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", BOOTSTRAP_UNIT],
+            ["systemctl", "start", "--no-block", BOOTSTRAP_UNIT],
+        ],
     }
     text = "#cloud-config\n" + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=4096)
     size = len(text.encode())

@@ -33,6 +33,42 @@ _ENCRYPTION_ALGORITHM = {
 
 Step = Literal["init", "join-control-plane", "join-worker"]
 
+# kubeadm's PauseVersion for each Kubernetes minor the project accepts, from
+# cmd/kubeadm/app/constants/constants.go; the same per patch release in `kubeadm config images list`
+# (minikube's generated table, pkg/minikube/constants/constants_kubeadm_images.go).
+PAUSE_VERSIONS = {
+    "1.31": "3.10",
+    "1.32": "3.10",
+    "1.33": "3.10",
+    "1.34": "3.10.1",
+    "1.35": "3.10.1",
+    "1.36": "3.10.2",
+}
+
+# v1beta4 Timeouts (InitConfiguration and JoinConfiguration carry them; kubeadm's defaults in the
+# comments), from cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go. Every phase after wait-control-plane
+# talks to the API through the endpoint, and a load balancer marks the first control-plane node healthy
+# only 20-30 s after its /readyz first passes; a first boot on a small VM also pulls every image. So
+# each wait gets several times kubeadm's default. tlsBootstrap and discovery concern joining nodes only,
+# upgradeManifests upgrades only.
+_CONTROL_PLANE_TIMEOUTS = {
+    "controlPlaneComponentHealthCheck": "10m",  # default 4m
+    "etcdAPICall": "5m",  # default 2m
+}
+_NODE_TIMEOUTS = {
+    "kubeletHealthCheck": "10m",  # default 4m
+    "kubernetesAPICall": "5m",  # default 1m
+}
+_JOIN_TIMEOUTS = {
+    "tlsBootstrap": "15m",  # default 5m
+    "discovery": "15m",  # default 5m
+}
+TIMEOUTS: dict[Step, dict[str, str]] = {
+    "init": {**_CONTROL_PLANE_TIMEOUTS, **_NODE_TIMEOUTS},
+    "join-control-plane": {**_CONTROL_PLANE_TIMEOUTS, **_NODE_TIMEOUTS, **_JOIN_TIMEOUTS},
+    "join-worker": {**_NODE_TIMEOUTS, **_JOIN_TIMEOUTS},
+}
+
 
 @dataclass(frozen=True)
 class ClusterEndpoint:
@@ -56,6 +92,17 @@ def bootstrap_step(group: NodeGroup, index: int) -> Step:
     if group.role == "control-plane":
         return "init" if index == 0 else "join-control-plane"
     return "join-worker"
+
+
+def pause_image(cluster: ClusterSpec) -> str:
+    """The sandbox image kubeadm expects for the cluster's version, from the cluster's image repository."""
+    minor = ".".join(cluster.kubernetes_version.split(".")[:2])
+    if minor not in PAUSE_VERSIONS:
+        raise ValueError(
+            f"Kubernetes {cluster.kubernetes_version}: the pause image kubeadm {minor} expects is not known; "
+            f"known minors: {', '.join(PAUSE_VERSIONS)} (add its PauseVersion from kubeadm's constants.go)"
+        )
+    return f"{cluster.image_repository.rstrip('/')}/pause:{PAUSE_VERSIONS[minor]}"
 
 
 def ca_cert_hash(ca_cert_pem: str) -> str:
@@ -128,6 +175,20 @@ def cluster_configuration(cluster: ClusterSpec, endpoint: ClusterEndpoint) -> di
     }
 
 
+def credentials_configuration(cluster: ClusterSpec, endpoint: ClusterEndpoint) -> str:
+    """What ``kubeadm kubeconfig user --config`` needs to sign admin credentials on a joining control-plane
+    node: the endpoint the kubeconfig points at and the key algorithm; the CA comes from certificatesDir."""
+    document = {
+        "apiVersion": KUBEADM_API,
+        "kind": "ClusterConfiguration",
+        "clusterName": cluster.name,
+        "kubernetesVersion": f"v{cluster.kubernetes_version}",
+        "controlPlaneEndpoint": endpoint.host_port,
+        "encryptionAlgorithm": _ENCRYPTION_ALGORITHM[cluster.pki.key_algorithm],
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
 def _host_path(name: str, path: str, read_only: bool, path_type: str = "Directory") -> dict[str, Any]:
     return {"name": name, "hostPath": path, "mountPath": path, "readOnly": read_only, "pathType": path_type}
 
@@ -174,6 +235,7 @@ def render(
                     }
                 ],
                 "nodeRegistration": registration,
+                "timeouts": TIMEOUTS[step],
             },
             cluster_configuration(cluster, endpoint),
             kubelet_configuration(),
@@ -190,6 +252,7 @@ def render(
                 }
             },
             "nodeRegistration": registration,
+            "timeouts": TIMEOUTS[step],
         }
         if step == "join-control-plane":
             # The CA keys are placed on the node beforehand, so no certificate key is needed.
