@@ -626,7 +626,8 @@ def test_a_systemd_unit_runs_the_script_until_it_is_done(spec, node_root):
     unit.read_string(files(node)[f"/etc/systemd/system/{BOOTSTRAP_UNIT}"]["content"])
     assert unit["Unit"]["After"].split() == ["network-online.target", "cloud-final.service"]
     assert unit["Unit"]["Wants"] == "network-online.target"
-    assert unit["Unit"]["ConditionPathExists"] == f"!{BOOTSTRAP_MARKER}"
+    # Every boot: cloud-init writes its copies of the user data again, and the script deletes them.
+    assert "ConditionPathExists" not in unit["Unit"]
     assert unit["Service"]["Type"] == "oneshot"
     assert unit["Service"]["ExecStart"] == BOOTSTRAP_SCRIPT
     assert (unit["Service"]["Restart"], unit["Service"]["RestartSec"]) == ("on-failure", "30")
@@ -662,6 +663,21 @@ def test_a_bootstrapped_node_deletes_cloud_inits_copies_of_the_keys(spec, node_r
     assert not (node_root / "etc/hybrid-infra/pki").exists()
     assert (node_root / "etc/kubernetes/pki/ca.key").read_text() == PKI.ca_key
     assert (node_root / "etc/kubernetes/pki/etcd/ca.key").read_text() == PKI.etcd_ca_key
+    assert not any((node_root / "etc/hybrid-infra" / name).exists() for name in ("kubeadm-init.yaml", "kubeadm-join.yaml"))
+
+
+def test_after_a_reboot_the_node_deletes_the_copies_cloud_init_wrote_again(spec, node_root):
+    node = nodes(spec)["dev-general-0"]
+    place_files(node, node_root)
+    instance = cloud_init_instance(node_root)
+    assert run_script(script(node), node_root).returncode == 0
+    for name in CLOUD_INIT_COPIES:  # cloud-init's Init.update at the next boot
+        (instance / name).write_text(PKI.bootstrap_token)
+    (node_root / "calls.log").unlink()
+    again = run_script(script(node), node_root)
+    assert again.returncode == 0, again.stderr
+    assert [name for name in CLOUD_INIT_COPIES if (instance / name).exists()] == []
+    assert calls(node_root) == []
 
 
 def test_a_failed_bootstrap_keeps_the_key_material_for_the_next_run(spec, node_root):

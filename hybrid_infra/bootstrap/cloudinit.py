@@ -129,14 +129,15 @@ def bootstrap_unit() -> str:
     (Restart=on-failure, allowed for oneshot since systemd 236) or a reboot midway, the script runs again
     until its marker exists. Oneshot has no start timeout by default, so a slow bootstrap is not killed;
     StartLimitIntervalSec=0 keeps restarting however long the API takes. Started from runcmd without
-    blocking, it begins once cloud-init is done with the node (cloud-final, apt included)."""
+    blocking, it begins once cloud-init is done with the node (cloud-final, apt included). It runs on
+    every boot, after cloud-init has written its copies of the user data again (Init.update rewrites
+    user-data.txt each boot): a bootstrapped node deletes them and stops."""
     return "\n".join(
         [
             "[Unit]",
             "Description=Bootstrap this node into the Kubernetes cluster (hybrid-infra)",
             "Wants=network-online.target",
             "After=network-online.target cloud-final.service",
-            f"ConditionPathExists=!{BOOTSTRAP_MARKER}",
             "StartLimitIntervalSec=0",
             "",
             "[Service]",

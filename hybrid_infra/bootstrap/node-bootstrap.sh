@@ -225,13 +225,15 @@ prepare_control_plane_join() {
 
 # cloud-init keeps the user data, keys and join token included, as user-data.txt, user-data.txt.i and
 # cloud-config.txt under /var/lib/cloud/instances/<id>/, linked as instance/ (cloudinit/helpers.py
-# Paths lookups, cloudinit/handlers/cloud_config.py). kubeadm's copies under /etc/kubernetes/pki stay.
+# Paths lookups, cloudinit/handlers/cloud_config.py), and writes them again at every boot. The
+# kubeadm configurations carry the join token. kubeadm's copies under /etc/kubernetes/pki stay.
 forget_key_material() {
   local directory
   for directory in "${ROOT}/var/lib/cloud/instance" "${ROOT}"/var/lib/cloud/instances/*; do
     rm -f "$directory/user-data.txt" "$directory/user-data.txt.i" "$directory/cloud-config.txt" || return 1
   done
   rm -rf "$PKI_SOURCE"
+  rm -f "$KUBEADM_INIT_CONFIG" "$KUBEADM_JOIN_CONFIG"
 }
 
 # A failed kubeadm leaves a half-made node that the next attempt cannot build on, so it is reset,
@@ -271,7 +273,8 @@ attempt_kubeadm() {
 
 main() {
   if [ -e "$MARKER" ]; then
-    log "already bootstrapped"
+    forget_key_material
+    log "already bootstrapped; cloud-init's copies of the key material are deleted again"
     return 0
   fi
   trap 'rm -f "$BOOTSTRAP_KUBECONFIG"' EXIT
