@@ -53,7 +53,8 @@ def _fail(error: Exception, stack_file: Path) -> typer.Exit:
 def validate(stack: StackArgument, stacks: StacksOption = Path("stacks")) -> None:
     """Check a stack file and report every problem, without running anything."""
     try:
-        spec = parse_stack_config(load_stack(stacks, stack).values)
+        config = load_stack(stacks, stack)
+        spec = parse_stack_config(config.values, config.secret_paths)
     except (ConfigError, StackNotFound) as error:
         raise _fail(error, stack_file(stacks, stack)) from None
     out.print(f"stack {stack!r} is valid: {spec.platform}, Kubernetes {spec.cluster.kubernetes_version}", markup=False)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from hybrid_infra.offline.plan import load_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
+STAND_IN = "simulated-secret-for-"
 
 
 def require_tool(name: str) -> str:
@@ -44,8 +46,24 @@ def dev_config() -> dict[str, Any]:
     return load_dev_config()
 
 
+def encrypted(value: Any) -> Any:
+    """The stand-ins of encrypted values (from ``load_stack``) written back as ``secure:`` values."""
+    if isinstance(value, str) and value.startswith(STAND_IN):
+        return {"secure": "v1:test:" + value.removeprefix(STAND_IN)}
+    if isinstance(value, dict):
+        return {key: encrypted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [encrypted(item) for item in value]
+    return value
+
+
+def secret_keys(config: dict[str, Any]) -> list[str]:
+    """The config keys holding an encrypted value, as the engine lists them to the program."""
+    return [key for key, value in config.items() if STAND_IN in json.dumps(value)]
+
+
 def write_stack(directory: Path, name: str, config: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"Pulumi.{name}.yaml"
-    path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"config": encrypted(config)}, sort_keys=False))
     return path

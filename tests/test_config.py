@@ -199,3 +199,15 @@ def test_sizes_names_and_capacity(dev_config, change, expected):
     found = problems(dev_config)
     assert len(found) == 1, found
     assert found[0].startswith(expected), found
+
+
+def test_secret_keys_are_accepted_only_where_the_stack_encrypted_them(dev_config):
+    vm = dev_config["hybrid-infra:workloads"]["virtualMachines"][0]
+    vm["userData"] = "#cloud-config\npassword: hunter2\n"
+    secret = ["hybrid-infra:openstack.cloudProvider.applicationCredentialSecret"]
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(dev_config, secret)
+    assert [line.split(":")[0] for line in caught.value.problems] == ["workloads.virtualMachines[0].userData"]
+    parse_stack_config(dev_config, [*secret, "hybrid-infra:workloads.virtualMachines[0].userData"])
+    parse_stack_config(dev_config, ["hybrid-infra:openstack", "hybrid-infra:workloads"])
+    parse_stack_config(dev_config)  # a program's own arguments: not a stack file

@@ -19,7 +19,7 @@ from hybrid_infra.config import ConfigError, parse_stack_config
 from hybrid_infra.offline.plan import Redactor, run_plan
 from hybrid_infra.offline.simulate import Simulation, simulate
 from hybrid_infra.workloads import VirtualMachine
-from tests.conftest import ROOT, STACKS, write_stack
+from tests.conftest import ROOT, STACKS, secret_keys, write_stack
 
 SCHEMAS = ROOT / "tests" / "schemas"
 KUBEVIRT_SCHEMA = SCHEMAS / "kubevirt-v1.9.0-openapi.json"
@@ -271,7 +271,7 @@ def test_a_missing_manifest_file_is_a_config_error(tmp_path, dev_config):
 def test_unit_tests_on_mocks_never_fetch(dev_config):
     from hybrid_infra.platform import program
 
-    result = simulate(program, stack="dev", config=dev_config)
+    result = simulate(program, stack="dev", config=dev_config, secret_keys=secret_keys(dev_config))
     assert by_name(result)["dev-kubevirt"].outputs["operatorManifest"]["expanded"] is False
 
 

@@ -9,11 +9,11 @@ them are reported together before any resource is registered.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import pulumi
-from pydantic import ValidationError, create_model, model_validator
+from pydantic import BaseModel, SecretStr, ValidationError, create_model, model_validator
 
 from .. import platforms
 from .addons import AddonsSpec
@@ -132,10 +132,13 @@ def section_names() -> list[str]:
     return [*GENERIC_SECTIONS, *platforms.names()]
 
 
-def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
+def parse_stack_config(config: Mapping[str, Any], secret_paths: Collection[str] | None = None) -> StackSpec:
     """Validate the ``hybrid-infra:*`` keys of a stack's config (values already decoded from YAML or JSON).
 
     Keys of other namespaces (provider settings such as ``<provider>:region``) are left to their owners.
+    ``secret_paths`` names the values that came encrypted (``hybrid-infra:<section>`` for a whole
+    section, or a path below it such as ``hybrid-infra:<section>.a.b[0]``); given, every secret key
+    (credentials, passwords) must lie under one of them. A program's own arguments pass None.
     """
     model = stack_model()
     sections: dict[str, Any] = {}
@@ -158,15 +161,53 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackSpec:
             problems.append(f"{NAMESPACE}:{line}" if section in allowed and rest == "required key is missing" else line)
     if problems:
         raise ConfigError(problems)
+    if secret_paths is not None:
+        plain = [path for path in secret_fields(spec) if not _covered(f"{NAMESPACE}:{path}", secret_paths)]
+        if plain:
+            raise ConfigError(
+                f"{path}: a plain value is not allowed for a secret (it would sit unencrypted in the stack file); "
+                f"set it encrypted with: pulumi config set --path --secret '{NAMESPACE}:{path}' <value>"
+                for path in plain
+            )
     return spec
 
 
+def secret_fields(model: BaseModel, prefix: str = "") -> Iterator[str]:
+    """The key paths of every secret value set in ``model``, as a stack file names them."""
+    for name, field in type(model).model_fields.items():
+        yield from _secret_paths(getattr(model, name), f"{prefix}.{field.alias or name}".lstrip("."))
+
+
+def _secret_paths(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        yield path
+    elif isinstance(value, BaseModel):
+        yield from secret_fields(value, path)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _secret_paths(item, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_paths(item, f"{path}.{key}")
+
+
+def _covered(path: str, secret_paths: Collection[str]) -> bool:
+    return any(path == secret or path.startswith((f"{secret}.", f"{secret}[")) for secret in secret_paths)
+
+
 def from_pulumi_config() -> StackSpec:
-    """The running Pulumi program's stack config, validated (structured values arrive as JSON)."""
+    """The running Pulumi program's stack config, validated (structured values arrive as JSON).
+
+    The engine tells which keys hold an encrypted value, section by section (a ``secure:`` value
+    anywhere in a section makes the whole section secret).
+    """
     config = pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
+    secret: list[str] = []
     for name in section_names():
         value = config.get_object(name)
         if value is not None:
-            raw[f"{NAMESPACE}:{name}"] = value
-    return parse_stack_config(raw)
+            raw[config.full_key(name)] = value
+            if pulumi.runtime.is_config_secret(config.full_key(name)):
+                secret.append(config.full_key(name))
+    return parse_stack_config(raw, secret)

@@ -38,6 +38,8 @@ class StackConfig:
     secret_keys: list[str]
     secret_values: list[str]
     """The stand-ins of encrypted values, to hide wherever they end up."""
+    secret_paths: list[str]
+    """Where encrypted values stand: ``<key>`` or ``<key>.<path>``, as ``parse_stack_config`` takes them."""
 
 
 def available_stacks(stacks_dir: Path) -> list[str]:
@@ -61,17 +63,17 @@ def load_stack(stacks_dir: Path, stack: str) -> StackConfig:
         raise ConfigError([f"{where}: not valid YAML ({getattr(error, 'problem', error)})"]) from None
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise ConfigError(["(top level): expected a mapping with a 'config' key"])
-    stand_ins: list[str] = []
+    stand_ins: dict[str, str] = {}
     values = {key: _stand_in_secrets(value, key, stand_ins) for key, value in (document.get("config") or {}).items()}
-    secret_keys = [key for key, value in values.items() if any(s in json.dumps(value) for s in stand_ins)]
-    return StackConfig(path, values, secret_keys, stand_ins)
+    secret_keys = [key for key, value in values.items() if any(s in json.dumps(value) for s in stand_ins.values())]
+    return StackConfig(path, values, secret_keys, list(stand_ins.values()), list(stand_ins))
 
 
-def _stand_in_secrets(value: Any, path: str, stand_ins: list[str]) -> Any:
+def _stand_in_secrets(value: Any, path: str, stand_ins: dict[str, str]) -> Any:
     """``secure:`` values are encrypted for the stack's secrets provider; offline they become stand-ins."""
     if isinstance(value, dict) and set(value) == {"secure"}:
-        stand_ins.append(f"simulated-secret-for-{path}")
-        return stand_ins[-1]
+        stand_ins[path] = f"simulated-secret-for-{path}"
+        return stand_ins[path]
     if isinstance(value, dict):
         return {k: _stand_in_secrets(v, f"{path}.{k}", stand_ins) for k, v in value.items()}
     if isinstance(value, list):
@@ -90,7 +92,7 @@ class Plan:
 def run_plan(stacks_dir: Path, stack: str) -> Plan:
     """Validate the stack (raising :class:`ConfigError`) and run the program on the simulated cloud."""
     config = load_stack(stacks_dir, stack)
-    spec = parse_stack_config(config.values)
+    spec = parse_stack_config(config.values, config.secret_paths)
     project_dir = stacks_dir.resolve().parent
     simulation = simulate(
         lambda: build(spec, base_dir=project_dir),

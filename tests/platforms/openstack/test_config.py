@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pulumi
 import pytest
 
 from hybrid_infra.config import parse_stack_config
+from hybrid_infra.platform import program
+from hybrid_infra.testing import simulate
+from tests.conftest import secret_keys, write_stack
 from tests.test_config import problems
 
 
@@ -53,3 +60,32 @@ def test_secrets_do_not_show_in_the_validated_spec(dev_config):
     assert secret not in repr(spec) and secret not in str(spec)
 
 
+
+
+PLAIN_SECRET_LINE = (
+    "openstack.cloudProvider.applicationCredentialSecret: a plain value is not allowed for a secret (it would sit "
+    "unencrypted in the stack file); set it encrypted with: pulumi config set --path --secret "
+    "'hybrid-infra:openstack.cloudProvider.applicationCredentialSecret' <value>"
+)
+
+
+def test_a_credential_in_plain_text_is_refused_by_plan(tmp_path, dev_config):
+    dev_config["hybrid-infra:openstack"]["cloudProvider"]["applicationCredentialSecret"] = "committed-in-the-clear"
+    write_stack(tmp_path / "stacks", "dev", {k: v for k, v in dev_config.items()})
+    stack = (tmp_path / "stacks" / "Pulumi.dev.yaml").read_text()
+    assert "committed-in-the-clear" in stack and "secure:" not in stack
+    result = subprocess.run(
+        [sys.executable, "-m", "hybrid_infra", "plan", "dev"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"stacks/Pulumi.dev.yaml: {PLAIN_SECRET_LINE}"]
+    assert "committed-in-the-clear" not in result.stderr + result.stdout
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_credential_in_plain_text_is_refused_under_pulumi_up(dev_config):
+    # Under `pulumi up` the engine marks a whole key secret when any value in it is encrypted.
+    with pytest.raises(pulumi.RunError) as caught:
+        simulate(program, stack="dev", config=dev_config, secret_keys=[])
+    assert PLAIN_SECRET_LINE in str(caught.value)
+    simulate(program, stack="dev", config=dev_config, secret_keys=secret_keys(dev_config))

@@ -11,7 +11,7 @@ from hybrid_infra.config import parse_stack_config
 from hybrid_infra.offline.simulate import Simulation, Unknown
 from hybrid_infra.platform import program
 from hybrid_infra.testing import simulate
-from tests.conftest import load_dev_config
+from tests.conftest import load_dev_config, secret_keys
 
 INSTANCE = "openstack:compute/instance:Instance"
 PORT = "openstack:networking/port:Port"
@@ -20,7 +20,9 @@ PLATFORM_MODULES = ["network", "endpoint", "nodes", "cloud_provider", "infrastru
 
 
 def run(config: dict[str, Any], preview: bool = False) -> Simulation:
-    return simulate(program, stack="dev", config=config, spec=parse_stack_config(config), preview=preview)
+    return simulate(
+        program, stack="dev", config=config, secret_keys=secret_keys(config), spec=parse_stack_config(config), preview=preview
+    )
 
 
 def instances(result: Simulation) -> dict[str, dict[str, Any]]:
