@@ -7,6 +7,7 @@ The platform-free components are here; each platform's components live in its pa
 from .addons.cdi import Cdi
 from .addons.cni import Cni
 from .addons.kubevirt import KubeVirt
+from .addons.metadata import MetadataPolicy
 from .addons.multus import Multus
 from .addons.storage import DefaultStorageClass
 from .bootstrap.pki import ClusterPki
@@ -30,6 +31,7 @@ __all__ = [
     "Infrastructure",
     "KubeVirt",
     "KubernetesCluster",
+    "MetadataPolicy",
     "Multus",
     "Node",
     "NodeGroup",

@@ -44,11 +44,13 @@ def _infrastructure_of(group: NodeGroup, platforms: Mapping[str, Infrastructure]
     return next(iter(platforms.values()))
 
 
-def _token_secret_data(token: str) -> dict[str, str]:
+def _token_secret_data(token: str, expiration: str) -> dict[str, str]:
     token_id, token_secret = token.split(".")
     return {
         "token-id": token_id,
         "token-secret": token_secret,
+        # An absolute UTC time in RFC 3339 (cluster-bootstrap token/api BootstrapTokenExpirationKey).
+        "expiration": expiration,
         "usage-bootstrap-authentication": "true",
         "usage-bootstrap-signing": "true",
         "auth-extra-groups": TOKEN_GROUP,
@@ -155,11 +157,13 @@ class KubernetesCluster(pulumi.ComponentResource):
         )
 
     def _manage_join_token(self, name: str) -> None:
-        """Keep the join token as a Pulumi-managed bootstrap-token Secret, so nodes added later join.
+        """Keep the join token as a Pulumi-managed bootstrap-token Secret that expires.
 
-        ``kubeadm init`` creates the Secret (without expiry) so the first nodes can join at once; a
-        provider that adopts existing objects takes it over. Replacing ``<cluster>-pki-token-secret``
-        rotates the token: Pulumi deletes the old Secret and creates the new one.
+        ``kubeadm init`` creates the first token's Secret (with ``cluster.joinTokenTtlMinutes``), so
+        the first nodes join at once; a provider that adopts existing objects takes it over. When the
+        set of nodes changes, the PKI issues a new token: Pulumi creates its Secret, with a new
+        expiry, for the new nodes, and deletes the old one. Kubernetes' token cleaner deletes an
+        expired Secret by itself; a `pulumi up` that changes no node changes no token.
         """
         adopter = k8s.Provider(
             f"{name}-kubernetes-adopt",
@@ -167,7 +171,11 @@ class KubernetesCluster(pulumi.ComponentResource):
             upsert_existing_objects=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
         )
-        token_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(self.pki.bootstrap_token.apply(_token_secret_data))
+        token_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            pulumi.Output.all(self.pki.bootstrap_token, self.pki.bootstrap_token_expiration).apply(
+                lambda args: _token_secret_data(*args)
+            )
+        )
         k8s.core.v1.Secret(
             f"{name}-join-token",
             metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -10,6 +10,7 @@ from . import platforms
 from .addons.cdi import Cdi
 from .addons.cni import Cni
 from .addons.kubevirt import KubeVirt
+from .addons.metadata import MetadataPolicy
 from .addons.multus import Multus
 from .cluster import KubernetesCluster
 from .config.errors import ConfigError
@@ -24,7 +25,7 @@ BUILT_IN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease
 class HybridPlatform(pulumi.ComponentResource):
     """Infrastructure, the Kubernetes cluster, its add-ons in order, and the workloads beside each other.
 
-    Order: CNI -> cloud provider, CSI and storage class -> KubeVirt and CDI -> workloads.
+    Order: CNI -> metadata policy -> cloud provider, CSI and storage class -> KubeVirt and CDI -> workloads.
     """
 
     endpoint: pulumi.Output[str]
@@ -62,15 +63,18 @@ class HybridPlatform(pulumi.ComponentResource):
         self.cni = Cni(
             f"{name}-cni", spec.cluster, spec.addons, self.cluster.api_address, self.cluster.api_port, after()
         )
-        self.multus = Multus(f"{name}-multus", spec, base_dir, after(self.cni)) if spec.addons.multus.enabled else None
+        # Before anything else schedules: no pod may ever reach the nodes' user data.
+        self.metadata_policy = MetadataPolicy(f"{name}-metadata-policy", spec.cluster, after(self.cni))
+        network = (self.cni, self.metadata_policy)
+        self.multus = Multus(f"{name}-multus", spec, base_dir, after(*network)) if spec.addons.multus.enabled else None
         self.cloud_provider = self.infrastructure[spec.platform].create_cloud_provider(
-            f"{name}-{spec.platform}", spec.addons, after(self.cni)
+            f"{name}-{spec.platform}", spec.addons, after(*network)
         )
 
         self.kubevirt = self.cdi = None
         if spec.virtualization:
-            self.kubevirt = KubeVirt(f"{name}-kubevirt", spec, base_dir, after(self.cni, self.cloud_provider))
-            self.cdi = Cdi(f"{name}-cdi", spec, base_dir, after(self.cni, self.cloud_provider))
+            self.kubevirt = KubeVirt(f"{name}-kubevirt", spec, base_dir, after(*network, self.cloud_provider))
+            self.cdi = Cdi(f"{name}-cdi", spec, base_dir, after(*network, self.cloud_provider))
 
         workloads = spec.workloads
         used = {app.namespace for app in workloads.containers} | {vm.namespace for vm in workloads.virtual_machines}
@@ -78,12 +82,12 @@ class HybridPlatform(pulumi.ComponentResource):
             create_object(
                 f"{name}-namespace-{namespace}",
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
-                after(self.cni),
+                after(*network),
             )
             for namespace in sorted(used - BUILT_IN_NAMESPACES)
         ]
         self.apps = {
-            app.name: ContainerApp(f"{name}-{app.name}", app, after(self.cni, *namespaces))
+            app.name: ContainerApp(f"{name}-{app.name}", app, after(*network, *namespaces))
             for app in workloads.containers
         }
         self.virtual_machines = {}
@@ -93,7 +97,7 @@ class HybridPlatform(pulumi.ComponentResource):
                 f"{name}-{vm.name}",
                 vm,
                 spec.cluster,
-                after(*ready, self.multus, *namespaces),
+                after(*network, *ready, self.multus, *namespaces),
                 allowed_apps=[self.apps[source].app for source in vm.allow_from],
                 read_write_many=spec.addons.storage_class.read_write_many,
             )

@@ -90,3 +90,18 @@ def test_every_kubernetes_object_waits_for_the_readiness_gate(dev):
     assert providers and all(gate.urn in before(urn) for urn in providers)
     objects = [r for r in dev.simulation.resources if r.type.startswith("kubernetes:")]
     assert objects and all(r.provider in providers for r in objects)
+
+
+def test_the_metadata_policy_comes_right_after_the_cni_and_before_everything_else(dev):
+    cni = stage(dev, "hybrid-infra:index:Cni")
+    (policy,) = stage(dev, "hybrid-infra:index:MetadataPolicy")
+    assert policy.type == "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy"
+    assert_after(dev, [policy], cni)
+    first = {r.urn for r in cni} | {policy.urn}
+    # Everything that schedules or serves pods; the join token's Secret only needs the API.
+    rest = [
+        r for r in dev.simulation.resources
+        if r.type.startswith("kubernetes:") and r.custom and r.urn not in first and not r.name.endswith("-join-token")
+    ]
+    assert len(rest) > 10
+    assert_after(dev, rest, [policy])

@@ -92,7 +92,8 @@ def test_first_control_plane_node_initialises(spec):
         "apiServer"
     ]["extraArgs"]
     token = init["bootstrapTokens"][0]
-    assert (token["token"], token["ttl"]) == (PKI.bootstrap_token, "0s")
+    # The first boot's token expires: never `ttl: 0s`, which kubeadm writes as a token without expiry.
+    assert (token["token"], token["ttl"]) == (PKI.bootstrap_token, "60m0s")
     assert documents["KubeletConfiguration"]["cgroupDriver"] == "systemd"
 
 

@@ -15,7 +15,9 @@ import yaml
 from cryptography import x509
 
 from hybrid_infra.bootstrap.cloudinit import DEFAULT_USER_DATA_TARGET
-from tests.conftest import STACKS, cloud_init_schema
+from hybrid_infra.offline.plan import Redactor, run_plan
+from hybrid_infra.offline.simulate import Simulation
+from tests.conftest import STACKS, cloud_init_schema, write_stack
 from tests.test_bootstrap import openssl_discovery_hash
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -157,13 +159,17 @@ def test_manifests_hold_the_pinned_releases(hidden):
     assert "secret-kube-system-cloud-config.yaml" in secrets
 
 
+# Checked against their own schemas (KubeVirt, CDI) or shapes (the CNIs' policies) elsewhere.
+CUSTOM_RESOURCE_GROUPS = ("kubevirt.io", "cdi.kubevirt.io", "cilium.io", "projectcalico.org")
+
+
 def test_every_plain_manifest_passes_kubernetes_validate_strict(hidden):
     out, _ = hidden
     plain = [
         p
         for p in sorted((out / "manifests").glob("*.yaml"))
         if not p.name.startswith("helmrelease-") and not p.name.endswith(".pinned.yaml")
-        and yaml.safe_load(p.read_text())["apiVersion"].split("/")[0] not in ("kubevirt.io", "cdi.kubevirt.io")
+        and yaml.safe_load(p.read_text())["apiVersion"].split("/")[0] not in CUSTOM_RESOURCE_GROUPS
     ]
     kinds = {yaml.safe_load(p.read_text())["kind"] for p in plain}
     assert {"Secret", "StorageClass"} <= kinds
@@ -203,9 +209,38 @@ def test_join_token_is_kept_as_a_bootstrap_token_secret(shown):
     assert secret["inputs"]["type"] == "bootstrap.kubernetes.io/token"
     data = secret["inputs"]["stringData"]
     assert (data["token-id"], data["token-secret"]) == (token_id, token_secret)
-    assert "expiration" not in data
+    # One hour after the simulated clock, when Pulumi issued it.
+    assert data["expiration"] == "2026-01-01T01:00:00Z"
     adopter = next(r for r in plan_json(out)["resources"] if r["name"] == "dev-cluster-kubernetes-adopt")
     assert secret["provider"] == adopter["urn"] and adopter["inputs"]["upsertExistingObjects"] == "true"
+
+
+def join_token(config, tmp_path, stack: str) -> dict[str, str]:
+    write_stack(tmp_path, stack, config)
+    resources = run_plan(tmp_path, stack).simulation.resources
+    secret = next(r for r in resources if r.name == "dev-cluster-join-token")
+    data = Redactor(Simulation(stack, False, resources), show_secrets=True).value(secret.inputs["stringData"])
+    return {"id": data["token-id"], "secret": data["token-secret"], "name": secret.inputs["metadata"]["name"]}
+
+
+def test_the_join_token_is_renewed_when_nodes_are_added_and_only_then(tmp_path, dev_config):
+    first = join_token(dev_config, tmp_path / "a", "dev")
+    assert join_token(dev_config, tmp_path / "b", "dev") == first
+    dev_config["hybrid-infra:cluster"]["readinessTimeoutSeconds"] = 900
+    assert join_token(dev_config, tmp_path / "c", "dev") == first
+    dev_config["hybrid-infra:cluster"]["pools"][0]["count"] += 1
+    renewed = join_token(dev_config, tmp_path / "d", "dev")
+    assert renewed["id"] != first["id"] and renewed["secret"] != first["secret"]
+    assert renewed["name"] == f"bootstrap-token-{renewed['id']}"
+
+
+def test_no_token_without_expiry_anywhere_in_the_plan(shown):
+    out, _ = shown
+    texts = [p.read_text() for p in out.rglob("*") if p.is_file()]
+    assert not [t for t in texts if "ttl: 0s" in t]
+    init = yaml.safe_load_all(written_file(out, "dev-cp-0", "/etc/hybrid-infra/kubeadm-init.yaml"))
+    (token,) = next(iter(init))["bootstrapTokens"]
+    assert token["ttl"] == "60m0s"
 
 
 def test_rsa_keys_when_configured(tmp_path, dev_config):

@@ -223,12 +223,12 @@ def render(
             {
                 "apiVersion": KUBEADM_API,
                 "kind": "InitConfiguration",
-                # ttl 0: the token never expires, so a pool scaled out later still joins; Pulumi keeps
-                # the same Secret under management and replaces it to rotate the token.
+                # The token lives for the first boot only; Pulumi takes its Secret over and issues a
+                # new one (with its own expiry) whenever the set of nodes changes.
                 "bootstrapTokens": [
                     {
                         "token": bootstrap_token,
-                        "ttl": "0s",
+                        "ttl": f"{cluster.join_token_ttl_minutes}m0s",
                         "usages": ["signing", "authentication"],
                         "groups": [TOKEN_GROUP],
                         "description": TOKEN_DESCRIPTION,

@@ -7,14 +7,18 @@ signed here too, so the kubeconfig comes out of Pulumi without logging in to any
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_random as random
 import pulumi_tls as tls
+import pulumiverse_time as time
 
 from ..config.cluster import ClusterSpec
+from ..topology import node_groups
 
 CA_VALIDITY_HOURS = 10 * 365 * 24
 ADMIN_GROUP = "kubeadm:cluster-admins"
@@ -26,6 +30,12 @@ _KEY_ARGS: dict[str, dict[str, Any]] = {
     "rsa-3072": {"algorithm": "RSA", "rsa_bits": 3072},
     "rsa-4096": {"algorithm": "RSA", "rsa_bits": 4096},
 }
+
+
+def node_set_digest(cluster: ClusterSpec) -> str:
+    """Names every node of the cluster in a short, stable form: it changes when, and only when, nodes do."""
+    names = sorted(name for group in node_groups(cluster) for name in group.node_names)
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,9 @@ class ClusterPki(pulumi.ComponentResource):
     bootstrap_token_id: pulumi.Output[str]
     """The token's public half, which names its Secret."""
     bootstrap_token: pulumi.Output[str]
-    """kubeadm bootstrap token ``[a-z0-9]{6}.[a-z0-9]{16}``; secret."""
+    """kubeadm bootstrap token ``[a-z0-9]{6}.[a-z0-9]{16}``; secret, renewed when the set of nodes changes."""
+    bootstrap_token_expiration: pulumi.Output[str]
+    """When the token stops working (RFC 3339, UTC): ``cluster.joinTokenTtlMinutes`` after it was issued."""
     encryption_key: pulumi.Output[str]
     """32 random bytes, base64, for encrypting Secrets in etcd; secret."""
     material: pulumi.Output[PkiMaterial]
@@ -108,12 +120,16 @@ class ClusterPki(pulumi.ComponentResource):
             opts=child,
         )
 
+        # A new token whenever the set of nodes changes (a pool scaled out), and only then: as
+        # Cluster API does, nodes join with a short-lived token that Pulumi renews for new nodes.
+        renew = {"nodes": node_set_digest(cluster)}
         token_id = random.RandomString(
-            f"{name}-token-id", length=6, upper=False, special=False, opts=child
+            f"{name}-token-id", length=6, upper=False, special=False, keepers=renew, opts=child
         )
         token_secret = random.RandomPassword(
-            f"{name}-token-secret", length=16, upper=False, special=False, opts=child
+            f"{name}-token-secret", length=16, upper=False, special=False, keepers=renew, opts=child
         )
+        issued = time.Static(f"{name}-token-issued", triggers=renew, opts=child)
         encryption = random.RandomBytes(f"{name}-encryption-key", length=32, opts=child)
 
         self.ca_cert = ca.cert_pem
@@ -121,6 +137,10 @@ class ClusterPki(pulumi.ComponentResource):
         self.admin_key = pulumi.Output.secret(admin_key.private_key_pem)
         self.bootstrap_token_id = token_id.result
         self.bootstrap_token = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
+        ttl = datetime.timedelta(minutes=cluster.join_token_ttl_minutes)
+        self.bootstrap_token_expiration = issued.unix.apply(
+            lambda seconds: (datetime.datetime.fromtimestamp(seconds, datetime.UTC) + ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
         self.encryption_key = pulumi.Output.secret(encryption.base64)
         self.material = pulumi.Output.secret(
             pulumi.Output.all(

@@ -189,6 +189,9 @@ class ClusterSpec(Spec):
     )
     pki: PkiSpec = PkiSpec()
     readiness_timeout_seconds: Int = Field(1200, ge=10, le=7200)
+    join_token_ttl_minutes: Int = Field(
+        60, ge=15, le=1440, description="how long a join token is valid after Pulumi issues it for new nodes"
+    )
 
     @field_validator("name")
     @classmethod

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import json
 import ipaddress
 import random
 import string
@@ -72,6 +73,7 @@ class SimulatedCloud(pulumi.runtime.Mocks):
             "random:index/randomString:RandomString": self._random_string,
             "random:index/randomBytes:RandomBytes": self._random_bytes,
             "random:index/randomId:RandomId": self._random_id,
+            "time:index/static:Static": self._time_static,
         }
         self._calls: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         for platform in platforms.names():
@@ -250,10 +252,26 @@ class SimulatedCloud(pulumi.runtime.Mocks):
             "readyForRenewal": False,
         }
 
+    # --- pulumiverse-time ----------------------------------------------------------------
+
+    def _time_static(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The time of creation: the simulated clock, unless the input names one."""
+        moment = datetime.datetime.fromisoformat(inputs["rfc3339"]) if inputs.get("rfc3339") else self.clock
+        return {
+            "rfc3339": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "unix": int(moment.timestamp()),
+            **{part: getattr(moment, part) for part in ("year", "month", "day", "hour", "minute", "second")},
+        }
+
     # --- pulumi-random -------------------------------------------------------------------
 
+    def _random(self, name: str, inputs: dict[str, Any]) -> random.Random:
+        # New keepers replace the resource with a new value, as the provider does.
+        keepers = inputs.get("keepers")
+        return self.rng("random", f"{name}\0{json.dumps(keepers, sort_keys=True)}" if keepers else name)
+
     def _random_string(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        rng = self.rng("random", name)
+        rng = self._random(name, inputs)
         classes = []
         for flag, chars, minimum in (
             ("lower", string.ascii_lowercase, "minLower"),
@@ -271,11 +289,11 @@ class SimulatedCloud(pulumi.runtime.Mocks):
         return {"result": "".join(chosen)}
 
     def _random_bytes(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        data = self.rng("random", name).randbytes(int(inputs["length"]))
+        data = self._random(name, inputs).randbytes(int(inputs["length"]))
         return {"base64": base64.b64encode(data).decode(), "hex": data.hex()}
 
     def _random_id(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        data = self.rng("random", name).randbytes(int(inputs["byteLength"]))
+        data = self._random(name, inputs).randbytes(int(inputs["byteLength"]))
         prefix = inputs.get("prefix") or ""
         return {
             "hex": prefix + data.hex(),
