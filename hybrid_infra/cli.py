@@ -1,4 +1,4 @@
-"""Command line: ``hybrid-infra plan STACK`` and ``hybrid-infra validate STACK``."""
+"""Command line: ``hybrid-infra plan STACK``, ``validate STACK`` and ``rollout STACK --pool NAME``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from rich.tree import Tree
 
 from .config.errors import ConfigError
 from .config.stack import parse_stack_config
+from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, write_diff
 from .offline.plan import (
+    CLUSTER_TYPE,
     OutputNotAPlan,
     Plan,
     Redactor,
@@ -21,11 +23,12 @@ from .offline.plan import (
     check_output,
     load_stack,
     pinned_manifests,
+    plan_document,
     run_plan,
     stack_file,
     write_plan,
 )
-from .topology import node_groups
+from .topology import NodeGroup, node_groups
 
 app = typer.Typer(
     help="Review a hybrid-infra deployment offline: no cloud, no credentials, no Pulumi CLI.",
@@ -65,13 +68,24 @@ def plan(
     stack: StackArgument,
     out_dir: Annotated[Path | None, typer.Option("--out", help="where to write the plan [default: build/STACK]")] = None,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="show secret values in files and output")] = False,
+    against: Annotated[
+        Path | None,
+        typer.Option("--against", help="an earlier plan's directory, taken as the running state: list what changes"),
+    ] = None,
     stacks: StacksOption = Path("stacks"),
 ) -> None:
     """Run the program on the simulated cloud, print what it creates and write the artifacts."""
     target = out_dir or Path("build") / stack
     try:
+        earlier = load_earlier(against) if against else None
         check_output(target)
         result = run_plan(stacks, stack)
+        if earlier is not None:
+            check_versions(earlier, result.simulation.outputs)
+    except NotAPlan as error:
+        for line in error.problems:
+            err.print(line, markup=False)
+        raise typer.Exit(BAD_INPUT) from None
     except (ConfigError, StackNotFound, OutputNotAPlan) as error:
         raise _fail(error, stack_file(stacks, stack)) from None
     write_plan(result, target, show_secrets)
@@ -91,6 +105,23 @@ def plan(
     for warning in result.simulation.warnings:
         err.print(f"warning: {warning}", markup=False)
     out.print(f"{len(result.simulation.resources)} resources; plan written to {target}", markup=False)
+    if earlier is not None and against is not None:
+        # Compared as the earlier plan shows its secrets.
+        shown = bool(earlier.get("showSecrets"))
+        current = plan_document(result, Redactor(result.simulation, shown, result.config.secret_values))
+        changes = diff(earlier, current)
+        write_diff(changes, target)
+        out.print(_changes(changes, against), markup=False)
+
+
+def _changes(changes: list[Change], against: Path) -> str:
+    counts = {action: sum(1 for change in changes if change.action == action) for action in ("create", "update", "delete")}
+    lines = [f"against {against}: " + ", ".join(f"{count} to {action}" for action, count in counts.items())]
+    for change in changes:
+        if change.action != "same":
+            detail = f" ({', '.join(change.changed)})" if change.changed else ""
+            lines.append(f"  {change.action:<7}{change.type} {change.urn.rsplit('::', 1)[-1]}{detail}")
+    return "\n".join(lines)
 
 
 def _tree(result: Plan) -> Tree:
@@ -166,6 +197,47 @@ def _workloads(result: Plan) -> Table:
             ", ".join(vm.allow_from) or "any pod",
         )
     return table
+
+
+@app.command()
+def rollout(
+    stack: StackArgument,
+    pool: Annotated[str, typer.Option("--pool", help="the pool whose nodes to renew (control-plane for the control plane)")],
+    stacks: StacksOption = Path("stacks"),
+) -> None:
+    """Print the commands that renew a pool's nodes one at a time (a new image or settings), in order."""
+    try:
+        result = run_plan(stacks, stack)
+    except (ConfigError, StackNotFound) as error:
+        raise _fail(error, stack_file(stacks, stack)) from None
+    groups = {group.name: group for group in node_groups(result.spec.cluster)}
+    if pool not in groups:
+        err.print(
+            f"{stack_file(stacks, stack)}: --pool: {pool!r} is not a pool of the stack; use one of: {', '.join(groups)}",
+            markup=False,
+        )
+        raise typer.Exit(BAD_INPUT)
+    out.print("\n".join(rollout_commands(result, groups[pool])), markup=False, soft_wrap=True)
+
+
+def rollout_commands(result: Plan, group: NodeGroup) -> list[str]:
+    """Drain, replace (with a fresh join token), wait for Ready and uncordon each node of ``group`` in turn."""
+    cluster = next(r for r in result.simulation.resources if r.type == CLUSTER_TYPE)
+    pki = next(r for r in result.simulation.resources if r.type == "hybrid-infra:index:ClusterPki")
+    machines, token = cluster.outputs["machines"], pki.outputs["tokenResources"]
+    lines = [
+        f"# Renew pool {group.name} of stack {result.stack}, one node at a time ({group.count} nodes): each VM is",
+        "# replaced by one made from the current image and settings, which joins with a fresh token.",
+    ]
+    for name in group.node_names:
+        replace = " ".join(f"--replace '{urn}'" for urn in [*token, machines[name]])
+        lines += [
+            f"kubectl drain {name} --ignore-daemonsets --delete-emptydir-data --timeout=15m",
+            f"pulumi up --stack {result.stack} --yes {replace}",
+            f"kubectl wait --for=condition=Ready node/{name} --timeout=30m",
+            f"kubectl uncordon {name}",
+        ]
+    return lines
 
 
 def main() -> None:

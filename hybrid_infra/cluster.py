@@ -73,6 +73,8 @@ class KubernetesCluster(pulumi.ComponentResource):
     """Every node: name, pool, role, private address and fault domain."""
     user_data: pulumi.Output[dict[str, str]]
     """Every node's cloud-config by node name (secret: it carries the join token and CA keys)."""
+    machines: pulumi.Output[dict[str, str]]
+    """The URN of every node's VM resource, by node name: what `pulumi up --replace` renews."""
     provider: k8s.Provider
     """Kubernetes provider for the new cluster; usable once the API answers /readyz."""
     ready: ReadinessGate
@@ -145,6 +147,7 @@ class KubernetesCluster(pulumi.ComponentResource):
                 for node, address in zip(node_list, addresses, strict=True)
             ]
         )
+        self.machines = pulumi.Output.all(**{node.name: node.machine.urn for node in node_list})
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
@@ -153,6 +156,7 @@ class KubernetesCluster(pulumi.ComponentResource):
                 "kubeconfig": self.kubeconfig,
                 "nodes": self.nodes,
                 "userData": self.user_data,
+                "machines": self.machines,
             }
         )
 

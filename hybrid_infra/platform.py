@@ -12,6 +12,7 @@ from .addons.cni import Cni
 from .addons.kubevirt import KubeVirt
 from .addons.metadata import MetadataPolicy
 from .addons.multus import Multus
+from .addons.upgrades import VersionGuard
 from .cluster import KubernetesCluster
 from .config.errors import ConfigError
 from .config.stack import StackSpec, from_pulumi_config
@@ -49,6 +50,8 @@ class HybridPlatform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         base_dir = base_dir or Path.cwd()
         self.spec = spec
+        # First of all: the engine checks the asked versions against the running ones before any change.
+        self.versions = VersionGuard(f"{name}-versions", spec, child)
         self.infrastructure: dict[str, Infrastructure] = {
             platform: component(f"{name}-{platform}", spec.cluster, spec.sections[platform], child)
             for platform, component in components.items()
@@ -113,6 +116,9 @@ def build(spec: StackSpec, base_dir: Path | None = None) -> HybridPlatform:
     platform = HybridPlatform(spec.cluster.name, spec, base_dir=base_dir)
     pulumi.export("platform", spec.platform)
     pulumi.export("kubernetesVersion", spec.cluster.kubernetes_version)
+    if spec.virtualization:
+        pulumi.export("kubevirtVersion", spec.addons.kubevirt.version)
+        pulumi.export("cdiVersion", spec.addons.cdi.version)
     pulumi.export("endpoint", platform.endpoint)
     pulumi.export("kubeconfig", platform.kubeconfig)
     pulumi.export("nodes", platform.nodes)

@@ -12,12 +12,14 @@ on the simulated cloud it is recorded like any resource and nothing is dialled.
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -43,6 +45,46 @@ def _direct_opener(context: ssl.SSLContext) -> urllib.request.OpenerDirector:
     return opener
 
 
+def admin_opener(ca_cert: str, client_cert: str, client_key: str) -> urllib.request.OpenerDirector:
+    """An opener that trusts the cluster CA only and presents the admin certificate."""
+    context = ssl.create_default_context(cadata=ca_cert)
+    with tempfile.TemporaryDirectory(prefix="hybrid-infra-") as directory:
+        cert_path = os.path.join(directory, "admin.crt")
+        key_path = os.path.join(directory, "admin.key")
+        for path, content in ((cert_path, client_cert), (key_path, client_key)):
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
+                handle.write(content)
+        context.load_cert_chain(cert_path, key_path)
+    return _direct_opener(context)
+
+
+def poll(
+    opener: urllib.request.OpenerDirector,
+    url: str,
+    timeout_seconds: float,
+    interval_seconds: float,
+    judge: Callable[[bytes], str | None] = lambda body: None,
+) -> str | None:
+    """GET ``url`` until it answers 200 with a body ``judge`` accepts (None); else the last finding at the deadline."""
+    deadline = time.monotonic() + timeout_seconds
+    last = "no answer yet"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return last
+        try:
+            with opener.open(url, timeout=max(0.1, min(10.0, remaining))) as answer:
+                found = judge(answer.read()) if answer.status == 200 else f"HTTP {answer.status}"
+                if found is None:
+                    return None
+                last = found
+        except urllib.error.HTTPError as error:
+            last = f"HTTP {error.code}"
+        except (urllib.error.URLError, OSError) as error:
+            last = str(getattr(error, "reason", error))
+        time.sleep(max(0.0, min(interval_seconds, deadline - time.monotonic())))
+
+
 def wait_until_ready(
     server: str,
     ca_cert: str,
@@ -53,36 +95,12 @@ def wait_until_ready(
 ) -> None:
     """Read ``kubeadm-config`` at ``server`` as the admin until it answers 200 or time runs out."""
     url = server.rstrip("/") + INIT_FINISHED_PATH
-    context = ssl.create_default_context(cadata=ca_cert)
-    with tempfile.TemporaryDirectory(prefix="hybrid-infra-") as directory:
-        cert_path = os.path.join(directory, "admin.crt")
-        key_path = os.path.join(directory, "admin.key")
-        for path, content in ((cert_path, client_cert), (key_path, client_key)):
-            with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
-                handle.write(content)
-        context.load_cert_chain(cert_path, key_path)
-    opener = _direct_opener(context)
-
-    deadline = time.monotonic() + timeout_seconds
-    last = "no answer yet"
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            with opener.open(url, timeout=max(0.1, min(10.0, remaining))) as answer:
-                if answer.status == 200:
-                    return
-                last = f"HTTP {answer.status}"
-        except urllib.error.HTTPError as error:
-            last = f"HTTP {error.code}"
-        except (urllib.error.URLError, OSError) as error:
-            last = str(getattr(error, "reason", error))
-        time.sleep(max(0.0, min(interval_seconds, deadline - time.monotonic())))
-    raise ClusterNotReady(
-        f"kubeadm init at {server} did not finish within {timeout_seconds:g}s (last: {last} from {url}); "
-        "check that this machine can reach the endpoint and read the nodes' /var/log/hybrid-infra-bootstrap.log"
-    )
+    last = poll(admin_opener(ca_cert, client_cert, client_key), url, timeout_seconds, interval_seconds)
+    if last is not None:
+        raise ClusterNotReady(
+            f"kubeadm init at {server} did not finish within {timeout_seconds:g}s (last: {last} from {url}); "
+            "check that this machine can reach the endpoint and read the nodes' /var/log/hybrid-infra-bootstrap.log"
+        )
 
 
 class _ReadinessProvider(pulumi.dynamic.ResourceProvider):
@@ -125,6 +143,110 @@ class ReadinessGate(pulumi.dynamic.Resource):
                 "client_key": pulumi.Output.secret(client_key),
                 "timeout_seconds": timeout_seconds,
                 "ready": None,
+            },
+            opts,
+        )
+
+
+NODES_PATH = "/api/v1/nodes"
+
+
+class UpgradeNotFinished(Exception):
+    pass
+
+
+def nodes_behind(version: str, names: list[str], body: bytes) -> str | None:
+    """Which of ``names`` does not yet run kubelet ``v<version>`` and report Ready; None when all do."""
+    found = {}
+    for node in json.loads(body).get("items") or []:
+        status = node.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        found[node["metadata"]["name"]] = ((status.get("nodeInfo") or {}).get("kubeletVersion"), ready)
+    behind = []
+    for name in names:
+        if name not in found:
+            behind.append(f"{name} is not registered")
+            continue
+        kubelet, ready = found[name]
+        if kubelet != f"v{version}" or not ready:
+            behind.append(f"{name} runs {kubelet} and is {'Ready' if ready else 'not Ready'}")
+    return "; ".join(behind) or None
+
+
+def wait_for_version(
+    server: str,
+    ca_cert: str,
+    client_cert: str,
+    client_key: str,
+    version: str,
+    names: list[str],
+    timeout_seconds: float,
+    interval_seconds: float = 15.0,
+) -> None:
+    """Poll the nodes until every one of ``names`` runs kubelet ``v<version>`` and is Ready."""
+    last = poll(
+        admin_opener(ca_cert, client_cert, client_key),
+        server.rstrip("/") + NODES_PATH,
+        timeout_seconds,
+        interval_seconds,
+        lambda body: nodes_behind(version, names, body),
+    )
+    if last is not None:
+        raise UpgradeNotFinished(
+            f"the nodes did not all run Kubernetes v{version} and report Ready within {timeout_seconds:g}s: {last}; "
+            "watch them with `kubectl get nodes` and `kubectl -n system-upgrade get plans,jobs`"
+        )
+
+
+class _UpgradeProvider(pulumi.dynamic.ResourceProvider):
+    def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
+        wait_for_version(
+            props["server"],
+            props["ca_cert"],
+            props["client_cert"],
+            props["client_key"],
+            props["version"],
+            list(props["nodes"]),
+            float(props["timeout_seconds"]),
+        )
+        return props
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        return pulumi.dynamic.CreateResult(id_=props["server"], outs=self._wait(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        return pulumi.dynamic.UpdateResult(outs=self._wait(news))
+
+
+class UpgradeGate(pulumi.dynamic.Resource):
+    """Exists once every node runs the cluster's Kubernetes version and is Ready; waits again after each change."""
+
+    version: pulumi.Output[str]
+    nodes: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        name: str,
+        server: pulumi.Input[str],
+        ca_cert: pulumi.Input[str],
+        client_cert: pulumi.Input[str],
+        client_key: pulumi.Input[str],
+        version: str,
+        nodes: list[str],
+        timeout_seconds: int,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(
+            _UpgradeProvider(),
+            name,
+            {
+                "server": server,
+                "ca_cert": ca_cert,
+                "client_cert": client_cert,
+                "client_key": pulumi.Output.secret(client_key),
+                "version": version,
+                "nodes": nodes,
+                "timeout_seconds": timeout_seconds,
             },
             opts,
         )

@@ -75,6 +75,8 @@ class ClusterPki(pulumi.ComponentResource):
     """32 random bytes, base64, for encrypting Secrets in etcd; secret."""
     material: pulumi.Output[PkiMaterial]
     """Everything above and the CA keys, resolved together; secret."""
+    token_resources: list[pulumi.CustomResource]
+    """What makes the join token; replacing them issues a new one (``hybrid-infra rollout`` does)."""
 
     def __init__(self, name: str, cluster: ClusterSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybrid-infra:index:ClusterPki", name, None, opts)
@@ -130,6 +132,7 @@ class ClusterPki(pulumi.ComponentResource):
             f"{name}-token-secret", length=16, upper=False, special=False, keepers=renew, opts=child
         )
         issued = time.Static(f"{name}-token-issued", triggers=renew, opts=child)
+        self.token_resources = [token_id, token_secret, issued]
         encryption = random.RandomBytes(f"{name}-encryption-key", length=32, opts=child)
 
         self.ca_cert = ca.cert_pem
@@ -164,5 +167,6 @@ class ClusterPki(pulumi.ComponentResource):
                 "adminCert": self.admin_cert,
                 "adminKey": self.admin_key,
                 "bootstrapToken": self.bootstrap_token,
+                "tokenResources": [resource.urn for resource in self.token_resources],
             }
         )

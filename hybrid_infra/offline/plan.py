@@ -183,6 +183,7 @@ def _secret_leaves(value: Any, inside: bool) -> Iterator[str]:
 def plan_document(plan: Plan, redactor: Redactor) -> dict[str, Any]:
     return {
         "stack": plan.stack,
+        "showSecrets": redactor.show_secrets,
         "resources": [
             {
                 "urn": resource.urn,

@@ -70,6 +70,8 @@ class Node:
     role: Role
     private_address: pulumi.Output[str]
     fault_domain: str
+    machine: pulumi.CustomResource
+    """The VM resource: what `pulumi up --replace` renews (see ``hybrid-infra rollout``)."""
 
 
 class ApiEndpoint(pulumi.ComponentResource, ABC):

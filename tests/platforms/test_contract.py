@@ -155,3 +155,15 @@ def test_the_same_stack_gives_the_same_plan(case, plan):
     first = plan_document(plan, Redactor(plan.simulation, show_secrets=True))
     second = plan_document(again, Redactor(again.simulation, show_secrets=True))
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+def test_every_node_names_its_machine_under_the_infrastructure(case, plan):
+    component = platforms.infrastructure_class(case[0])
+    (infrastructure,) = plan.simulation.of_type(component.type_token)
+    (cluster,) = plan.simulation.of_type("hybrid-infra:index:KubernetesCluster")
+    machines = cluster.outputs["machines"]
+    names = [name for group in node_groups(plan.spec.cluster) for name in group.node_names]
+    assert sorted(machines) == sorted(names)
+    by_urn = {r.urn: r for r in plan.simulation.resources}
+    for name, urn in machines.items():
+        assert by_urn[urn].custom and infrastructure.urn in ancestors(plan, urn), name

@@ -64,7 +64,7 @@ class OpenStackNodePool(NodePool):
                 allowed_address_pairs=address_pairs,
                 opts=child,
             )
-            openstack.compute.Instance(
+            instance = openstack.compute.Instance(
                 f"{name}-{index}",
                 name=node_name,
                 flavor_name=spec.flavors[group.size],
@@ -98,6 +98,7 @@ class OpenStackNodePool(NodePool):
                     role=group.role,
                     private_address=port.all_fixed_ips[0],
                     fault_domain=zone or "default",
+                    machine=instance,
                 )
             )
         self.register_outputs({"nodes": [{"name": n.name, "address": n.private_address} for n in self.nodes]})

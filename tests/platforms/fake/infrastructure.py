@@ -34,7 +34,7 @@ class FakeNodePool(NodePool):
                 {"name": node_name, "network": network.id, "userData": user_data[index], "address": None},
                 pulumi.ResourceOptions(parent=self, ignore_changes=["userData"]),
             )
-            self.nodes.append(Node(node_name, group.name, group.role, machine.address, "default"))  # type: ignore[attr-defined]
+            self.nodes.append(Node(node_name, group.name, group.role, machine.address, "default", machine))  # type: ignore[attr-defined]
         self.register_outputs({"nodes": [node.name for node in self.nodes]})
 
 
