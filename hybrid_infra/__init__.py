@@ -10,12 +10,13 @@ from .addons.kubevirt import KubeVirt
 from .addons.metadata import MetadataPolicy
 from .addons.multus import Multus
 from .addons.storage import DefaultStorageClass
+from .addons.upgrades import SystemUpgrade, VersionGuard
 from .bootstrap.pki import ClusterPki
 from .cluster import KubernetesCluster
 from .config import ConfigError, StackSpec, parse_stack_config
 from .platform import HybridPlatform
 from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool, PlatformSection
-from .readiness import ReadinessGate
+from .readiness import ReadinessGate, UpgradeGate
 from .topology import NodeGroup, PlatformHints
 from .workloads import ContainerApp, VirtualMachine
 
@@ -40,6 +41,9 @@ __all__ = [
     "PlatformSection",
     "ReadinessGate",
     "StackSpec",
+    "SystemUpgrade",
+    "UpgradeGate",
+    "VersionGuard",
     "VirtualMachine",
     "parse_stack_config",
 ]

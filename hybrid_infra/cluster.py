@@ -67,6 +67,8 @@ class KubernetesCluster(pulumi.ComponentResource):
     """Address the nodes use to reach the Kubernetes API."""
     api_port: int
     """Port of the Kubernetes API."""
+    server: pulumi.Output[str]
+    """``https://<endpoint>:<port>``: the API as clients outside the node network reach it."""
     kubeconfig: pulumi.Output[str]
     """Admin kubeconfig built from the PKI (secret)."""
     nodes: pulumi.Output[list[dict[str, str]]]
@@ -110,6 +112,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.user_data = pulumi.Output.secret(pulumi.Output.all(**user_data))
 
         server = pulumi.Output.concat("https://", endpoint.public_address, f":{endpoint.port}")
+        self.server = server
         self.endpoint = pulumi.Output.from_input(endpoint.public_address)
         self.api_address = pulumi.Output.from_input(endpoint.private_address)
         self.api_port = endpoint.port

@@ -12,12 +12,14 @@ from .addons.cni import Cni
 from .addons.kubevirt import KubeVirt
 from .addons.metadata import MetadataPolicy
 from .addons.multus import Multus
-from .addons.upgrades import VersionGuard
+from .addons.upgrades import SystemUpgrade, VersionGuard
 from .cluster import KubernetesCluster
 from .config.errors import ConfigError
 from .config.stack import StackSpec, from_pulumi_config
 from .objects import create_object
 from .platforms.contract import Infrastructure
+from .readiness import UpgradeGate
+from .topology import node_groups
 from .workloads import ContainerApp, VirtualMachine
 
 BUILT_IN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
@@ -104,6 +106,20 @@ class HybridPlatform(pulumi.ComponentResource):
                 allowed_apps=[self.apps[source].app for source in vm.allow_from],
                 read_write_many=spec.addons.storage_class.read_write_many,
             )
+
+        # A new kubernetesVersion reaches running nodes through the Plans; `pulumi up` waits for every node.
+        self.upgrade = SystemUpgrade(f"{name}-upgrade", spec, base_dir, after(*network, self.versions))
+        self.upgraded = UpgradeGate(
+            f"{name}-upgraded",
+            server=self.cluster.server,
+            ca_cert=self.cluster.pki.ca_cert,
+            client_cert=self.cluster.pki.admin_cert,
+            client_key=self.cluster.pki.admin_key,
+            version=spec.cluster.kubernetes_version,
+            nodes=[name for group in node_groups(spec.cluster) for name in group.node_names],
+            timeout_seconds=spec.cluster.upgrade.timeout_minutes * 60,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.upgrade.plans, *network]),
+        )
 
         self.endpoint = self.cluster.endpoint
         self.kubeconfig = self.cluster.kubeconfig

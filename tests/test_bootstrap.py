@@ -122,7 +122,7 @@ def test_node_registration_carries_pool_labels_taints_and_cloud_provider(spec):
     ]
     args = {a["name"]: a["value"] for a in registration["kubeletExtraArgs"]}
     assert args["cloud-provider"] == "external"
-    assert args["node-labels"] == "hybrid-infra.io/pool=virt,tier=virtualization"
+    assert args["node-labels"] == "hybrid-infra.io/kubernetes-version=1.34.2,hybrid-infra.io/pool=virt,tier=virtualization"
     control = kubeadm_documents(nodes(spec)["dev-cp-0"])["InitConfiguration"]["nodeRegistration"]
     assert control["taints"] == [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
 

@@ -129,3 +129,184 @@ def test_a_new_image_replaces_no_running_node(tmp_path, earlier, dev_config):
     assert result.returncode == 0, result.stderr
     instances = [r for r in changes(tmp_path / "out").values() if r["type"] == "openstack:compute/instance:Instance"]
     assert len(instances) == 8 and {r["action"] for r in instances} == {"same"}
+
+
+# --- the upgrade Plans -------------------------------------------------------------------------
+
+import os  # noqa: E402
+import stat  # noqa: E402
+
+import yaml  # noqa: E402
+
+from hybrid_infra.addons.upgrades import adjust_controller, plan_resource  # noqa: E402
+from hybrid_infra.bootstrap.upgrade import upgrade_script  # noqa: E402
+from hybrid_infra.config import parse_stack_config  # noqa: E402
+from tests.conftest import ROOT, require_tool  # noqa: E402
+
+
+def strict(schema: Any) -> Any:
+    """The CRD's structural schema, refusing fields it does not name (as the API server prunes them)."""
+    if isinstance(schema, dict):
+        schema = {key: strict(value) for key, value in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema and not schema.get(
+            "x-kubernetes-preserve-unknown-fields"
+        ):
+            schema["additionalProperties"] = False
+    elif isinstance(schema, list):
+        schema = [strict(item) for item in schema]
+    return schema
+
+PLAN_CRD = ROOT / "tests" / "schemas" / "system-upgrade-controller-v0.20.1-plans-crd.yaml"
+
+
+def plan_schema() -> dict[str, Any]:
+    crd = yaml.safe_load(PLAN_CRD.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    return strict(version["schema"]["openAPIV3Schema"])
+
+
+def spec_at(version: str) -> Any:
+    config = load_dev_config()
+    config["hybrid-infra:cluster"]["kubernetesVersion"] = version
+    return parse_stack_config(config)
+
+
+def test_plans_are_valid_plans_control_plane_first_one_at_a_time():
+    jsonschema = pytest.importorskip("jsonschema")
+    cluster = spec_at("1.35.1").cluster
+    control, workers = plan_resource(cluster, "control-plane"), plan_resource(cluster, "workers")
+    for plan_object in (control, workers):
+        jsonschema.validate(plan_object, plan_schema())
+        assert plan_object["spec"]["version"] == "v1.35.1"
+        expressions = plan_object["spec"]["nodeSelector"]["matchExpressions"]
+        assert {"key": "hybrid-infra.io/kubernetes-version", "operator": "NotIn", "values": ["1.35.1"]} in expressions
+        assert plan_object["spec"]["drain"]["disableEviction"] is False  # KubeVirt migrates VMs on eviction
+        assert plan_object["spec"]["upgrade"]["image"] == "docker.io/library/ubuntu:24.04"  # tagged: not rewritten
+    assert control["spec"]["concurrency"] == 1 and workers["spec"]["concurrency"] == 1
+    assert "prepare" not in control["spec"]
+    # Workers wait until every control-plane node runs the new kubelet.
+    assert workers["spec"]["prepare"]["image"] == "registry.k8s.io/kubectl:v1.35.1"
+    assert "--for=jsonpath={.status.nodeInfo.kubeletVersion}=v1.35.1" in workers["spec"]["prepare"]["args"]
+    assert control["spec"]["upgrade"]["args"][-1] == "control-plane" and workers["spec"]["upgrade"]["args"][-1] == "worker"
+
+
+def test_max_unavailable_sets_the_workers_concurrency(dev_config):
+    dev_config["hybrid-infra:cluster"]["upgrade"] = {"maxUnavailable": 3}
+    assert plan_resource(parse_stack_config(dev_config).cluster, "workers")["spec"]["concurrency"] == 3
+
+
+def test_an_upgrade_image_without_a_tag_is_refused(dev_config):
+    from hybrid_infra.config import ConfigError
+
+    dev_config["hybrid-infra:cluster"]["upgrade"] = {"image": "docker.io/library/ubuntu"}
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(dev_config)
+    assert caught.value.problems[0].startswith("cluster.upgrade.image: 'docker.io/library/ubuntu' is not allowed")
+
+
+def test_the_controllers_drain_jobs_use_kubectl_of_the_cluster_version():
+    adjust = adjust_controller(spec_at("1.35.0").cluster)
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "default-controller-env"},
+                  "data": {"SYSTEM_UPGRADE_JOB_KUBECTL_IMAGE": "rancher/kubectl:v1.30.3"}}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "system-upgrade-controller"},
+                  "spec": {"template": {"spec": {}}}}
+    assert adjust(config_map)["data"]["SYSTEM_UPGRADE_JOB_KUBECTL_IMAGE"] == "registry.k8s.io/kubectl:v1.35.0"
+    assert config_map["data"]["SYSTEM_UPGRADE_JOB_KUBECTL_IMAGE"] == "rancher/kubectl:v1.30.3"  # a copy was changed
+    annotations = adjust(deployment)["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {"hybrid-infra.io/kubectl-image": "registry.k8s.io/kubectl:v1.35.0"}
+
+
+def test_the_dev_plan_holds_the_plans_and_the_upgrade_gate(tmp_path, earlier, dev_config):
+    dev_config["hybrid-infra:cluster"]["kubernetesVersion"] = "1.35.0"
+    result = plan(tmp_path, dev_config, "out", str(earlier))
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    plans = {p.name: yaml.safe_load(p.read_text()) for p in (out / "manifests").glob("plan-system-upgrade-*.yaml")}
+    assert sorted(plans) == ["plan-system-upgrade-hybrid-infra-control-plane.yaml", "plan-system-upgrade-hybrid-infra-workers.yaml"]
+    diff = changes(out)
+    updated = {r["urn"].rsplit("::", 1)[-1]: r for r in diff.values() if r["action"] == "update"}
+    assert {"dev-upgrade-control-plane", "dev-upgrade-workers", "dev-upgraded"} <= set(updated)
+    instances = [r for r in diff.values() if r["type"] == "openstack:compute/instance:Instance"]
+    assert len(instances) == 8 and {r["action"] for r in instances} == {"same"}
+    assert (out / "manifests" / "operator-system-upgrade-controller.pinned.yaml").exists()
+
+
+# --- the upgrade script, against stand-ins ------------------------------------------------------
+
+UPGRADE_STUB = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
+case "$(basename "$0")" in
+  kubelet) echo "Kubernetes $(cat "$HYBRID_INFRA_ROOT/kubelet-version")" ;;
+  kubectl) case "$*" in *"get configmap kubeadm-config"*) printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkubernetesVersion: %s\\n' "$(cat "$HYBRID_INFRA_ROOT/cluster-version")" ;; esac ;;
+esac
+"""
+
+
+def run_upgrade(tmp_path: Path, role: str, kubelet: str, cluster: str) -> tuple[subprocess.CompletedProcess[str], list[str], Path]:
+    root = tmp_path / "root"
+    for directory in ("etc/apt/sources.list.d", "var/log", "bin"):
+        (root / directory).mkdir(parents=True, exist_ok=True)
+    for command in ("apt-get", "apt-mark", "kubeadm", "kubectl", "kubelet", "systemctl", "sleep"):
+        stub = root / "bin" / command
+        stub.write_text(UPGRADE_STUB)
+        stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    (root / "kubelet-version").write_text(kubelet)
+    (root / "cluster-version").write_text(cluster)
+    path = root / "upgrade.sh"
+    path.write_text(upgrade_script(spec_at("1.35.0").cluster))
+    env = {**os.environ, "HYBRID_INFRA_ROOT": str(root), "PATH": f"{root / 'bin'}:{os.environ['PATH']}",
+           "SYSTEM_UPGRADE_NODE_NAME": "dev-cp-1"}
+    result = subprocess.run(["bash", str(path), role], capture_output=True, text=True, env=env, timeout=60)
+    log = root / "calls.log"
+    return result, log.read_text().splitlines() if log.exists() else [], root
+
+
+def test_upgrade_script_passes_shellcheck(tmp_path):
+    shellcheck = require_tool("shellcheck")
+    path = tmp_path / "upgrade.sh"
+    path.write_text(upgrade_script(spec_at("1.35.0").cluster))
+    checked = subprocess.run([shellcheck, "--severity=style", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout
+
+
+def test_the_first_control_plane_node_applies_the_upgrade_in_the_documented_order(tmp_path):
+    result, made, root = run_upgrade(tmp_path, "control-plane", "v1.34.2", "v1.34.2")
+    assert result.returncode == 0, result.stderr
+    sources = (root / "etc/apt/sources.list.d/kubernetes.list").read_text()
+    assert "https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /" in sources
+    steps = [line for line in made if not line.startswith(("sleep", "kubelet --version"))]
+    order = [
+        next(i for i, line in enumerate(steps) if line.startswith(prefix))
+        for prefix in (
+            "apt-get -q -o DPkg::Lock::Timeout=600 update",
+            "apt-get -q -o DPkg::Lock::Timeout=600 install -y --allow-change-held-packages kubeadm=1.35.0-1.1",
+            "kubeadm upgrade apply v1.35.0 --yes",
+            "apt-get -q -o DPkg::Lock::Timeout=600 install -y --allow-change-held-packages kubelet=1.35.0-1.1 kubectl=1.35.0-1.1",
+            "systemctl daemon-reload",
+            "systemctl restart kubelet",
+            "kubectl --kubeconfig /etc/kubernetes/admin.conf label node dev-cp-1 hybrid-infra.io/kubernetes-version=1.35.0 --overwrite",
+        )
+    ]
+    assert order == sorted(order)
+    assert not [line for line in made if line.startswith("kubeadm upgrade node")]
+
+
+def test_the_other_control_plane_nodes_and_workers_upgrade_their_node(tmp_path):
+    result, made, _ = run_upgrade(tmp_path / "cp", "control-plane", "v1.34.2", "v1.35.0")
+    assert result.returncode == 0, result.stderr
+    assert "kubeadm upgrade node" in made and not [line for line in made if "upgrade apply" in line]
+    result, made, _ = run_upgrade(tmp_path / "worker", "worker", "v1.34.2", "v1.35.0")
+    assert result.returncode == 0, result.stderr
+    assert "kubeadm upgrade node" in made
+    assert "kubectl --kubeconfig /etc/kubernetes/kubelet.conf label node dev-cp-1 hybrid-infra.io/kubernetes-version=1.35.0 --overwrite" in made
+
+
+def test_a_node_already_at_the_version_only_gets_its_label(tmp_path):
+    result, made, _ = run_upgrade(tmp_path, "worker", "v1.35.0", "v1.35.0")
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[0] for line in made] == ["kubelet", "kubectl"]
+
+
+def test_the_upgrade_script_refuses_an_unknown_role(tmp_path):
+    result, made, _ = run_upgrade(tmp_path, "etcd", "v1.34.2", "v1.34.2")
+    assert result.returncode == 2 and made == []

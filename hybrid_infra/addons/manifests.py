@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import urllib.request
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +110,15 @@ def install_release(
     pinned: PinnedManifest,
     base_dir: Path,
     opts: pulumi.ResourceOptions | None,
+    adjust: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> tuple[list[pulumi.CustomResource], dict[str, Any]]:
-    """Register a release manifest's objects as children of ``parent``; return them and the plan's record."""
+    """Register a release manifest's objects as children of ``parent``; return them and the plan's record.
+
+    ``adjust`` sees each object before it is registered and returns the one to register.
+    """
     objects = read_manifest(pinned, base_dir)
+    if objects is not None and adjust is not None:
+        objects = [adjust(item) for item in objects]
     created = register_objects(name, objects or [], child_options(parent, opts))
     return created, pinned.record(expanded=objects is not None)
 

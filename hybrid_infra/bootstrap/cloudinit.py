@@ -117,9 +117,16 @@ def bootstrap_script(node: NodeBootstrap) -> str:
         "KUBEADM_ATTEMPTS": str(KUBEADM_ATTEMPTS[node.step]),
         "KUBEADM_RETRY_SECONDS": str(KUBEADM_RETRY_SECONDS),
     }
+    return shell_script("node-bootstrap.sh", settings)
+
+
+def shell_script(source_file: str, settings: dict[str, str]) -> str:
+    """One of this package's scripts, its settings first as read-only variables.
+
+    The comments are for readers of the source; the node's copy leaves them out to fit in the user data.
+    """
     header = "".join(f"readonly {key}={shlex.quote(value)}\n" for key, value in settings.items())
-    source = resources.files(__package__).joinpath("node-bootstrap.sh").read_text()
-    # The comments are for readers of the source; the node's copy leaves them out to fit in the user data.
+    source = resources.files(__package__).joinpath(source_file).read_text()
     body = "".join(line for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#"))
     return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + body
 

@@ -10,7 +10,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ..config.cluster import POOL_LABEL, ClusterSpec
+from ..config.cluster import POOL_LABEL, VERSION_LABEL, ClusterSpec
 from ..topology import NodeGroup, PlatformHints
 
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
@@ -119,11 +119,12 @@ def _args(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in values.items()]
 
 
-def node_registration(group: NodeGroup, index: int, hints: PlatformHints) -> dict[str, Any]:
+def node_registration(group: NodeGroup, index: int, hints: PlatformHints, version: str) -> dict[str, Any]:
     kubelet_args = {}
     if hints.cloud_provider_external:
         kubelet_args["cloud-provider"] = "external"
-    labels = {**group.labels, POOL_LABEL: group.name}
+    # The version label is what the upgrade Plans select nodes by: those not yet at the asked version.
+    labels = {**group.labels, POOL_LABEL: group.name, VERSION_LABEL: version}
     kubelet_args["node-labels"] = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
     taints = [{"key": t.key, **({"value": t.value} if t.value else {}), "effect": t.effect} for t in group.taints]
     if group.role == "control-plane":
@@ -217,7 +218,7 @@ def render(
 ) -> str:
     """The kubeadm configuration of one node for ``step`` (default: the node's own), as YAML documents."""
     step = step or bootstrap_step(group, index)
-    registration = node_registration(group, index, hints)
+    registration = node_registration(group, index, hints, cluster.kubernetes_version)
     if step == "init":
         documents = [
             {

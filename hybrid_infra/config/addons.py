@@ -14,6 +14,7 @@ CALICO_VERSION = "v3.30.3"
 KUBEVIRT_VERSION = "v1.9.0"
 CDI_VERSION = "v1.66.0"
 MULTUS_VERSION = "v4.2.2"
+SYSTEM_UPGRADE_CONTROLLER_VERSION = "v0.20.1"
 
 
 class ChartSpec(Spec):
@@ -80,10 +81,18 @@ class MultusSpec(Spec):
     manifest: ManifestSource = ManifestSource()
 
 
+class SystemUpgradeSpec(Spec):
+    """The system-upgrade-controller that applies version changes to running nodes."""
+
+    version: NonEmpty = SYSTEM_UPGRADE_CONTROLLER_VERSION
+    manifest: ManifestSource = ManifestSource()
+
+
 class AddonsSpec(Spec):
     charts: ChartsSpec = ChartsSpec()
     storage_class: StorageClassSpec = StorageClassSpec()
     kubevirt: KubeVirtSpec = KubeVirtSpec()
     cdi: CdiSpec = CdiSpec()
     multus: MultusSpec = MultusSpec()
+    system_upgrade: SystemUpgradeSpec = SystemUpgradeSpec()
 

@@ -28,6 +28,8 @@ from .fields import (
 CONTROL_PLANE_POOL = "control-plane"
 POOL_LABEL = "hybrid-infra.io/pool"
 """Every node carries its pool's name under this label."""
+VERSION_LABEL = "hybrid-infra.io/kubernetes-version"
+"""Every node carries the Kubernetes version it was bootstrapped or last upgraded to under this label."""
 KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip:v1.2.3"
 API_PORT = 6443
 
@@ -122,6 +124,8 @@ class PoolSpec(Spec):
         for key in labels:
             if key == POOL_LABEL:
                 raise problem(f"{key!r} is not allowed; hybrid-infra sets it to the pool's name", key=key)
+            if key == VERSION_LABEL:
+                raise problem(f"{key!r} is not allowed; hybrid-infra sets it to the node's Kubernetes version", key=key)
             prefix = key.rpartition("/")[0]
             restricted = prefix.endswith(("kubernetes.io", "k8s.io"))
             if restricted and not prefix.endswith(("kubelet.kubernetes.io", "node.kubernetes.io")):
@@ -169,6 +173,29 @@ class PackagesSpec(Spec):
     revision: NonEmpty = Field("1.1", description="Debian revision of the packages: kubelet=<version>-<revision>")
 
 
+class UpgradeSpec(Spec):
+    """How a new ``kubernetesVersion`` reaches the running nodes (system-upgrade-controller Plans)."""
+
+    max_unavailable: Int = Field(1, ge=1, le=100, description="workers upgraded at once (the control plane: one)")
+    drain_timeout_seconds: Int = Field(
+        1800, ge=60, le=86400, description="how long draining a node may take: its VMs live-migrate meanwhile"
+    )
+    timeout_minutes: Int = Field(240, ge=10, le=2880, description="how long `pulumi up` waits for every node")
+    image: NonEmpty = Field(
+        "docker.io/library/ubuntu:24.04",
+        description="image of the upgrade job, which runs the upgrade on the host (chroot); with a tag or digest",
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        # The controller appends the plan's version to an image without a tag (container.WithLatestTag).
+        name = value.rsplit("/", 1)[-1]
+        if ":" not in name and "@" not in name:
+            raise problem(f"{value!r} is not allowed; give a tag or digest, such as docker.io/library/ubuntu:24.04")
+        return value
+
+
 class PkiSpec(Spec):
     key_algorithm: Literal["ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"] = "ecdsa-p256"
     admin_certificate_hours: Int = Field(8760, ge=1, le=87600)
@@ -189,6 +216,7 @@ class ClusterSpec(Spec):
     )
     pki: PkiSpec = PkiSpec()
     readiness_timeout_seconds: Int = Field(1200, ge=10, le=7200)
+    upgrade: UpgradeSpec = UpgradeSpec()
     join_token_ttl_minutes: Int = Field(
         60, ge=15, le=1440, description="how long a join token is valid after Pulumi issues it for new nodes"
     )

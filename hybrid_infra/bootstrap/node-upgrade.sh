@@ -1,0 +1,116 @@
+# shellcheck shell=bash
+# Moves this node to KUBERNETES_VERSION in place, as kubeadm's upgrade guide does it: the package
+# repository of the new minor, kubeadm first, `kubeadm upgrade apply` on the first control-plane
+# node (the cluster still runs the old version) or `kubeadm upgrade node` everywhere else, then
+# kubelet and kubectl, and a kubelet restart. The system-upgrade-controller runs it on the host
+# (chroot) after cordoning and draining the node, one control-plane node at a time, and uncordons
+# the node when it succeeds. Idempotent: a node already at the version only gets its label.
+# Its argument is the node's role: control-plane or worker.
+# Everything happens below ROOT: "" on a node, a scratch directory when the script is exercised.
+readonly ROOT="${HYBRID_INFRA_ROOT:-}"
+readonly ROLE="${1:-}"
+readonly NODE="${SYSTEM_UPGRADE_NODE_NAME:-}"
+readonly KEYRING="/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
+readonly SOURCES="${ROOT}/etc/apt/sources.list.d/kubernetes.list"
+readonly ADMIN_CONF="/etc/kubernetes/admin.conf"
+readonly KUBELET_CONF="/etc/kubernetes/kubelet.conf"
+APT=(apt-get -q -o DPkg::Lock::Timeout=600)
+
+log() {
+  printf '%s hybrid-infra-upgrade[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" | tee -a "${ROOT}/var/log/hybrid-infra-upgrade.log" >&2
+}
+
+retry() {
+  local attempts=$1 delay=$2 attempt=1
+  shift 2
+  until "$@"; do
+    if [ "$attempt" -ge "$attempts" ]; then
+      log "giving up after $attempt attempts: $*"
+      return 1
+    fi
+    log "attempt $attempt of $attempts failed, retrying in ${delay}s: $*"
+    attempt=$((attempt + 1))
+    sleep "$delay"
+  done
+}
+
+# pkgs.k8s.io has one repository per minor version; the signing key stays the same.
+use_repository_of_version() {
+  local minor
+  minor=$(printf '%s' "$KUBERNETES_VERSION" | cut -d. -f1-2)
+  printf 'deb [signed-by=%s] %s/v%s/deb/ /\n' "$KEYRING" "$PACKAGE_REPOSITORY" "$minor" >"$SOURCES" || return 1
+  retry 10 15 "${APT[@]}" update
+}
+
+install_package() {
+  local packages=("$@") versioned=() package
+  for package in "${packages[@]}"; do
+    versioned+=("$package=$KUBERNETES_VERSION-$PACKAGE_REVISION")
+  done
+  apt-mark unhold "${packages[@]}" >/dev/null || return 1
+  retry 5 15 "${APT[@]}" install -y --allow-change-held-packages "${versioned[@]}" || return 1
+  apt-mark hold "${packages[@]}" >/dev/null
+}
+
+# The cluster's version as kubeadm keeps it; the first control-plane node to run finds the old one.
+cluster_version() {
+  kubectl --kubeconfig "$ADMIN_CONF" -n kube-system get configmap kubeadm-config \
+    -o jsonpath='{.data.ClusterConfiguration}' | sed -n 's/^kubernetesVersion: *//p'
+}
+
+upgrade_kubeadm_state() {
+  local running
+  if [ "$ROLE" = control-plane ]; then
+    running=$(cluster_version) || return 1
+    if [ -z "$running" ]; then
+      log "cannot read the cluster's version from kube-system/kubeadm-config"
+      return 1
+    fi
+    if [ "$running" != "v$KUBERNETES_VERSION" ]; then
+      log "the cluster runs $running: upgrading it to v$KUBERNETES_VERSION"
+      kubeadm upgrade apply "v$KUBERNETES_VERSION" --yes
+      return
+    fi
+  fi
+  kubeadm upgrade node
+}
+
+label_node() {
+  local kubeconfig="$KUBELET_CONF"
+  if [ "$ROLE" = control-plane ]; then
+    kubeconfig="$ADMIN_CONF"
+  fi
+  retry 10 10 kubectl --kubeconfig "$kubeconfig" label node "$NODE" "$VERSION_LABEL=$KUBERNETES_VERSION" --overwrite
+}
+
+main() {
+  case "$ROLE" in
+    control-plane | worker) ;;
+    *)
+      log "unknown role '$ROLE': expected control-plane or worker"
+      return 2
+      ;;
+  esac
+  if [ -z "$NODE" ]; then
+    log "SYSTEM_UPGRADE_NODE_NAME is not set: run by the system-upgrade-controller only"
+    return 2
+  fi
+  local kubelet
+  kubelet=$(kubelet --version | awk '{print $2}')
+  if [ "$kubelet" = "v$KUBERNETES_VERSION" ]; then
+    log "already at v$KUBERNETES_VERSION"
+  else
+    log "upgrading $ROLE node from $kubelet to v$KUBERNETES_VERSION"
+    export DEBIAN_FRONTEND=noninteractive
+    use_repository_of_version || return 1
+    install_package kubeadm || return 1
+    upgrade_kubeadm_state || return 1
+    install_package kubelet kubectl || return 1
+    systemctl daemon-reload || return 1
+    systemctl restart kubelet || return 1
+  fi
+  label_node || return 1
+  log "done"
+}
+
+main "$@"
