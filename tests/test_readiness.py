@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import ssl
 import threading
@@ -13,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_infra.readiness import INIT_FINISHED_PATH, ClusterNotReady, wait_until_ready
+from hybrid_infra.readiness import (
+    INIT_FINISHED_PATH,
+    NODES_PATH,
+    ClusterNotReady,
+    UpgradeNotFinished,
+    wait_for_version,
+    wait_until_ready,
+)
 from tests.pki_fixtures import certificate, key_pem, new_key, pem
 
 
@@ -41,9 +49,17 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
 
     answer = 200
     paths: list[str] = []
+    nodes: list[bytes] = []
+    """Successive answers of /api/v1/nodes; the last one repeats."""
 
     def do_GET(self):  # noqa: N802
         self.paths.append(self.path)
+        if self.path == NODES_PATH and self.nodes:
+            body = self.nodes[min(self.paths.count(NODES_PATH), len(self.nodes)) - 1]
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+            return
         code = {"/readyz": 200, INIT_FINISHED_PATH: self.answer}.get(self.path, 404)
         self.send_response(code)
         self.end_headers()
@@ -60,7 +76,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server(pki: dict[str, str], port: int, delay: float = 0.0, answer: int = 200) -> Iterator[list[str]]:
+def api_server(
+    pki: dict[str, str], port: int, delay: float = 0.0, answer: int = 200, nodes: list[bytes] | None = None
+) -> Iterator[list[str]]:
     """Starts listening on 127.0.0.1:port after ``delay`` seconds; requires a client certificate from the CA.
 
     Yields the paths requested so far."""
@@ -69,7 +87,7 @@ def api_server(pki: dict[str, str], port: int, delay: float = 0.0, answer: int =
     context.load_cert_chain(directory / "server_cert", directory / "server_key")
     context.load_verify_locations(cadata=pki["ca"])
     context.verify_mode = ssl.CERT_REQUIRED
-    handler = type("Handler", (ApiHandler,), {"answer": answer, "paths": []})
+    handler = type("Handler", (ApiHandler,), {"answer": answer, "paths": [], "nodes": nodes or []})
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def serve() -> None:
@@ -151,3 +169,45 @@ def test_gate_refuses_a_server_the_cluster_ca_did_not_sign(pki):
         with pytest.raises(ClusterNotReady) as caught:
             wait_until_ready(f"https://127.0.0.1:{port}", other_ca, pki["admin_cert"], pki["admin_key"], 1.0, interval_seconds=0.2)
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+
+
+def node_list(*nodes: tuple[str, str, bool]) -> bytes:
+    items = [
+        {
+            "metadata": {"name": name},
+            "status": {
+                "nodeInfo": {"kubeletVersion": version},
+                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            },
+        }
+        for name, version, ready in nodes
+    ]
+    return json.dumps({"kind": "NodeList", "items": items}).encode()
+
+
+def test_upgrade_gate_waits_until_every_node_runs_the_version_and_is_ready(pki):
+    port = free_port()
+    progress = [
+        node_list(("cp-0", "v1.35.0", True), ("w-0", "v1.34.2", True)),
+        node_list(("cp-0", "v1.35.0", True), ("w-0", "v1.35.0", False)),
+        node_list(("cp-0", "v1.35.0", True), ("w-0", "v1.35.0", True)),
+    ]
+    with api_server(pki, port, nodes=progress) as paths:
+        wait_for_version(
+            f"https://127.0.0.1:{port}", pki["ca"], pki["admin_cert"], pki["admin_key"], "1.35.0", ["cp-0", "w-0"],
+            20, interval_seconds=0.1,
+        )
+    assert paths.count(NODES_PATH) == 3
+
+
+def test_upgrade_gate_fails_naming_the_node_that_did_not_make_it(pki):
+    port = free_port()
+    stuck = [node_list(("cp-0", "v1.35.0", True), ("w-0", "v1.34.2", True))]
+    with api_server(pki, port, nodes=stuck), pytest.raises(UpgradeNotFinished) as caught:
+        wait_for_version(
+            f"https://127.0.0.1:{port}", pki["ca"], pki["admin_cert"], pki["admin_key"], "1.35.0",
+            ["cp-0", "w-0", "w-1"], 1, interval_seconds=0.1,
+        )
+    message = str(caught.value)
+    assert "w-0 runs v1.34.2 and is Ready" in message and "w-1 is not registered" in message
+    assert "cp-0" not in message.split(":", 1)[1]

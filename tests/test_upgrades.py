@@ -223,6 +223,10 @@ def test_the_dev_plan_holds_the_plans_and_the_upgrade_gate(tmp_path, earlier, de
     out = tmp_path / "out"
     plans = {p.name: yaml.safe_load(p.read_text()) for p in (out / "manifests").glob("plan-system-upgrade-*.yaml")}
     assert sorted(plans) == ["plan-system-upgrade-hybrid-infra-control-plane.yaml", "plan-system-upgrade-hybrid-infra-workers.yaml"]
+    jsonschema = pytest.importorskip("jsonschema")
+    for written in plans.values():
+        jsonschema.validate(written, plan_schema())
+        assert written["spec"]["version"] == "v1.35.0"
     diff = changes(out)
     updated = {r["urn"].rsplit("::", 1)[-1]: r for r in diff.values() if r["action"] == "update"}
     assert {"dev-upgrade-control-plane", "dev-upgrade-workers", "dev-upgraded"} <= set(updated)
