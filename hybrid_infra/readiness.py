@@ -103,18 +103,26 @@ def wait_until_ready(
         )
 
 
-class _ReadinessProvider(pulumi.dynamic.ResourceProvider):
-    def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
+class _GateProvider(pulumi.dynamic.ResourceProvider):
+    """A resource that exists once its wait succeeds, on create and on every update."""
+
+    def wait(self, props: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        self.wait(props)
+        return pulumi.dynamic.CreateResult(id_=props["server"], outs={**props, "ready": True})
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        self.wait(news)
+        return pulumi.dynamic.UpdateResult(outs={**news, "ready": True})
+
+
+class _ReadinessProvider(_GateProvider):
+    def wait(self, props: dict[str, Any]) -> None:
         wait_until_ready(
             props["server"], props["ca_cert"], props["client_cert"], props["client_key"], float(props["timeout_seconds"])
         )
-        return {**props, "ready": True}
-
-    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        return pulumi.dynamic.CreateResult(id_=props["server"], outs=self._wait(props))
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        return pulumi.dynamic.UpdateResult(outs=self._wait(news))
 
 
 class ReadinessGate(pulumi.dynamic.Resource):
@@ -198,8 +206,8 @@ def wait_for_version(
         )
 
 
-class _UpgradeProvider(pulumi.dynamic.ResourceProvider):
-    def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
+class _UpgradeProvider(_GateProvider):
+    def wait(self, props: dict[str, Any]) -> None:
         wait_for_version(
             props["server"],
             props["ca_cert"],
@@ -209,13 +217,6 @@ class _UpgradeProvider(pulumi.dynamic.ResourceProvider):
             list(props["nodes"]),
             float(props["timeout_seconds"]),
         )
-        return props
-
-    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        return pulumi.dynamic.CreateResult(id_=props["server"], outs=self._wait(props))
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        return pulumi.dynamic.UpdateResult(outs=self._wait(news))
 
 
 class UpgradeGate(pulumi.dynamic.Resource):

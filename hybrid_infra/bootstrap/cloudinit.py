@@ -120,14 +120,19 @@ def bootstrap_script(node: NodeBootstrap) -> str:
     return shell_script("node-bootstrap.sh", settings)
 
 
+FUNCTIONS = "node-functions.sh"
+
+
 def shell_script(source_file: str, settings: dict[str, str]) -> str:
-    """One of this package's scripts, its settings first as read-only variables.
+    """One of this package's scripts, its settings first as read-only variables, then the shared functions.
 
     The comments are for readers of the source; the node's copy leaves them out to fit in the user data.
     """
     header = "".join(f"readonly {key}={shlex.quote(value)}\n" for key, value in settings.items())
-    source = resources.files(__package__).joinpath(source_file).read_text()
-    body = "".join(line for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#"))
+    sources = [resources.files(__package__).joinpath(name).read_text() for name in (FUNCTIONS, source_file)]
+    body = "".join(
+        line for source in sources for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#")
+    )
     return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + body
 
 

@@ -33,20 +33,6 @@ log() {
   printf '%s hybrid-infra-bootstrap[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$action" "$*" | tee -a "${ROOT}/var/log/hybrid-infra-bootstrap.log" >&2
 }
 
-retry() {
-  local attempts=$1 delay=$2 attempt=1
-  shift 2
-  until "$@"; do
-    if [ "$attempt" -ge "$attempts" ]; then
-      log "giving up after $attempt attempts: $*"
-      return 1
-    fi
-    log "attempt $attempt of $attempts failed, retrying in ${delay}s: $*"
-    attempt=$((attempt + 1))
-    sleep "$delay"
-  done
-}
-
 install_packages() {
   if [ "$PREINSTALLED" = "true" ]; then
     local found

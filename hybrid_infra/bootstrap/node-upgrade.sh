@@ -20,20 +20,6 @@ log() {
   printf '%s hybrid-infra-upgrade[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" | tee -a "${ROOT}/var/log/hybrid-infra-upgrade.log" >&2
 }
 
-retry() {
-  local attempts=$1 delay=$2 attempt=1
-  shift 2
-  until "$@"; do
-    if [ "$attempt" -ge "$attempts" ]; then
-      log "giving up after $attempt attempts: $*"
-      return 1
-    fi
-    log "attempt $attempt of $attempts failed, retrying in ${delay}s: $*"
-    attempt=$((attempt + 1))
-    sleep "$delay"
-  done
-}
-
 # pkgs.k8s.io has one repository per minor version; the signing key stays the same.
 use_repository_of_version() {
   local minor
