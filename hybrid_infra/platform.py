@@ -116,7 +116,7 @@ class HybridPlatform(pulumi.ComponentResource):
             client_cert=self.cluster.pki.admin_cert,
             client_key=self.cluster.pki.admin_key,
             version=spec.cluster.kubernetes_version,
-            nodes=[name for group in node_groups(spec.cluster) for name in group.node_names],
+            nodes=[node for group in node_groups(spec.cluster) for node in group.node_names],
             timeout_seconds=spec.cluster.upgrade.timeout_minutes * 60,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.upgrade.plans, *network]),
         )
