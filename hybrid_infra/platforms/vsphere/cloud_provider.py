@@ -1,0 +1,167 @@
+"""vSphere cloud integration: the cloud provider (CPI) from its chart, the CSI driver from its pinned
+release manifest, and the default StorageClass by storage policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from ...addons.helm import release
+from ...addons.manifests import PinnedManifest, install_release
+from ...addons.storage import DefaultStorageClass
+from ...config.addons import AddonsSpec
+from ...config.cluster import ClusterSpec
+from ...config.errors import ConfigError
+from ...objects import child_options, create_object
+from .config import VSphereCloudProviderSpec, VSphereCsiDriverSpec, VSphereSpec
+
+VCENTER_PORT = 443
+CPI_CONFIG_MAP = "cloud-config"
+"""The ConfigMap chart vsphere-cpi 1.34.0 mounts at /etc/cloud when its ``config.enabled`` is false
+(templates/daemonset.yaml); it reads ``vsphere.conf`` there (``daemonset.cmdline.cloudConfig``)."""
+CPI_CREDENTIALS_SECRET = "vsphere-cloud-secret"
+CSI_NAMESPACE = "vmware-system-csi"
+CSI_CONFIG_SECRET = "vsphere-config-secret"
+"""The Secret the v3.6.3 manifest's controller mounts at /etc/cloud, reading ``csi-vsphere.conf``."""
+CSI_CONFIG_FILE = "csi-vsphere.conf"
+CSI_PROVISIONER = "csi.vsphere.vmware.com"
+
+
+def cpi_config(cluster: ClusterSpec, spec: VSphereSpec, provider: VSphereCloudProviderSpec) -> str:
+    """``vsphere.conf`` of the CPI, in the YAML form cloud-provider-vsphere v1.34.0 reads (pkg/common/config
+    and pkg/cloudprovider/vsphere/config types_yaml.go); credentials come from a Secret, not from here."""
+    glob: dict[str, Any] = {
+        "port": VCENTER_PORT,
+        "secretName": CPI_CREDENTIALS_SECRET,
+        "secretNamespace": "kube-system",
+    }
+    if provider.thumbprint:
+        glob["thumbprint"] = provider.thumbprint
+    # A node's InternalIP comes from the node network, never from the API's virtual IP that
+    # kube-vip adds to a control-plane NIC.
+    nodes = {"internalNetworkSubnetCidr": cluster.network.node_cidr}
+    if cluster.endpoint.type == "vip":
+        nodes["excludeInternalNetworkSubnetCidr"] = f"{spec.endpoint.address}/32"
+    document = {
+        "global": glob,
+        "vcenter": {provider.server: {"server": provider.server, "datacenters": [spec.datacenter]}},
+        "nodes": nodes,
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def cpi_credentials(provider: VSphereCloudProviderSpec) -> dict[str, str]:
+    """The CPI's credential Secret: ``<server>.username`` and ``<server>.password``
+    (pkg/common/credentialmanager, v1.34.0)."""
+    return {
+        f"{provider.server}.username": provider.username,
+        f"{provider.server}.password": provider.password.get_secret_value(),
+    }
+
+
+def _gcfg_quoted(value: str) -> str:
+    # gcfg (the driver's INI reader) takes a quoted value with \\ and \" escaped.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def csi_config(spec: VSphereSpec, provider: VSphereCloudProviderSpec) -> str:
+    """``csi-vsphere.conf`` of the CSI driver, with the keys v3.6.3 reads (pkg/common/config/types.go).
+
+    No ``cluster-id``: on vanilla Kubernetes the driver generates one and keeps it in a ConfigMap.
+    """
+    values = {
+        "user": provider.username,
+        "password": provider.password.get_secret_value(),
+        "port": str(VCENTER_PORT),
+        "datacenters": spec.datacenter,
+    }
+    if provider.thumbprint:
+        values["thumbprint"] = provider.thumbprint
+    lines = [f"[VirtualCenter {_gcfg_quoted(provider.server)}]"]
+    lines += [f"{key} = {_gcfg_quoted(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def pinned_csi_manifest(driver: VSphereCsiDriverSpec) -> PinnedManifest:
+    """The CSI driver's release manifest, pinned by version and sha256."""
+    return PinnedManifest("vsphere-csi", driver.version, driver.source, driver.release_url, "vsphere.csiDriver")
+
+
+class VSphereCloudProvider(pulumi.ComponentResource):
+    """The vSphere CPI from its chart, the CSI driver from its release manifest, and a default StorageClass."""
+
+    csi_manifest: dict[str, Any]
+    """The pinned source of the CSI driver's manifest, and whether it was expanded."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: ClusterSpec,
+        addons: AddonsSpec,
+        spec: VSphereSpec,
+        opts: pulumi.ResourceOptions,
+    ):
+        provider = spec.cloud_provider
+        if provider is None:
+            raise ConfigError(["vsphere.cloudProvider: required key is missing; the cloud provider needs credentials"])
+        super().__init__("hybrid-infra:index:VSphereCloudProvider", name, None, opts)
+        child = child_options(self, opts)
+
+        cpi_config_map = k8s.core.v1.ConfigMap(
+            f"{name}-cpi-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CPI_CONFIG_MAP, namespace="kube-system"),
+            data={"vsphere.conf": cpi_config(cluster, spec, provider)},
+            opts=child,
+        )
+        cpi_credentials_secret = k8s.core.v1.Secret(
+            f"{name}-cpi-credentials",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CPI_CREDENTIALS_SECRET, namespace="kube-system"),
+            type="Opaque",
+            string_data=pulumi.Output.secret(cpi_credentials(provider)),
+            opts=child,
+        )
+        self.controller_manager = release(
+            f"{name}-cpi",
+            "vsphere-cpi",
+            "vsphere-cpi",
+            spec.charts.cloud_controller_manager,
+            "kube-system",
+            # Not the chart's own ConfigMap and Secret: those would put the password into the values.
+            {"config": {"enabled": False}},
+            child_options(self, opts, cpi_config_map, cpi_credentials_secret),
+        )
+
+        namespace = create_object(
+            f"{name}-csi-namespace",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CSI_NAMESPACE}},
+            child,
+        )
+        csi_config_secret = k8s.core.v1.Secret(
+            f"{name}-csi-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CSI_CONFIG_SECRET, namespace=CSI_NAMESPACE),
+            type="Opaque",
+            string_data=pulumi.Output.secret({CSI_CONFIG_FILE: csi_config(spec, provider)}),
+            opts=child_options(self, opts, namespace),
+        )
+        # The source is a URL pinned by its digest, never a local file: no directory to resolve against.
+        self.csi, self.csi_manifest = install_release(
+            self,
+            f"{name}-csi",
+            pinned_csi_manifest(spec.csi_driver),
+            Path.cwd(),
+            child_options(self, opts, namespace, csi_config_secret),
+        )
+
+        policy = spec.storage_class.storage_policy
+        self.storage_class = DefaultStorageClass(
+            f"{name}-storage",
+            addons.storage_class,
+            CSI_PROVISIONER,
+            {"storagepolicyname": policy} if policy else {},
+            child_options(self, opts, csi_config_secret, *self.csi),
+        )
+        self.register_outputs({"operatorManifest": self.csi_manifest})
