@@ -164,8 +164,11 @@ class VSphereNodePool(NodePool):
                 # These force a new VM, or reconfigure a running one, when they change: a new template
                 # under the same name, a rotated join token in the cloud-config. Ignoring them keeps
                 # such a change from touching running nodes; new nodes get the current values, and
-                # `pulumi up --replace` renews a node deliberately.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=NODE_CREATION_INPUTS),
+                # `pulumi up --replace` renews a node deliberately. The new VM takes the old one's name
+                # and static address, so the old one goes first.
+                opts=pulumi.ResourceOptions(
+                    parent=self, ignore_changes=NODE_CREATION_INPUTS, delete_before_replace=True
+                ),
             )
             machines.append(machine)
             self.nodes.append(

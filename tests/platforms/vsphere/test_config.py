@@ -230,3 +230,26 @@ def test_a_password_in_plain_text_is_refused_by_plan(tmp_path, prod_config):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"stacks/Pulumi.prod.yaml: {PLAIN_SECRET_LINE}"]
     assert "committed-in-the-clear" not in result.stderr + result.stdout
+
+
+def test_the_section_and_the_simulated_answers_need_no_sdk():
+    # As on a machine without the vsphere extra: the SDK cannot be imported.
+    code = (
+        "import sys\n"
+        "class NoSdk:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] == 'pulumi_vsphere':\n"
+        "            raise ModuleNotFoundError(f\"No module named '{name}'\", name=name)\n"
+        "sys.meta_path.insert(0, NoSdk())\n"
+        "from hybrid_infra import platforms\n"
+        "platforms.section_model('vsphere'); platforms.simulated_answers('vsphere')\n"
+        "try:\n"
+        "    platforms.infrastructure_class('vsphere')\n"
+        "except platforms.PlatformUnavailable as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == (
+        "vsphere: the platform's Pulumi SDK (pulumi_vsphere) is not installed; "
+        "install it with: pip install 'hybrid-infra[vsphere]'"
+    )

@@ -18,7 +18,7 @@ import yaml
 
 import hybrid_infra
 from hybrid_infra.offline.plan import Redactor, manifests, run_plan
-from hybrid_infra.offline.simulate import Simulation, Unknown
+from hybrid_infra.offline.simulate import RecordingMonitor, Simulation, Unknown
 from hybrid_infra.platforms.vsphere.infrastructure import GUESTINFO_MAX_USER_DATA
 from hybrid_infra.platforms.vsphere.nodes import GUESTINFO_MAX_VALUE, NODE_CREATION_INPUTS, _disks, guestinfo_value
 from tests.conftest import STACKS, load_dev_config, require_tool, write_stack
@@ -177,6 +177,20 @@ def omit(inputs: dict[str, Any], keys: list[str]) -> dict[str, Any]:
 def test_inputs_that_only_matter_at_creation_never_touch_running_nodes(prod):
     for machine in prod.of_type(VIRTUAL_MACHINE):
         assert machine.ignore_changes == ["clone", "disks", "extraConfig", "firmware", "guestId", "scsiType"]
+
+
+def test_a_replaced_vm_goes_before_its_successor_takes_its_name_and_address(monkeypatch):
+    replaced_first: dict[str, bool] = {}
+    register = RecordingMonitor.RegisterResource
+
+    def recording(self, request):
+        replaced_first[request.name] = request.deleteBeforeReplace
+        return register(self, request)
+
+    monkeypatch.setattr(RecordingMonitor, "RegisterResource", recording)
+    result = run(load_prod_config())
+    names = [r.name for r in result.of_type(VIRTUAL_MACHINE)]
+    assert len(names) == 8 and all(replaced_first[name] for name in names)
 
 
 def test_guestinfo_carries_the_cloud_config_and_meta_data(prod):
