@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from hybrid_infra import platforms
 from hybrid_infra.config import ConfigError, parse_stack_config, validate
 from hybrid_infra.config.cluster import PoolSpec
 
@@ -107,8 +108,10 @@ def test_unknown_top_level_key(dev_config):
 
 def test_no_platform_section(dev_config):
     del dev_config["hybrid-infra:openstack"]
+    known = platforms.names()
     assert problems(dev_config) == [
-        "openstack: 0 platform sections given (none); set exactly one of: hybrid-infra:openstack"
+        f"{known[0]}: 0 platform sections given (none); set exactly one of: "
+        + ", ".join(f"hybrid-infra:{name}" for name in known)
     ]
 
 

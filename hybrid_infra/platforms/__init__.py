@@ -29,6 +29,7 @@ class PlatformPackage:
 
 REGISTRY: dict[str, PlatformPackage] = {
     "openstack": PlatformPackage("hybrid_infra.platforms.openstack", sdk="pulumi_openstack"),
+    "aws": PlatformPackage("hybrid_infra.platforms.aws", sdk="pulumi_aws"),
 }
 
 
