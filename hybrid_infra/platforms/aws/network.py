@@ -103,6 +103,11 @@ class AwsNetwork(pulumi.ComponentResource):
 
     def _zones(self) -> list[str]:
         if self._spec.availability_zones:
+            elsewhere = [zone for zone in self._spec.availability_zones if not zone.startswith(self._region)]
+            if elsewhere:
+                raise ConfigError(
+                    [f"aws.availabilityZones: {elsewhere!r} is not allowed; name zones of the region {self._region} (aws:region)"]
+                )
             return list(self._spec.availability_zones)
         offered = look_up(
             "aws.availabilityZones",

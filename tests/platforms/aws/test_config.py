@@ -283,3 +283,21 @@ def test_a_region_with_too_few_zones_is_one_line(tmp_path, aws_config, monkeypat
         "aws.availabilityZones: us-east-1 offers ['us-east-1a', 'us-east-1b']; a control plane of 3 nodes in 2 zones "
         "loses etcd's quorum with the zone holding 2 of them; use at least 3 zones"
     ]
+
+
+def test_zones_of_another_region_are_one_line(tmp_path, aws_config):
+    aws_config["hybrid-infra:aws"]["availabilityZones"] = ["us-east-1a", "eu-west-1b", "us-east-1c"]
+    write_stack(tmp_path, "aws", aws_config)
+    with pytest.raises(ConfigError) as caught:
+        run_plan(tmp_path, "aws")
+    assert caught.value.problems == [
+        "aws.availabilityZones: ['eu-west-1b'] is not allowed; name zones of the region us-east-1 (aws:region)"
+    ]
+
+
+def test_a_reused_vpc_takes_its_zones_from_its_subnets(aws_config):
+    reused(aws_config)["hybrid-infra:aws"]["availabilityZones"] = ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert problems(aws_config) == [
+        "aws.availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'] is not allowed with "
+        "aws.network.existingVpcId; the nodes spread over the zones of aws.network.privateSubnetIds"
+    ]
