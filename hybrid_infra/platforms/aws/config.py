@@ -27,9 +27,9 @@ CCM_CHART_VERSION = "0.0.10"
 charts/aws-cloud-controller-manager/Chart.yaml and values.yaml)."""
 EBS_CSI_CHART_REPOSITORY = "https://kubernetes-sigs.github.io/aws-ebs-csi-driver"
 EBS_CSI_CHART_VERSION = "2.64.0"
-"""Chart aws-ebs-csi-driver 2.64.0 runs the driver v1.64.0, which supports every Kubernetes release the
-project supports (kubernetes-sigs/aws-ebs-csi-driver, tag helm-chart-aws-ebs-csi-driver-2.64.0,
-charts/aws-ebs-csi-driver/Chart.yaml, README.md "Compatibility")."""
+"""Chart aws-ebs-csi-driver 2.64.0 runs the driver v1.64.0, compatible with the Kubernetes releases the
+Kubernetes project and EKS support, 1.34 among them (kubernetes-sigs/aws-ebs-csi-driver, tag
+helm-chart-aws-ebs-csi-driver-2.64.0, charts/aws-ebs-csi-driver/Chart.yaml, README.md "Compatibility")."""
 
 CANONICAL_OWNER = "099720109477"
 """Canonical's AWS account, which publishes the Ubuntu images (kubernetes/kops v1.36.2,
