@@ -24,6 +24,11 @@ class PlatformHints:
     """A cloud controller manager will run, so kubelets start with ``cloud-provider: external``."""
     max_user_data: int
     """The largest cloud-config (bytes) the platform passes to a VM."""
+    provider_id: str | None = None
+    """Where the cloud controller manager identifies nodes by their provider ID rather than by name:
+    the ID as a ``cloud-init query --format`` template over cloud-init's standard instance data
+    (``v1.instance_id``, ``v1.availability_zone``, ...), which the node fills in at boot. None: the
+    kubelet sets no provider ID."""
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@ from hybrid_infra.bootstrap.cloudinit import (
     CONTAINERD_CONFIG,
     DEFAULT_USER_DATA_TARGET,
     KUBEADM_CONFIGS,
+    PROVIDER_ID_SCRIPT,
     NodeBootstrap,
     render_cloud_config,
 )
-from hybrid_infra.bootstrap.kubeadm import ClusterEndpoint
+from hybrid_infra.bootstrap.kubeadm import PROVIDER_ID_PLACEHOLDER, ClusterEndpoint
 from hybrid_infra.config import parse_stack_config
 from hybrid_infra.platforms.openstack.infrastructure import NOVA_MAX_USER_DATA
 from hybrid_infra.topology import NodeGroup, PlatformHints
@@ -689,3 +690,88 @@ def test_a_failed_bootstrap_keeps_the_key_material_for_the_next_run(spec, node_r
     assert result.returncode != 0
     assert [name for name in CLOUD_INIT_COPIES if (instance / name).exists()] == list(CLOUD_INIT_COPIES)
     assert (node_root / "etc/hybrid-infra/pki/ca.key").read_text() == PKI.ca_key
+
+
+PROVIDER_ID_TEMPLATE = "example:///{{ v1.availability_zone }}/{{ v1.instance_id }}"
+
+
+def with_provider_id(node: NodeBootstrap) -> NodeBootstrap:
+    hints = PlatformHints(True, 2 * DEFAULT_USER_DATA_TARGET, provider_id=PROVIDER_ID_TEMPLATE)
+    return NodeBootstrap(node.cluster, node.group, node.index, node.endpoint, hints)
+
+
+def unit_service(node: NodeBootstrap) -> configparser.SectionProxy:
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.optionxform = str
+    unit.read_string(files(node)[f"/etc/systemd/system/{BOOTSTRAP_UNIT}"]["content"])
+    return unit["Service"]
+
+
+def test_no_provider_id_without_the_hint(spec):
+    for name in ("dev-cp-0", "dev-general-0"):
+        node = nodes(spec)[name]
+        registration = next(iter(kubeadm_documents(node).values()))["nodeRegistration"]
+        assert "provider-id" not in {a["name"] for a in registration["kubeletExtraArgs"]}
+        assert PROVIDER_ID_SCRIPT not in files(node)
+        assert "ExecStartPre" not in unit_service(node)
+
+
+def test_a_provider_id_hint_is_filled_in_before_kubeadm_reads_the_configuration(spec, tmp_path):
+    for name in ("dev-cp-0", "dev-cp-1", "dev-general-0"):
+        node = with_provider_id(nodes(spec)[name])
+        for step in ("init", "join-control-plane") if node.step == "init" else (node.step,):
+            registration = next(iter(kubeadm_documents(node, step).values()))["nodeRegistration"]
+            args = {a["name"]: a["value"] for a in registration["kubeletExtraArgs"]}
+            assert args["provider-id"] == PROVIDER_ID_PLACEHOLDER, (name, step)
+        assert files(node)[PROVIDER_ID_SCRIPT]["permissions"] == "0755"
+        # Before the bootstrap script, and retried with it until cloud-init answers.
+        assert unit_service(node)["ExecStartPre"] == PROVIDER_ID_SCRIPT
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(render_cloud_config(node, PKI))
+        checked = cloud_init_schema(path)
+        assert checked.returncode == 0, f"{name}: {checked.stdout}{checked.stderr}"
+
+
+def test_the_provider_id_script_passes_shellcheck(spec, tmp_path):
+    shellcheck = require_tool("shellcheck")
+    path = tmp_path / "provider-id.sh"
+    path.write_text(files(with_provider_id(nodes(spec)["dev-cp-0"]))[PROVIDER_ID_SCRIPT]["content"])
+    checked = subprocess.run([shellcheck, "--severity=style", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout
+
+
+def run_provider_id_script(node: NodeBootstrap, root: Path, answer: str) -> subprocess.CompletedProcess[str]:
+    """The script with ``cloud-init query --format`` answering ``answer`` (the template rendered on a node)."""
+    stub = root / "bin" / "cloud-init"
+    stub.write_text(f'#!/usr/bin/env bash\necho "cloud-init $*" >> "$HYBRID_INFRA_ROOT/calls.log"\necho {answer!r}\n')
+    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    path = root / "provider-id.sh"
+    path.write_text(files(node)[PROVIDER_ID_SCRIPT]["content"])
+    env = {**os.environ, "HYBRID_INFRA_ROOT": str(root), "PATH": f"{root / 'bin'}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_the_provider_id_script_fills_every_configuration_once(spec, node_root):
+    node = with_provider_id(nodes(spec)["dev-cp-0"])
+    place_files(node, node_root)
+    result = run_provider_id_script(node, node_root, "example:///zone-b/i-0123456789abcdef0")
+    assert result.returncode == 0, result.stderr
+    assert calls(node_root) == [f"cloud-init query --format {PROVIDER_ID_TEMPLATE}"]
+    for step in ("init", "join-control-plane"):
+        text = (node_root / KUBEADM_CONFIGS[step].lstrip("/")).read_text()
+        registration = next(yaml.safe_load_all(text))["nodeRegistration"]
+        args = {a["name"]: a["value"] for a in registration["kubeletExtraArgs"]}
+        assert args["provider-id"] == "example:///zone-b/i-0123456789abcdef0", step
+    # Filled in, or deleted after the bootstrap: later boots leave it at that without asking cloud-init.
+    assert run_provider_id_script(node, node_root, "example:///zone-b/i-other").returncode == 0
+    assert len(calls(node_root)) == 1
+
+
+@pytest.mark.parametrize("answer", ["", "example:///CI_MISSING_JINJA_VAR/v1.availability_zone/i-1", "a|b"])
+def test_the_provider_id_script_fails_without_a_usable_id(spec, node_root, answer):
+    node = with_provider_id(nodes(spec)["dev-general-0"])
+    place_files(node, node_root)
+    result = run_provider_id_script(node, node_root, answer)
+    assert result.returncode != 0
+    assert "no provider ID in cloud-init's instance data" in result.stderr
+    assert PROVIDER_ID_PLACEHOLDER in (node_root / KUBEADM_CONFIGS["join-worker"].lstrip("/")).read_text()

@@ -21,7 +21,7 @@ import yaml
 from ..config.cluster import ClusterSpec
 from ..topology import NodeGroup, PlatformHints
 from . import kubeadm
-from .kubeadm import AUDIT_POLICY, ENCRYPTION_CONFIG, ClusterEndpoint
+from .kubeadm import AUDIT_POLICY, ENCRYPTION_CONFIG, PROVIDER_ID_PLACEHOLDER, ClusterEndpoint
 from .pki import ADMIN_GROUP, PkiMaterial
 
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/hybrid-infra-bootstrap"
@@ -34,6 +34,8 @@ KUBEADM_CONFIGS = {
     "join-worker": "/etc/hybrid-infra/kubeadm-join.yaml",
 }
 KUBEADM_CREDENTIALS_CONFIG = "/etc/hybrid-infra/kubeadm-credentials.yaml"
+PROVIDER_ID_SCRIPT = "/usr/local/sbin/hybrid-infra-provider-id"
+"""With a provider ID hint: fills the node's provider ID into its kubeadm configurations before the bootstrap."""
 CONTAINERD_CONFIG = "/etc/hybrid-infra/containerd.toml"
 """Installed as /etc/containerd/config.toml by the script, once the package is in place."""
 DEFAULT_USER_DATA_TARGET = 16 * 1024
@@ -136,14 +138,50 @@ def shell_script(source_file: str, settings: dict[str, str]) -> str:
     return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + body
 
 
-def bootstrap_unit() -> str:
+def provider_id_script(node: NodeBootstrap) -> str:
+    """Replaces the provider ID placeholder of the kubeadm configurations with what ``cloud-init query``
+    renders from the hint's template (cloudinit/cmd/query.py ``--format``; an undefined variable renders
+    as ``CI_MISSING_JINJA_VAR/<name>``, cloudinit/templater.py, cloud-init 25.1.4). It runs before the
+    bootstrap script at every boot and does nothing once no configuration holds the placeholder."""
+    assert node.hints.provider_id is not None
+    configs = " ".join(f'"$ROOT{KUBEADM_CONFIGS[step]}"' for step in ("init", "join-worker"))
+    return "\n".join(
+        [
+            "#!/usr/bin/env bash",
+            "set -euo pipefail",
+            'readonly ROOT="${HYBRID_INFRA_ROOT:-}"',
+            f"readonly TEMPLATE={shlex.quote(node.hints.provider_id)}",
+            f"readonly PLACEHOLDER={shlex.quote(PROVIDER_ID_PLACEHOLDER)}",
+            "pending=()",
+            f"for config in {configs}; do",
+            '  if [ -f "$config" ] && grep -qF "$PLACEHOLDER" "$config"; then',
+            '    pending+=("$config")',
+            "  fi",
+            "done",
+            '[ "${#pending[@]}" -gt 0 ] || exit 0',
+            'id=$(cloud-init query --format "$TEMPLATE")',
+            'case "$id" in',
+            '  "" | *CI_MISSING_JINJA_VAR* | *[!A-Za-z0-9:/._-]*)',
+            '    echo "hybrid-infra-provider-id: no provider ID in cloud-init\'s instance data: \'$id\'" >&2',
+            "    exit 1",
+            "    ;;",
+            "esac",
+            'sed -i "s|$PLACEHOLDER|$id|" "${pending[@]}"',
+            "",
+        ]
+    )
+
+
+def bootstrap_unit(node: NodeBootstrap) -> str:
     """A oneshot unit rather than runcmd alone, which cloud-init runs once per instance: after a failure
     (Restart=on-failure, allowed for oneshot since systemd 236) or a reboot midway, the script runs again
     until its marker exists. Oneshot has no start timeout by default, so a slow bootstrap is not killed;
     StartLimitIntervalSec=0 keeps restarting however long the API takes. Started from runcmd without
     blocking, it begins once cloud-init is done with the node (cloud-final, apt included). It runs on
     every boot, after cloud-init has written its copies of the user data again (Init.update rewrites
-    user-data.txt each boot): a bootstrapped node deletes them and stops."""
+    user-data.txt each boot): a bootstrapped node deletes them and stops. With a provider ID hint, the
+    ID is filled in first, and a failure to find it is retried like any other."""
+    fill = [f"ExecStartPre={PROVIDER_ID_SCRIPT}"] if node.hints.provider_id is not None else []
     return "\n".join(
         [
             "[Unit]",
@@ -154,6 +192,7 @@ def bootstrap_unit() -> str:
             "",
             "[Service]",
             "Type=oneshot",
+            *fill,
             f"ExecStart={BOOTSTRAP_SCRIPT}",
             "Restart=on-failure",
             "RestartSec=30",
@@ -328,8 +367,10 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
         *(_file(KUBEADM_CONFIGS[step], kubeadm_config(step), "0600") for step in steps),
         # Compressed: it is the largest file, the same on every node but for its settings.
         _compressed_file(BOOTSTRAP_SCRIPT, bootstrap_script(node), "0755"),
-        _file(f"/etc/systemd/system/{BOOTSTRAP_UNIT}", bootstrap_unit()),
+        _file(f"/etc/systemd/system/{BOOTSTRAP_UNIT}", bootstrap_unit(node)),
     ]
+    if node.hints.provider_id is not None:
+        files.append(_file(PROVIDER_ID_SCRIPT, provider_id_script(node), "0755"))
     if node.group.role == "control-plane":
         files += control_plane_files(node, pki)
     document = {

@@ -22,6 +22,8 @@ AUDIT_LOG_DIR = "/var/log/kubernetes/audit"
 TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 TOKEN_DESCRIPTION = "hybrid-infra join token (managed by Pulumi)"
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+PROVIDER_ID_PLACEHOLDER = "@HYBRID_INFRA_PROVIDER_ID@"
+"""Stands for the node's provider ID in its kubeadm configuration until the node fills it in at boot."""
 
 # kubeadm's encryptionAlgorithm names for the keys it makes itself (API server, etcd, kubelet client).
 _ENCRYPTION_ALGORITHM = {
@@ -123,6 +125,8 @@ def node_registration(group: NodeGroup, index: int, hints: PlatformHints, versio
     kubelet_args = {}
     if hints.cloud_provider_external:
         kubelet_args["cloud-provider"] = "external"
+    if hints.provider_id is not None:
+        kubelet_args["provider-id"] = PROVIDER_ID_PLACEHOLDER
     # The version label is what the upgrade Plans select nodes by: those not yet at the asked version.
     labels = {**group.labels, POOL_LABEL: group.name, VERSION_LABEL: version}
     kubelet_args["node-labels"] = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))

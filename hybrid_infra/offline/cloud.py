@@ -45,6 +45,11 @@ SIMULATED_CLOCK = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 _CURVES = {"P224": ec.SECP224R1(), "P256": ec.SECP256R1(), "P384": ec.SECP384R1(), "P521": ec.SECP521R1()}
 
 
+class LookupFailed(Exception):
+    """Raised by a platform's look-up answer when the provider would fail the look-up (nothing matches,
+    no such ID): the program's call fails with the message, as it does under the engine."""
+
+
 def _plain(value: Any) -> Any:
     """Inputs without their secret wrappers (the cloud sees plaintext, as a provider does)."""
     value = rpc.unwrap_rpc_secret(value)
@@ -101,8 +106,12 @@ class SimulatedCloud(pulumi.runtime.Mocks):
         if handler is None:
             raise NotImplementedError(f"the simulated cloud does not answer {args.token}")
         with self._lock:
-            # No check failures: the look-up answers, or raises.
-            return handler(_plain(args.args)), []
+            try:
+                return handler(_plain(args.args)), []
+            except LookupFailed as failure:
+                # The engine returns a provider's failed look-up as a failure, which the SDK raises at
+                # the call; raised here it would instead become an unhandled error of the whole run.
+                return {}, [("", str(failure))]
 
     # --- for the platforms' answers ------------------------------------------------------
 

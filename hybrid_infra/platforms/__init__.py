@@ -30,6 +30,7 @@ class PlatformPackage:
 REGISTRY: dict[str, PlatformPackage] = {
     "openstack": PlatformPackage("hybrid_infra.platforms.openstack", sdk="pulumi_openstack"),
     "vsphere": PlatformPackage("hybrid_infra.platforms.vsphere", sdk="pulumi_vsphere"),
+    "aws": PlatformPackage("hybrid_infra.platforms.aws", sdk="pulumi_aws"),
 }
 
 

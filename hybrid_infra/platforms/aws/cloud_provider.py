@@ -1,0 +1,97 @@
+"""AWS cloud integration: the cloud controller manager, the EBS CSI driver and the default StorageClass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ...addons.helm import release
+from ...addons.storage import DefaultStorageClass
+from ...config.addons import AddonsSpec
+from ...config.cluster import ClusterSpec
+from ...objects import child_options
+from .config import AwsSpec
+
+EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
+STORAGE_PARAMETERS = {"type": "gp3", "encrypted": "true"}
+"""gp3 volumes encrypted with the account's default EBS key (docs/parameters.md of the driver, v1.64.0)."""
+EBS_CSI_CONTROLLER = "ebs-csi-controller"
+"""The chart's controller Deployment (charts/aws-ebs-csi-driver/templates/controller.yaml, 2.64.0)."""
+
+
+def ccm_values() -> dict[str, Any]:
+    """Chart aws-cloud-controller-manager 0.0.10 runs on the control-plane nodes (values.yaml nodeSelector),
+    in the pod network unless ``hostNetworking`` (templates/daemonset.yaml). On the host network it
+    reaches the instance metadata (region, credentials of the instance profile) despite the hop limit of
+    1, and it is no endpoint of the CNI's policy that denies pods the metadata address."""
+    return {"hostNetworking": True}
+
+
+def ebs_csi_values(cluster: ClusterSpec, region: str) -> dict[str, Any]:
+    """Chart aws-ebs-csi-driver 2.64.0. The node plugin runs in the pod network, where the metadata service
+    is out of reach: it takes the instance ID, type, region and zone from its Node (``metadataSources:
+    kubernetes``; providerID and the labels the cloud controller manager sets; docs/install.md, "Kubernetes
+    Metadata"). The controller calls the EC2 API with the workers' instance profile."""
+    return {
+        "controller": {"region": region, "k8sTagClusterId": cluster.name},
+        "node": {"metadataSources": "kubernetes"},
+    }
+
+
+class AwsCloudProvider(pulumi.ComponentResource):
+    """aws-cloud-controller-manager and the EBS CSI driver from their charts, and a default StorageClass."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: ClusterSpec,
+        addons: AddonsSpec,
+        spec: AwsSpec,
+        region: str,
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__("hybrid-infra:index:AwsCloudProvider", name, None, opts)
+        self.controller_manager = release(
+            f"{name}-ccm",
+            "aws-cloud-controller-manager",
+            "aws-cloud-controller-manager",
+            spec.charts.cloud_controller_manager,
+            "kube-system",
+            ccm_values(),
+            child_options(self, opts),
+        )
+        # The node plugin reads what the controller manager writes on the Nodes: it comes after.
+        self.csi = release(
+            f"{name}-ebs-csi",
+            "aws-ebs-csi-driver",
+            "aws-ebs-csi-driver",
+            spec.charts.ebs_csi_driver,
+            "kube-system",
+            ebs_csi_values(cluster, region),
+            child_options(self, opts, self.controller_manager),
+        )
+        # The chart has no setting for it: on the host network the controller reaches the instance
+        # metadata for the instance profile's credentials (docs/install.md, "IAM Instance Profile": host
+        # networking, or a hop limit of at least 2, which would open the metadata to every pod).
+        k8s.apps.v1.DeploymentPatch(
+            f"{name}-ebs-csi-controller-host-network",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name=EBS_CSI_CONTROLLER,
+                namespace="kube-system",
+                annotations={"pulumi.com/patchForce": "true"},
+            ),
+            spec=k8s.apps.v1.DeploymentSpecPatchArgs(
+                template=k8s.core.v1.PodTemplateSpecPatchArgs(spec=k8s.core.v1.PodSpecPatchArgs(host_network=True))
+            ),
+            opts=child_options(self, opts, self.csi),
+        )
+        self.storage_class = DefaultStorageClass(
+            f"{name}-storage",
+            addons.storage_class,
+            EBS_CSI_PROVISIONER,
+            dict(STORAGE_PARAMETERS),
+            child_options(self, opts, self.csi),
+        )
+        self.register_outputs({})
