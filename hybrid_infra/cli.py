@@ -224,13 +224,13 @@ def rollout_commands(result: Plan, group: NodeGroup) -> list[str]:
     """Drain, replace (with a fresh join token), wait for Ready and uncordon each node of ``group`` in turn."""
     cluster = next(r for r in result.simulation.resources if r.type == CLUSTER_TYPE)
     pki = next(r for r in result.simulation.resources if r.type == "hybrid-infra:index:ClusterPki")
-    machines, token = cluster.outputs["machines"], pki.outputs["tokenResources"]
+    machines, tokens = cluster.outputs["machines"], pki.outputs["tokenResources"]
     lines = [
         f"# Renew pool {group.name} of stack {result.stack}, one node at a time ({group.count} nodes): each VM is",
         "# replaced by one made from the current image and settings, which joins with a fresh token.",
     ]
     for name in group.node_names:
-        replace = " ".join(f"--replace '{urn}'" for urn in [*token, machines[name]])
+        replace = " ".join(f"--replace '{urn}'" for urn in [*tokens[name], machines[name]])
         lines += [
             f"kubectl drain {name} --ignore-daemonsets --delete-emptydir-data --timeout=15m",
             f"pulumi up --stack {result.stack} --yes {replace}",

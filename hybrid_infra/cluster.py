@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -24,15 +25,17 @@ def _cloud_config(
     endpoint: ApiEndpoint,
     hints: PlatformHints,
     material: pulumi.Output[PkiMaterial],
+    token: pulumi.Output[str],
 ) -> pulumi.Output[str]:
     def render(args: list) -> str:
-        private, public, pki = args
+        private, public, pki, node_token = args
         address = ClusterEndpoint(private, public, endpoint.port, announce=endpoint.virtual_ip is not None)
-        return render_cloud_config(NodeBootstrap(cluster, group, index, address, hints), pki)
+        node = NodeBootstrap(cluster, group, index, address, hints)
+        return render_cloud_config(node, replace(pki, bootstrap_token=node_token))
 
-    # Every cloud-config carries the join token, and on control-plane nodes the CA keys.
+    # Every cloud-config carries the node's join token, and on control-plane nodes the CA keys.
     return pulumi.Output.secret(
-        pulumi.Output.all(endpoint.private_address, endpoint.public_address, material).apply(render)
+        pulumi.Output.all(endpoint.private_address, endpoint.public_address, material, token).apply(render)
     )
 
 
@@ -103,8 +106,10 @@ class KubernetesCluster(pulumi.ComponentResource):
         for group in groups:
             platform = _infrastructure_of(group, platforms)
             configs = [
-                _cloud_config(cluster, group, index, endpoint, platform.hints, self.pki.material)
-                for index in range(group.count)
+                _cloud_config(
+                    cluster, group, index, endpoint, platform.hints, self.pki.material, self.pki.join_tokens[node].token
+                )
+                for index, node in enumerate(group.node_names)
             ]
             user_data.update(zip(group.node_names, configs, strict=True))
             self.pools[group.name] = platform.create_node_pool(f"{name}-{group.name}", group, configs, endpoint)
@@ -135,7 +140,7 @@ class KubernetesCluster(pulumi.ComponentResource):
             kubeconfig=self.kubeconfig,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
         )
-        self._manage_join_token(name)
+        self._manage_join_tokens(name)
 
         node_list: list[Node] = [node for pool in self.pools.values() for node in pool.nodes]
         self.nodes = pulumi.Output.all(*[node.private_address for node in node_list]).apply(
@@ -163,14 +168,14 @@ class KubernetesCluster(pulumi.ComponentResource):
             }
         )
 
-    def _manage_join_token(self, name: str) -> None:
-        """Keep the join token as a Pulumi-managed bootstrap-token Secret that expires.
+    def _manage_join_tokens(self, name: str) -> None:
+        """Keep every node's join token as a Pulumi-managed bootstrap-token Secret that expires.
 
-        ``kubeadm init`` creates the first token's Secret (with ``cluster.joinTokenTtlMinutes``), so
-        the first nodes join at once; a provider that adopts existing objects takes it over. When the
-        set of nodes changes, the PKI issues a new token: Pulumi creates its Secret, with a new
-        expiry, for the new nodes, and deletes the old one. Kubernetes' token cleaner deletes an
-        expired Secret by itself; a `pulumi up` that changes no node changes no token.
+        ``kubeadm init`` creates the first control-plane node's token (with
+        ``cluster.joinTokenTtlMinutes``); a provider that adopts existing objects takes it over. The
+        other nodes' Secrets are created once the API answers, and those nodes retry their join until
+        then. A node added later brings a token of its own; Kubernetes' token cleaner deletes an
+        expired Secret by itself, and a `pulumi up` that adds no node changes no token.
         """
         adopter = k8s.Provider(
             f"{name}-kubernetes-adopt",
@@ -178,18 +183,16 @@ class KubernetesCluster(pulumi.ComponentResource):
             upsert_existing_objects=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
         )
-        token_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
-            pulumi.Output.all(self.pki.bootstrap_token, self.pki.bootstrap_token_expiration).apply(
-                lambda args: _token_secret_data(*args)
+        for node, token in self.pki.join_tokens.items():
+            token_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+                pulumi.Output.all(token.token, token.expiration).apply(lambda args: _token_secret_data(*args))
             )
-        )
-        k8s.core.v1.Secret(
-            f"{name}-join-token",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=pulumi.Output.concat("bootstrap-token-", self.pki.bootstrap_token_id),
-                namespace="kube-system",
-            ),
-            type="bootstrap.kubernetes.io/token",
-            string_data=token_data,
-            opts=pulumi.ResourceOptions(parent=self, provider=adopter),
-        )
+            k8s.core.v1.Secret(
+                f"{name}-join-token-{node}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=pulumi.Output.concat("bootstrap-token-", token.token_id), namespace="kube-system"
+                ),
+                type="bootstrap.kubernetes.io/token",
+                string_data=token_data,
+                opts=pulumi.ResourceOptions(parent=self, provider=adopter),
+            )

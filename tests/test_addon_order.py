@@ -101,7 +101,7 @@ def test_the_metadata_policy_comes_right_after_the_cni_and_before_everything_els
     # Everything that schedules or serves pods; the join token's Secret only needs the API.
     rest = [
         r for r in dev.simulation.resources
-        if r.type.startswith("kubernetes:") and r.custom and r.urn not in first and not r.name.endswith("-join-token")
+        if r.type.startswith("kubernetes:") and r.custom and r.urn not in first and "-join-token-" not in r.name
     ]
     assert len(rest) > 10
     assert_after(dev, rest, [policy])

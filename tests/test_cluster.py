@@ -200,7 +200,7 @@ def test_add_ons_wait_for_the_api_through_the_provider(hidden):
 
 def test_join_token_is_kept_as_a_bootstrap_token_secret(shown):
     out, _ = shown
-    secret = next(r for r in plan_json(out)["resources"] if r["name"] == "dev-cluster-join-token")
+    secret = next(r for r in plan_json(out)["resources"] if r["name"] == "dev-cluster-join-token-dev-general-0")
     token = yaml.safe_load(written_file(out, "dev-general-0", "/etc/hybrid-infra/kubeadm-join.yaml"))["discovery"][
         "bootstrapToken"
     ]["token"]
@@ -215,23 +215,34 @@ def test_join_token_is_kept_as_a_bootstrap_token_secret(shown):
     assert secret["provider"] == adopter["urn"] and adopter["inputs"]["upsertExistingObjects"] == "true"
 
 
-def join_token(config, tmp_path, stack: str) -> dict[str, str]:
+def join_tokens(config, tmp_path, stack: str) -> dict[str, tuple[str, str, str]]:
+    """Every node's join token: its id, its secret and its Secret's name."""
     write_stack(tmp_path, stack, config)
     resources = run_plan(tmp_path, stack).simulation.resources
-    secret = next(r for r in resources if r.name == "dev-cluster-join-token")
-    data = Redactor(Simulation(stack, False, resources), show_secrets=True).value(secret.inputs["stringData"])
-    return {"id": data["token-id"], "secret": data["token-secret"], "name": secret.inputs["metadata"]["name"]}
+    redactor = Redactor(Simulation(stack, False, resources), show_secrets=True)
+    found = {}
+    for secret in (r for r in resources if r.name.startswith("dev-cluster-join-token-")):
+        data = redactor.value(secret.inputs["stringData"])
+        found[secret.name.removeprefix("dev-cluster-join-token-")] = (
+            data["token-id"], data["token-secret"], secret.inputs["metadata"]["name"]
+        )
+    return found
 
 
-def test_the_join_token_is_renewed_when_nodes_are_added_and_only_then(tmp_path, dev_config):
-    first = join_token(dev_config, tmp_path / "a", "dev")
-    assert join_token(dev_config, tmp_path / "b", "dev") == first
+def test_every_node_has_its_own_token_and_a_new_node_brings_a_new_one(tmp_path, dev_config):
+    first = join_tokens(dev_config, tmp_path / "a", "dev")
+    assert sorted(first) == ["dev-cp-0", "dev-cp-1", "dev-cp-2", "dev-general-0", "dev-general-1", "dev-general-2",
+                             "dev-virt-0", "dev-virt-1"]
+    assert len({token_id for token_id, _, _ in first.values()}) == len(first)
+    assert all(name == f"bootstrap-token-{token_id}" for token_id, _, name in first.values())
+    assert join_tokens(dev_config, tmp_path / "b", "dev") == first
     dev_config["hybrid-infra:cluster"]["readinessTimeoutSeconds"] = 900
-    assert join_token(dev_config, tmp_path / "c", "dev") == first
+    assert join_tokens(dev_config, tmp_path / "c", "dev") == first
     dev_config["hybrid-infra:cluster"]["pools"][0]["count"] += 1
-    renewed = join_token(dev_config, tmp_path / "d", "dev")
-    assert renewed["id"] != first["id"] and renewed["secret"] != first["secret"]
-    assert renewed["name"] == f"bootstrap-token-{renewed['id']}"
+    grown = join_tokens(dev_config, tmp_path / "d", "dev")
+    # The running nodes' tokens (and so their cloud-configs) stay; the new node has its own.
+    assert {node: grown[node] for node in first} == first
+    assert grown["dev-general-3"][0] not in {token_id for token_id, _, _ in first.values()}
 
 
 def test_no_token_without_expiry_anywhere_in_the_plan(shown):

@@ -119,7 +119,8 @@ def test_rollout_renews_a_pool_one_node_at_a_time_with_a_fresh_token():
         drain, up, wait, uncordon = commands[4 * index : 4 * index + 4]
         assert drain.startswith(f"kubectl drain {name} ")
         assert up.startswith("pulumi up --stack dev --yes ") and up.endswith(f"::dev-cluster-{name.removeprefix('dev-')}'")
-        assert up.count("--replace") == 4 and "pki-token-id" in up and "pki-token-issued" in up
+        assert up.count("--replace") == 4
+        assert all(f"pki-token-{name}-{part}'" in up for part in ("id", "secret", "issued"))
         assert (wait, uncordon) == (f"kubectl wait --for=condition=Ready node/{name} --timeout=30m", f"kubectl uncordon {name}")
 
 

@@ -113,7 +113,8 @@ def bootstrap_script(node: NodeBootstrap) -> str:
         "PACKAGE_REVISION": cluster.packages.revision,
         "PREINSTALLED": "true" if cluster.packages.preinstalled else "false",
         "API_ENDPOINT": node.endpoint.host_port,
-        "CONTROL_PLANE_NODES": " ".join(NodeGroup.control_plane(cluster).node_names),
+        # Only a joining control-plane node reads it; a worker's cloud-config must not change with it.
+        "CONTROL_PLANE_NODES": " ".join(NodeGroup.control_plane(cluster).node_names) if node.group.role == "control-plane" else "",
         "ADMIN_GROUP": ADMIN_GROUP,
         "ETCD_ATTEMPTS": str(ETCD_ATTEMPTS),
         "KUBEADM_ATTEMPTS": str(KUBEADM_ATTEMPTS[node.step]),
@@ -344,7 +345,12 @@ def control_plane_files(node: NodeBootstrap, pki: PkiMaterial) -> list[dict[str,
 
 
 def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
-    """The node's whole cloud-config; raises if it grows past what the platform accepts as user data."""
+    """The node's whole cloud-config; raises if it grows past what the platform accepts as user data.
+
+    ``pki.bootstrap_token`` is this node's own join token.
+    """
+    if not pki.bootstrap_token:
+        raise ValueError(f"{node.name}: no join token given for the node")
     def kubeadm_config(step: kubeadm.Step) -> str:
         return kubeadm.render(
             node.cluster,

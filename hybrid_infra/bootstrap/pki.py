@@ -8,7 +8,6 @@ signed here too, so the kubeconfig comes out of Pulumi without logging in to any
 from __future__ import annotations
 
 import datetime
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +31,16 @@ _KEY_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
-def node_set_digest(cluster: ClusterSpec) -> str:
-    """Names every node of the cluster in a short, stable form: it changes when, and only when, nodes do."""
-    names = sorted(name for group in node_groups(cluster) for name in group.node_names)
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:32]
+def _join_token(name: str, ttl: datetime.timedelta, opts: pulumi.ResourceOptions) -> JoinToken:
+    # The id is public (it names the token's Secret); the secret half is a provider-made secret.
+    token_id = random.RandomString(f"{name}-id", length=6, upper=False, special=False, opts=opts)
+    token_secret = random.RandomPassword(f"{name}-secret", length=16, upper=False, special=False, opts=opts)
+    issued = time.Static(f"{name}-issued", opts=opts)
+    expiration = issued.unix.apply(
+        lambda seconds: (datetime.datetime.fromtimestamp(seconds, datetime.UTC) + ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    token: pulumi.Output[str] = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
+    return JoinToken(token_id.result, token, expiration, [token_id, token_secret, issued])
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,23 @@ class PkiMaterial:
     service_account_private_key: str
     admin_cert: str
     admin_key: str
-    bootstrap_token: str
     encryption_key: str
+    bootstrap_token: str = ""
+    """The join token of the node being rendered: each node has its own (see :class:`JoinToken`)."""
+
+
+@dataclass(frozen=True)
+class JoinToken:
+    """One node's kubeadm bootstrap token, issued with the node and valid for a while after."""
+
+    token_id: pulumi.Output[str]
+    """The public half, which names the token's Secret."""
+    token: pulumi.Output[str]
+    """``[a-z0-9]{6}.[a-z0-9]{16}``; secret."""
+    expiration: pulumi.Output[str]
+    """When it stops working (RFC 3339, UTC): ``cluster.joinTokenTtlMinutes`` after it was issued."""
+    resources: list[pulumi.CustomResource]
+    """What makes it; replacing them issues a new one (``hybrid-infra rollout`` does, with the node)."""
 
 
 class ClusterPki(pulumi.ComponentResource):
@@ -65,18 +85,12 @@ class ClusterPki(pulumi.ComponentResource):
     """Admin client certificate (PEM) signed by the cluster CA."""
     admin_key: pulumi.Output[str]
     """Admin client key (PEM); secret."""
-    bootstrap_token_id: pulumi.Output[str]
-    """The token's public half, which names its Secret."""
-    bootstrap_token: pulumi.Output[str]
-    """kubeadm bootstrap token ``[a-z0-9]{6}.[a-z0-9]{16}``; secret, renewed when the set of nodes changes."""
-    bootstrap_token_expiration: pulumi.Output[str]
-    """When the token stops working (RFC 3339, UTC): ``cluster.joinTokenTtlMinutes`` after it was issued."""
+    join_tokens: dict[str, JoinToken]
+    """Every node's own join token, by node name: a node added later gets a new one, no other changes."""
     encryption_key: pulumi.Output[str]
     """32 random bytes, base64, for encrypting Secrets in etcd; secret."""
     material: pulumi.Output[PkiMaterial]
-    """Everything above and the CA keys, resolved together; secret."""
-    token_resources: list[pulumi.CustomResource]
-    """What makes the join token; replacing them issues a new one (``hybrid-infra rollout`` does)."""
+    """Everything above but the join tokens, and the CA keys, resolved together; secret."""
 
     def __init__(self, name: str, cluster: ClusterSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybrid-infra:index:ClusterPki", name, None, opts)
@@ -122,28 +136,19 @@ class ClusterPki(pulumi.ComponentResource):
             opts=child,
         )
 
-        # A new token whenever the set of nodes changes (a pool scaled out), and only then: as
-        # Cluster API does, nodes join with a short-lived token that Pulumi renews for new nodes.
-        renew = {"nodes": node_set_digest(cluster)}
-        token_id = random.RandomString(
-            f"{name}-token-id", length=6, upper=False, special=False, keepers=renew, opts=child
-        )
-        token_secret = random.RandomPassword(
-            f"{name}-token-secret", length=16, upper=False, special=False, keepers=renew, opts=child
-        )
-        issued = time.Static(f"{name}-token-issued", triggers=renew, opts=child)
-        self.token_resources = [token_id, token_secret, issued]
+        # Each node joins with a short-lived token of its own, issued when the node is created (as
+        # Cluster API issues them per machine): adding nodes adds tokens and changes no other node.
+        ttl = datetime.timedelta(minutes=cluster.join_token_ttl_minutes)
+        self.join_tokens = {
+            node: _join_token(f"{name}-token-{node}", ttl, child)
+            for group in node_groups(cluster)
+            for node in group.node_names
+        }
         encryption = random.RandomBytes(f"{name}-encryption-key", length=32, opts=child)
 
         self.ca_cert = ca.cert_pem
         self.admin_cert = admin.cert_pem
         self.admin_key = pulumi.Output.secret(admin_key.private_key_pem)
-        self.bootstrap_token_id = token_id.result
-        self.bootstrap_token = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
-        ttl = datetime.timedelta(minutes=cluster.join_token_ttl_minutes)
-        self.bootstrap_token_expiration = issued.unix.apply(
-            lambda seconds: (datetime.datetime.fromtimestamp(seconds, datetime.UTC) + ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
-        )
         self.encryption_key = pulumi.Output.secret(encryption.base64)
         self.material = pulumi.Output.secret(
             pulumi.Output.all(
@@ -157,7 +162,6 @@ class ClusterPki(pulumi.ComponentResource):
                 service_account.private_key_pem,
                 admin.cert_pem,
                 admin_key.private_key_pem,
-                self.bootstrap_token,
                 self.encryption_key,
             ).apply(lambda values: PkiMaterial(*values))
         )
@@ -166,7 +170,8 @@ class ClusterPki(pulumi.ComponentResource):
                 "caCert": self.ca_cert,
                 "adminCert": self.admin_cert,
                 "adminKey": self.admin_key,
-                "bootstrapToken": self.bootstrap_token,
-                "tokenResources": [resource.urn for resource in self.token_resources],
+                "tokenResources": {
+                    node: [resource.urn for resource in token.resources] for node, token in self.join_tokens.items()
+                },
             }
         )
