@@ -12,6 +12,7 @@ from .bootstrap.kubeadm import TOKEN_DESCRIPTION, TOKEN_GROUP, ClusterEndpoint
 from .bootstrap.kubeconfig import render_kubeconfig
 from .bootstrap.pki import ClusterPki, PkiMaterial
 from .config.cluster import CONTROL_PLANE_POOL, ClusterSpec
+from .outputs import all_computed, computed
 from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool
 from .readiness import ReadinessGate
 from .topology import NodeGroup, PlatformHints, node_groups
@@ -22,18 +23,19 @@ def _cloud_config(
     group: NodeGroup,
     index: int,
     endpoint: ApiEndpoint,
+    addresses: pulumi.Output[list[str]],
     hints: PlatformHints,
     material: pulumi.Output[PkiMaterial],
 ) -> pulumi.Output[str]:
+    """``addresses``: the endpoint's private and public address."""
+
     def render(args: list) -> str:
-        private, public, pki = args
+        (private, public), pki = args
         address = ClusterEndpoint(private, public, endpoint.port, announce=endpoint.virtual_ip is not None)
         return render_cloud_config(NodeBootstrap(cluster, group, index, address, hints), pki)
 
     # Every cloud-config carries the join token, and on control-plane nodes the CA keys.
-    return pulumi.Output.secret(
-        pulumi.Output.all(endpoint.private_address, endpoint.public_address, material).apply(render)
-    )
+    return pulumi.Output.secret(pulumi.Output.all(addresses, material).apply(render))
 
 
 def _infrastructure_of(group: NodeGroup, platforms: Mapping[str, Infrastructure]) -> Infrastructure:
@@ -97,13 +99,16 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.pki = ClusterPki(f"{name}-pki", cluster, child)
         control_plane = _infrastructure_of(groups[0], platforms)
         endpoint = control_plane.create_endpoint(f"{name}-endpoint")
+        # What the platform computed, checked once before anything renders with it.
+        private_address, public_address = computed(endpoint.private_address), computed(endpoint.public_address)
+        addresses = pulumi.Output.all(private_address, public_address)
 
         self.pools: dict[str, NodePool] = {}
         user_data: dict[str, pulumi.Output[str]] = {}
         for group in groups:
             platform = _infrastructure_of(group, platforms)
             configs = [
-                _cloud_config(cluster, group, index, endpoint, platform.hints, self.pki.material)
+                _cloud_config(cluster, group, index, endpoint, addresses, platform.hints, self.pki.material)
                 for index in range(group.count)
             ]
             user_data.update(zip(group.node_names, configs, strict=True))
@@ -111,10 +116,10 @@ class KubernetesCluster(pulumi.ComponentResource):
         endpoint.add_members(self.pools[CONTROL_PLANE_POOL].nodes)
         self.user_data = pulumi.Output.secret(pulumi.Output.all(**user_data))
 
-        server = pulumi.Output.concat("https://", endpoint.public_address, f":{endpoint.port}")
+        server = pulumi.Output.concat("https://", public_address, f":{endpoint.port}")
         self.server = server
-        self.endpoint = pulumi.Output.from_input(endpoint.public_address)
-        self.api_address = pulumi.Output.from_input(endpoint.private_address)
+        self.endpoint = public_address
+        self.api_address = private_address
         self.api_port = endpoint.port
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(server, self.pki.ca_cert, self.pki.admin_cert, self.pki.admin_key).apply(
@@ -138,7 +143,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         self._manage_join_token(name)
 
         node_list: list[Node] = [node for pool in self.pools.values() for node in pool.nodes]
-        self.nodes = pulumi.Output.all(*[node.private_address for node in node_list]).apply(
+        self.nodes = all_computed(*[node.private_address for node in node_list]).apply(
             lambda addresses: [
                 {
                     "name": node.name,

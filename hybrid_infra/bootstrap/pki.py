@@ -18,6 +18,7 @@ import pulumi_tls as tls
 import pulumiverse_time as time
 
 from ..config.cluster import ClusterSpec
+from ..outputs import all_computed, computed
 from ..topology import node_groups
 
 CA_VALIDITY_HOURS = 10 * 365 * 24
@@ -135,18 +136,20 @@ class ClusterPki(pulumi.ComponentResource):
         self.token_resources = [token_id, token_secret, issued]
         encryption = random.RandomBytes(f"{name}-encryption-key", length=32, opts=child)
 
-        self.ca_cert = ca.cert_pem
-        self.admin_cert = admin.cert_pem
-        self.admin_key = pulumi.Output.secret(admin_key.private_key_pem)
-        self.bootstrap_token_id = token_id.result
-        self.bootstrap_token = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
+        self.ca_cert = computed(ca.cert_pem)
+        self.admin_cert = computed(admin.cert_pem)
+        self.admin_key = pulumi.Output.secret(computed(admin_key.private_key_pem))
+        self.bootstrap_token_id = computed(token_id.result)
+        self.bootstrap_token = pulumi.Output.secret(
+            pulumi.Output.concat(self.bootstrap_token_id, ".", computed(token_secret.result))
+        )
         ttl = datetime.timedelta(minutes=cluster.join_token_ttl_minutes)
-        self.bootstrap_token_expiration = issued.unix.apply(
+        self.bootstrap_token_expiration = computed(issued.unix).apply(
             lambda seconds: (datetime.datetime.fromtimestamp(seconds, datetime.UTC) + ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
         )
-        self.encryption_key = pulumi.Output.secret(encryption.base64)
+        self.encryption_key = pulumi.Output.secret(computed(encryption.base64))
         self.material = pulumi.Output.secret(
-            pulumi.Output.all(
+            all_computed(
                 ca.cert_pem,
                 ca_key.private_key_pem,
                 etcd_ca.cert_pem,
