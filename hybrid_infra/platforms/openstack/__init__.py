@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import OpenStackSpec
+from .config import OpenStackCloudProviderSpec, OpenStackSpec
 
 if TYPE_CHECKING:
     from .infrastructure import OpenStackInfrastructure
@@ -23,4 +23,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["OpenStackInfrastructure", "OpenStackSpec"]
+__all__ = ["OpenStackCloudProviderSpec", "OpenStackInfrastructure", "OpenStackSpec"]
