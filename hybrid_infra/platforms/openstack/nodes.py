@@ -102,5 +102,7 @@ class OpenStackNodePool(NodePool):
                     machine=instance,
                 )
             )
-        self.register_outputs({"nodes": [{"name": n.name, "address": n.private_address} for n in self.nodes]})
+        self.register_outputs(
+            {"nodes": [{"name": n.name, "address": n.private_address} for n in self.nodes], "imageId": image.id}
+        )
 
