@@ -1,0 +1,16 @@
+"""The platform sections as typed arguments of the component provider: one field per registered
+platform, as a stack file has one ``hybrid-infra:<platform>`` key each. A platform adds its field
+here; the contract test checks that every registered platform has one."""
+
+# No `from __future__ import annotations`: the analyzer of Pulumi's component provider reads the
+# annotations as objects (NotRequired among them).
+from typing import NotRequired, TypedDict
+
+from .openstack.args import OpenStackSpec
+
+
+class PlatformSections(TypedDict):
+    """The platform the nodes run on: exactly one section, with the keys of its stack section."""
+
+    openstack: NotRequired[OpenStackSpec]
+    """OpenStack (the keys of hybrid-infra:openstack)."""
