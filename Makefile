@@ -2,9 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 STACK ?= dev
+DOCS ?= build/docs
 BIN := $(VENV)/bin
+# The public API: what programs, their tests and platform packages import.
+API_MODULES := hybrid_infra hybrid_infra.config hybrid_infra.testing hybrid_infra.outputs hybrid_infra.topology \
+	hybrid_infra.platforms hybrid_infra.platforms.contract hybrid_infra.platforms.openstack \
+	hybrid_infra.provider hybrid_infra.config.args
 
-.PHONY: plan test bench clean
+.PHONY: plan test bench docs clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hybrid-infra needs Python >= 3.11; set PYTHON=python3.11 or newer")'
@@ -22,6 +27,10 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks
+
+# The API reference from the docstrings, a static site built offline: open $(DOCS)/index.html.
+docs: $(BIN)/.installed
+	$(BIN)/python -m pdoc --docformat restructuredtext --output-directory $(DOCS) $(API_MODULES)
 
 clean:
 	rm -rf $(VENV) build

@@ -13,7 +13,22 @@ from .addons.storage import DefaultStorageClass
 from .addons.upgrades import SystemUpgrade, VersionGuard
 from .bootstrap.pki import ClusterPki
 from .cluster import KubernetesCluster
-from .config import ConfigError, StackSpec, parse_stack_config
+from .config import (
+    POOL_LABEL,
+    AddonsSpec,
+    ClusterSpec,
+    ConfigError,
+    ContainerAppSpec,
+    ControlPlaneSpec,
+    EndpointSpec,
+    NetworkSpec,
+    PoolSpec,
+    StackSpec,
+    VirtualMachineSpec,
+    WorkloadsSpec,
+    parse_stack_config,
+    stack_spec,
+)
 from .platform import HybridPlatform
 from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool, PlatformSection
 from .readiness import ReadinessGate, UpgradeGate
@@ -21,29 +36,40 @@ from .topology import NodeGroup, PlatformHints
 from .workloads import ContainerApp, VirtualMachine
 
 __all__ = [
+    "POOL_LABEL",
+    "AddonsSpec",
     "ApiEndpoint",
     "Cdi",
     "ClusterPki",
+    "ClusterSpec",
     "Cni",
     "ConfigError",
     "ContainerApp",
+    "ContainerAppSpec",
+    "ControlPlaneSpec",
     "DefaultStorageClass",
+    "EndpointSpec",
     "HybridPlatform",
     "Infrastructure",
     "KubeVirt",
     "KubernetesCluster",
     "MetadataPolicy",
     "Multus",
+    "NetworkSpec",
     "Node",
     "NodeGroup",
     "NodePool",
     "PlatformHints",
     "PlatformSection",
+    "PoolSpec",
     "ReadinessGate",
     "StackSpec",
     "SystemUpgrade",
     "UpgradeGate",
     "VersionGuard",
     "VirtualMachine",
+    "VirtualMachineSpec",
+    "WorkloadsSpec",
     "parse_stack_config",
+    "stack_spec",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,10 +25,12 @@ from .offline.plan import (
     load_stack,
     pinned_manifests,
     plan_document,
+    plan_summary,
     run_plan,
     stack_file,
     write_plan,
 )
+from .offline.report import summary_json
 from .topology import NodeGroup, node_groups
 
 app = typer.Typer(
@@ -43,6 +46,11 @@ BAD_INPUT = 2
 
 StackArgument = Annotated[str, typer.Argument(help="stack name: stacks/Pulumi.<STACK>.yaml")]
 StacksOption = Annotated[Path, typer.Option("--stacks", help="directory holding the stack files")]
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
 
 
 def _fail(error: Exception, stack_file: Path) -> typer.Exit:
@@ -73,8 +81,12 @@ def plan(
         typer.Option("--against", help="an earlier plan's directory, taken as the running state: list what changes"),
     ] = None,
     stacks: StacksOption = Path("stacks"),
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="text: the resources, the summary and the workloads; json: the summary alone, for CI"),
+    ] = OutputFormat.text,
 ) -> None:
-    """Run the program on the simulated cloud, print what it creates and write the artifacts."""
+    """Run the program on the simulated cloud, print what it creates and write the artifacts (report.md among them)."""
     target = out_dir or Path("build") / stack
     try:
         earlier = load_earlier(against) if against else None
@@ -90,6 +102,26 @@ def plan(
         raise _fail(error, stack_file(stacks, stack)) from None
     write_plan(result, target, show_secrets)
     redactor = Redactor(result.simulation, show_secrets, result.config.secret_values)
+    text = output_format is OutputFormat.text
+    if text:
+        _print_plan(result, redactor)
+    else:
+        typer.echo(summary_json(plan_summary(result, redactor)), nl=False)
+    for warning in result.simulation.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    if text:
+        out.print(f"{len(result.simulation.resources)} resources; plan written to {target}", markup=False)
+    if earlier is not None and against is not None:
+        # Compared as the earlier plan shows its secrets.
+        shown = bool(earlier.get("showSecrets"))
+        current = plan_document(result, Redactor(result.simulation, shown, result.config.secret_values))
+        changes = diff(earlier, current)
+        write_diff(changes, target)
+        if text:
+            out.print(_changes(changes, against), markup=False)
+
+
+def _print_plan(result: Plan, redactor: Redactor) -> None:
     out.print(_tree(result))
     out.print(_summary(result, redactor))
     if result.spec.workloads.containers or result.spec.workloads.virtual_machines:
@@ -102,16 +134,6 @@ def plan(
                 + "; not expanded offline, `pulumi up` fetches and registers its objects",
                 markup=False,
             )
-    for warning in result.simulation.warnings:
-        err.print(f"warning: {warning}", markup=False)
-    out.print(f"{len(result.simulation.resources)} resources; plan written to {target}", markup=False)
-    if earlier is not None and against is not None:
-        # Compared as the earlier plan shows its secrets.
-        shown = bool(earlier.get("showSecrets"))
-        current = plan_document(result, Redactor(result.simulation, shown, result.config.secret_values))
-        changes = diff(earlier, current)
-        write_diff(changes, target)
-        out.print(_changes(changes, against), markup=False)
 
 
 def _changes(changes: list[Change], against: Path) -> str:

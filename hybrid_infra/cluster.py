@@ -13,6 +13,7 @@ from .bootstrap.kubeadm import TOKEN_DESCRIPTION, TOKEN_GROUP, ClusterEndpoint
 from .bootstrap.kubeconfig import render_kubeconfig
 from .bootstrap.pki import ClusterPki, PkiMaterial
 from .config.cluster import CONTROL_PLANE_POOL, ClusterSpec
+from .outputs import all_computed, computed
 from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool
 from .readiness import ReadinessGate
 from .topology import NodeGroup, PlatformHints, node_groups
@@ -23,20 +24,21 @@ def _cloud_config(
     group: NodeGroup,
     index: int,
     endpoint: ApiEndpoint,
+    addresses: pulumi.Output[list[str]],
     hints: PlatformHints,
     material: pulumi.Output[PkiMaterial],
     token: pulumi.Output[str],
 ) -> pulumi.Output[str]:
+    """``addresses``: the endpoint's private and public address."""
+
     def render(args: list) -> str:
-        private, public, pki, node_token = args
+        (private, public), pki, node_token = args
         address = ClusterEndpoint(private, public, endpoint.port, announce=endpoint.virtual_ip is not None)
         node = NodeBootstrap(cluster, group, index, address, hints)
         return render_cloud_config(node, replace(pki, bootstrap_token=node_token))
 
     # Every cloud-config carries the node's join token, and on control-plane nodes the CA keys.
-    return pulumi.Output.secret(
-        pulumi.Output.all(endpoint.private_address, endpoint.public_address, material, token).apply(render)
-    )
+    return pulumi.Output.secret(pulumi.Output.all(addresses, material, token).apply(render))
 
 
 def _infrastructure_of(group: NodeGroup, platforms: Mapping[str, Infrastructure]) -> Infrastructure:
@@ -100,6 +102,9 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.pki = ClusterPki(f"{name}-pki", cluster, child)
         control_plane = _infrastructure_of(groups[0], platforms)
         endpoint = control_plane.create_endpoint(f"{name}-endpoint")
+        # What the platform computed, checked once before anything renders with it.
+        private_address, public_address = computed(endpoint.private_address), computed(endpoint.public_address)
+        addresses = pulumi.Output.all(private_address, public_address)
 
         self.pools: dict[str, NodePool] = {}
         user_data: dict[str, pulumi.Output[str]] = {}
@@ -107,7 +112,14 @@ class KubernetesCluster(pulumi.ComponentResource):
             platform = _infrastructure_of(group, platforms)
             configs = [
                 _cloud_config(
-                    cluster, group, index, endpoint, platform.hints, self.pki.material, self.pki.join_tokens[node].token
+                    cluster,
+                    group,
+                    index,
+                    endpoint,
+                    addresses,
+                    platform.hints,
+                    self.pki.material,
+                    self.pki.join_tokens[node].token,
                 )
                 for index, node in enumerate(group.node_names)
             ]
@@ -116,10 +128,10 @@ class KubernetesCluster(pulumi.ComponentResource):
         endpoint.add_members(self.pools[CONTROL_PLANE_POOL].nodes)
         self.user_data = pulumi.Output.secret(pulumi.Output.all(**user_data))
 
-        server = pulumi.Output.concat("https://", endpoint.public_address, f":{endpoint.port}")
+        server = pulumi.Output.concat("https://", public_address, f":{endpoint.port}")
         self.server = server
-        self.endpoint = pulumi.Output.from_input(endpoint.public_address)
-        self.api_address = pulumi.Output.from_input(endpoint.private_address)
+        self.endpoint = public_address
+        self.api_address = private_address
         self.api_port = endpoint.port
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(server, self.pki.ca_cert, self.pki.admin_cert, self.pki.admin_key).apply(
@@ -143,7 +155,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         self._manage_join_tokens(name)
 
         node_list: list[Node] = [node for pool in self.pools.values() for node in pool.nodes]
-        self.nodes = pulumi.Output.all(*[node.private_address for node in node_list]).apply(
+        self.nodes = all_computed(*[node.private_address for node in node_list]).apply(
             lambda addresses: [
                 {
                     "name": node.name,

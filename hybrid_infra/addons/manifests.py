@@ -74,7 +74,13 @@ def read_manifest(pinned: PinnedManifest, base_dir: Path) -> list[dict[str, Any]
             with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as answer:
                 data = answer.read()
         except OSError as error:
-            raise ConfigError([f"{pinned.key}: {url} cannot be fetched ({error})"]) from None
+            raise ConfigError(
+                [
+                    f"{pinned.key}: {url} cannot be fetched ({error}); offline, give a local copy as {pinned.key}.file, "
+                    "and in unit tests run on hybrid_infra.testing.SimulatedCloud, which records the pinned manifest "
+                    "without fetching it"
+                ]
+            ) from None
     if pinned.source.sha256:
         digest = hashlib.sha256(data).hexdigest()
         if digest != pinned.source.sha256:

@@ -17,6 +17,7 @@ import pulumi_tls as tls
 import pulumiverse_time as time
 
 from ..config.cluster import ClusterSpec
+from ..outputs import all_computed, computed
 from ..topology import node_groups
 
 CA_VALIDITY_HOURS = 10 * 365 * 24
@@ -36,11 +37,12 @@ def _join_token(name: str, ttl: datetime.timedelta, opts: pulumi.ResourceOptions
     token_id = random.RandomString(f"{name}-id", length=6, upper=False, special=False, opts=opts)
     token_secret = random.RandomPassword(f"{name}-secret", length=16, upper=False, special=False, opts=opts)
     issued = time.Static(f"{name}-issued", opts=opts)
-    expiration = issued.unix.apply(
+    expiration = computed(issued.unix).apply(
         lambda seconds: (datetime.datetime.fromtimestamp(seconds, datetime.UTC) + ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
     )
-    token: pulumi.Output[str] = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
-    return JoinToken(token_id.result, token, expiration, [token_id, token_secret, issued])
+    public = computed(token_id.result)
+    token: pulumi.Output[str] = pulumi.Output.secret(pulumi.Output.concat(public, ".", computed(token_secret.result)))
+    return JoinToken(public, token, expiration, [token_id, token_secret, issued])
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,12 @@ class ClusterPki(pulumi.ComponentResource):
         }
         encryption = random.RandomBytes(f"{name}-encryption-key", length=32, opts=child)
 
-        self.ca_cert = ca.cert_pem
-        self.admin_cert = admin.cert_pem
-        self.admin_key = pulumi.Output.secret(admin_key.private_key_pem)
-        self.encryption_key = pulumi.Output.secret(encryption.base64)
+        self.ca_cert = computed(ca.cert_pem)
+        self.admin_cert = computed(admin.cert_pem)
+        self.admin_key = pulumi.Output.secret(computed(admin_key.private_key_pem))
+        self.encryption_key = pulumi.Output.secret(computed(encryption.base64))
         self.material = pulumi.Output.secret(
-            pulumi.Output.all(
+            all_computed(
                 ca.cert_pem,
                 ca_key.private_key_pem,
                 etcd_ca.cert_pem,

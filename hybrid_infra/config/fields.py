@@ -7,6 +7,7 @@ import re
 import urllib.parse
 from typing import Annotated, Any
 
+import pulumi
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
@@ -67,7 +68,29 @@ def _http_url(value: str) -> str:
     return value
 
 
+class SecretOutput(SecretStr):
+    """A secret given as a Pulumi output (``pulumi.Config().require_secret(...)``, a component
+    provider's input): its value exists only inside the deployment, so it is passed on as the output
+    it is; :func:`secret_input` gives it to a resource."""
+
+    def __init__(self, output: pulumi.Output[str]):
+        super().__init__("")
+        self.output: pulumi.Output[str] = pulumi.Output.secret(output)
+
+    def get_secret_value(self) -> str:
+        raise TypeError("this secret is a Pulumi output; pass hybrid_infra.config.secret_input(secret) to the resource")
+
+
+def secret_input(secret: SecretStr) -> pulumi.Input[str]:
+    """A secret field's value as a resource input: the plain text, or the Pulumi output it was given as."""
+    return secret.output if isinstance(secret, SecretOutput) else secret.get_secret_value()
+
+
 def _secret(value: Any) -> Any:
+    if isinstance(value, SecretOutput):
+        return value
+    if isinstance(value, pulumi.Output):
+        return SecretOutput(value)
     if not isinstance(value, str) or not value.strip():
         raise problem("the value given is not allowed; a non-empty string is needed (set it with `pulumi config set --secret`)")
     return value

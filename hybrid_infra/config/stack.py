@@ -172,6 +172,35 @@ def parse_stack_config(config: Mapping[str, Any], secret_paths: Collection[str] 
     return spec
 
 
+def stack_spec(
+    cluster: ClusterSpec,
+    platform: PlatformSection,
+    addons: AddonsSpec | None = None,
+    workloads: WorkloadsSpec | None = None,
+) -> StackSpec:
+    """A stack assembled in a program from typed parts, checked as a stack file is.
+
+    The checks across sections run: every size the cluster names is one the platform section
+    defines, a virtualization pool's machines can run KVM, workloads name what exists. Raises
+    :class:`ConfigError` with one line per problem.
+    """
+    names = [name for name in platforms.names() if isinstance(platform, platforms.section_model(name))]
+    if not names:
+        raise ConfigError(
+            [f"{type(platform).__name__} is not allowed; give the section of a platform: {', '.join(platforms.names())}"]
+        )
+    model = stack_model()
+    parts: dict[str, Any] = {"cluster": cluster, names[0]: platform}
+    if addons is not None:
+        parts["addons"] = addons
+    if workloads is not None:
+        parts["workloads"] = workloads
+    try:
+        return model.model_validate(parts)
+    except ValidationError as error:
+        raise ConfigError(format_errors(error, model)) from None
+
+
 def secret_fields(model: BaseModel, prefix: str = "") -> Iterator[str]:
     """The key paths of every secret value set in ``model``, as a stack file names them."""
     for name, field in type(model).model_fields.items():

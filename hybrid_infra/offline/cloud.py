@@ -7,6 +7,7 @@
 - pulumi-random: values from a generator seeded by the stack name and the resource.
 
 In preview mode it answers like ``pulumi preview``: inputs are echoed, computed outputs unknown.
+Nothing is fetched from the network under it: release manifests given by URL are recorded as pinned.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.runtime import rpc
 
 from .. import platforms
+from ..addons.manifests import FETCH_MANIFESTS
 from ..config.cluster import NetworkSpec
 from ..config.stack import StackSpec
 
@@ -61,7 +63,17 @@ def _plain(value: Any) -> Any:
 
 
 class SimulatedCloud(pulumi.runtime.Mocks):
-    def __init__(self, stack: str, spec: StackSpec | None = None, preview: bool = False):
+    """Pulumi mocks that answer like the real providers, for ``simulate`` or ``pulumi.runtime.set_mocks``.
+
+    ``stack`` seeds keys, random values and IDs; ``spec`` gives the node network that looked-up
+    networks hold; ``preview`` answers as ``pulumi preview`` does (computed outputs unknown), by
+    default whenever the engine previews (``set_mocks(..., preview=True)``).
+    """
+
+    def __init__(self, stack: str, spec: StackSpec | None = None, preview: bool | None = None):
+        # A program built under the simulated cloud fetches nothing (set here, in the caller's
+        # context, so that Pulumi's own test recipe gets it too).
+        FETCH_MANIFESTS.set(False)
         self.stack = stack
         self.spec = spec
         self.preview = preview
@@ -92,7 +104,7 @@ class SimulatedCloud(pulumi.runtime.Mocks):
         if not args.custom:
             return None, {}
         outputs = dict(args.inputs)
-        if self.preview:
+        if pulumi.runtime.is_dry_run() if self.preview is None else self.preview:
             return None, outputs
         with self._lock:
             resource_id = self.resource_id(args.typ, args.name)

@@ -14,6 +14,7 @@ import yaml
 from ..config.errors import ConfigError
 from ..config.stack import StackSpec, parse_stack_config
 from ..platform import build
+from .report import render_report, summary
 from .simulate import Secret, Simulation, Unknown, simulate
 
 SECRET = "[secret]"
@@ -262,6 +263,11 @@ def pinned_manifests(plan: Plan) -> list[dict[str, Any]]:
     ]
 
 
+def plan_summary(plan: Plan, redactor: Redactor) -> dict[str, Any]:
+    """The plan at a glance (see :mod:`.report`), secrets shown as ``redactor`` shows them."""
+    return summary(plan.stack, plan.spec, redactor.value(plan.simulation.outputs), len(plan.simulation.resources))
+
+
 def _replace_dir(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
@@ -281,12 +287,14 @@ def check_output(out: Path) -> None:
 
 
 def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
-    """Write plan.json, nodes/*.user-data and manifests/*.yaml under ``out``, replacing an earlier plan's."""
+    """Write plan.json, report.md, nodes/*.user-data and manifests/*.yaml under ``out``, replacing an earlier plan's."""
     check_output(out)
     redactor = Redactor(plan.simulation, show_secrets, plan.config.secret_values)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "plan.json"]
     written[0].write_text(json.dumps(plan_document(plan, redactor), indent=2, sort_keys=True) + "\n")
+    written.append(out / "report.md")
+    written[-1].write_text(render_report(plan_summary(plan, redactor)))
     nodes_dir = _replace_dir(out / "nodes")
     for name, text in user_data(plan).items():
         path = nodes_dir / f"{name}.user-data"
@@ -316,6 +324,7 @@ __all__ = [
     "load_stack",
     "manifests",
     "plan_document",
+    "plan_summary",
     "run_plan",
     "stack_file",
     "user_data",

@@ -166,12 +166,14 @@ def simulate(
     secret_keys: list[str] | None = None,
     spec: StackSpec | None = None,
     preview: bool = False,
+    project: str = PROJECT,
 ) -> Simulation:
     """Run ``program`` as ``pulumi up`` (or ``pulumi preview`` with ``preview=True``) would, offline.
 
     Nothing is fetched from the network: release manifests given by URL are recorded, not expanded.
     ``config`` maps full keys (``hybrid-infra:cluster``) to values; objects are passed as JSON, as the
-    Pulumi CLI does. Exceptions from the program are raised here.
+    Pulumi CLI does; ``project`` is the one ``pulumi.Config()`` reads by default. Exceptions from the
+    program are raised here.
     """
     simulation = Simulation(stack=stack, preview=preview)
     failure: list[BaseException] = []
@@ -190,7 +192,7 @@ def simulate(
             logger = logging.Logger(f"simulate-{stack}")
             logger.addHandler(_WarningCollector(simulation))
             pulumi.runtime.set_mocks(
-                cloud, PROJECT, stack, preview, logger=logger, monitor=RecordingMonitor(cloud, simulation)
+                cloud, project, stack, preview, logger=logger, monitor=RecordingMonitor(cloud, simulation)
             )
             _sync_await(run_pulumi_func(program))
             root = pulumi.runtime.get_root_resource()

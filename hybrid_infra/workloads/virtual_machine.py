@@ -10,6 +10,7 @@ import pulumi
 from ..addons.placement import on_virtualization_pools
 from ..config.cluster import ClusterSpec
 from ..config.errors import validate
+from ..config.fields import secret_input
 from ..config.workloads import ContainerAppSpec, VirtualMachineSpec
 from ..objects import child_options, create_object
 from .apps import service
@@ -127,7 +128,7 @@ def network_policy(vm: VirtualMachineSpec, sources: list[ContainerAppSpec]) -> d
     }
 
 
-def secret(name: str, namespace: str, labels: dict[str, str], data: pulumi.Input[dict[str, str]]) -> dict[str, Any]:
+def secret(name: str, namespace: str, labels: dict[str, str], data: pulumi.Input[dict[str, Any]]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -162,7 +163,7 @@ class VirtualMachine(pulumi.ComponentResource):
         labels = workload_labels(checked.name)
         dependencies: list[pulumi.Resource] = []
         if checked.user_data is not None or checked.ssh_keys:
-            user_data = checked.user_data.get_secret_value() if checked.user_data else EMPTY_CLOUD_CONFIG
+            user_data = secret_input(checked.user_data) if checked.user_data is not None else EMPTY_CLOUD_CONFIG
             dependencies.append(
                 create_object(
                     f"{name}-cloud-init",

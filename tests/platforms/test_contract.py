@@ -6,6 +6,7 @@ A new platform gets these tests by its registry line and a stack in ``stacks/`` 
 from __future__ import annotations
 
 import ipaddress
+import re
 import json
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,49 @@ def test_every_node_names_its_machine_under_the_infrastructure(case, plan):
     by_urn = {r.urn: r for r in plan.simulation.resources}
     for name, urn in machines.items():
         assert by_urn[urn].custom and infrastructure.urn in ancestors(plan, urn), name
+
+
+ID_KEY = re.compile(r"(Id|Ids|id|ids|uuid|Uuid|[pP]ort|[gG]roup|[gG]roups)$")
+"""Input keys whose strings name another object: ``networkId``, ``securityGroupIds``, ``port``, ``group``."""
+ID_VALUE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z]+-[0-9a-f]{8,17})$")
+"""What an ID looks like on the simulated cloud (a UUID) or in a cloud's own form (``sg-0123abcd``);
+a key such as ``port`` also holds names and numbers (a health check's ``traffic-port``)."""
+
+
+def _id_references(value: Any, key: str = ""):
+    """(key, value) of every string in ``value``; a list's items under the key holding the list."""
+    if isinstance(value, Secret):
+        yield from _id_references(value.value, key)
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _id_references(item, name)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _id_references(item, key)
+    elif isinstance(value, str):
+        yield key, value
+
+
+def test_every_id_an_input_references_is_some_records_id(plan):
+    """A platform resource's reference names a record of the plan: its ID, or an ID a record reports
+    (an object the cloud made for it, such as a load balancer's VIP port, or one a component looked
+    up), never nothing. Kubernetes objects name each other by name, not ID."""
+    records = plan_document(plan, Redactor(plan.simulation, show_secrets=True))["resources"]
+    by_id = {record["id"]: record for record in records if record["id"]}
+    assert len(by_id) == len([record for record in records if record["id"]]), "IDs are unique"
+    reported = {
+        value: record["urn"]
+        for record in records
+        for key, value in _id_references({k: v for k, v in record["outputs"].items() if k not in record["inputs"]})
+        if ID_KEY.search(key)
+    }
+    references = 0
+    for record in records:
+        for key, value in _id_references(record["inputs"]):
+            if value in by_id:
+                references += 1
+                # Holding another record's ID means coming after it.
+                assert by_id[value]["urn"] in record["dependencies"], f"{record['urn']}: {key} {value}"
+            elif ID_KEY.search(key) and ID_VALUE.match(value) and not record["type"].startswith(GENERIC_PREFIXES):
+                assert value in reported, f"{record['urn']}: {key} {value!r} names no record of the plan"
+    assert references

@@ -1,5 +1,26 @@
 """OpenStack: Neutron network and security groups, an Octavia or kube-vip API endpoint, Nova node
 pools booting from Cinder volumes, and the OpenStack cloud controller manager with Cinder CSI.
 
-Only ``infrastructure`` and the modules it imports need the SDK (``hybrid-infra[openstack]``).
+Only ``infrastructure`` and the modules it imports need the SDK (``hybrid-infra[openstack]``):
+``OpenStackInfrastructure`` is imported from there when a program first asks for it.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .config import OpenStackCloudProviderSpec, OpenStackSpec
+
+if TYPE_CHECKING:
+    from .infrastructure import OpenStackInfrastructure
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OpenStackInfrastructure":
+        from .. import infrastructure_class
+
+        return infrastructure_class("openstack")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["OpenStackCloudProviderSpec", "OpenStackInfrastructure", "OpenStackSpec"]

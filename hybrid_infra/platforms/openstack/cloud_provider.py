@@ -10,6 +10,7 @@ from ...addons.storage import DefaultStorageClass
 from ...config.addons import AddonsSpec
 from ...config.cluster import ClusterSpec
 from ...config.errors import ConfigError
+from ...config.fields import secret_input
 from ...objects import child_options
 from .config import LOAD_BALANCER_PROVIDER, OpenStackCloudProviderSpec, OpenStackSpec
 
@@ -30,8 +31,11 @@ def cloud_conf(
     subnet_id: str,
     floating_network_id: str | None,
     provider_region: str | None = None,
+    credential_secret: str | None = None,
 ) -> str:
     """``cloud.conf`` of the CCM and Cinder CSI (the application credential's secret included).
+
+    ``credential_secret``: the secret's value, when the section holds it as a Pulumi output.
 
     Keys as cloud-provider-openstack v1.34 reads them (pkg/client AuthOpts, pkg/openstack
     LoadBalancerOpts, pkg/csi/cinder/openstack BlockStorageOpts); it reads no OS_* variables, so
@@ -40,7 +44,9 @@ def cloud_conf(
     glob = {
         "auth-url": provider.auth_url,
         "application-credential-id": provider.application_credential_id,
-        "application-credential-secret": provider.application_credential_secret.get_secret_value(),
+        "application-credential-secret": (
+            credential_secret if credential_secret is not None else provider.application_credential_secret.get_secret_value()
+        ),
     }
     region = spec.region or provider_region
     if region:
@@ -85,8 +91,8 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
         super().__init__("hybrid-infra:index:OpenStackCloudProvider", name, None, opts)
         child = child_options(self, opts)
 
-        conf = pulumi.Output.all(subnet_id, floating_network_id).apply(
-            lambda ids: cloud_conf(cluster, spec, provider, ids[0], ids[1], provider_region)
+        conf = pulumi.Output.all(subnet_id, floating_network_id, secret_input(provider.application_credential_secret)).apply(
+            lambda args: cloud_conf(cluster, spec, provider, args[0], args[1], provider_region, credential_secret=args[2])
         )
         data: dict[str, pulumi.Input[str]] = {CLOUD_CONF: conf}
         if provider.ca_certificate:

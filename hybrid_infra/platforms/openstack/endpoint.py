@@ -9,6 +9,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from ...config.cluster import API_PORT, ClusterSpec
+from ...outputs import computed
 from ..contract import ApiEndpoint, Node
 from .config import LOAD_BALANCER_PROVIDER, OpenStackSpec
 from .network import OpenStackNetwork
@@ -94,7 +95,7 @@ class OpenStackApiEndpoint(ApiEndpoint):
                 security_group_ids=[network.security_group_ids["control-plane"]],
                 opts=child,
             )
-            self.private_address = reserved.all_fixed_ips[0]
+            self.private_address = computed(reserved.all_fixed_ips)[0]
             self.virtual_ip = self.private_address
             address_port_id = reserved.id
         if cluster.endpoint.public:

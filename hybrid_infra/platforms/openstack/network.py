@@ -113,6 +113,11 @@ class OpenStackNetwork(pulumi.ComponentResource):
             )
         self.security_group_ids = {role: groups[role].id for role in ROLES}
         self.register_outputs(
-            {"networkId": self.network_id, "subnetId": self.subnet_id, "securityGroupIds": self.security_group_ids}
+            {
+                "networkId": self.network_id,
+                "subnetId": self.subnet_id,
+                "securityGroupIds": self.security_group_ids,
+                "externalNetworkId": self.external_network_id,
+            }
         )
 

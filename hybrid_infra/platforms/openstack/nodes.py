@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_openstack as openstack
 
+from ...outputs import computed
 from ...topology import NodeGroup
 from ..contract import ApiEndpoint, Node, NodePool
 from .config import OpenStackSpec
@@ -96,10 +97,12 @@ class OpenStackNodePool(NodePool):
                     name=node_name,
                     pool=group.name,
                     role=group.role,
-                    private_address=port.all_fixed_ips[0],
+                    private_address=computed(port.all_fixed_ips)[0],
                     fault_domain=zone or "default",
                     machine=instance,
                 )
             )
-        self.register_outputs({"nodes": [{"name": n.name, "address": n.private_address} for n in self.nodes]})
+        self.register_outputs(
+            {"nodes": [{"name": n.name, "address": n.private_address} for n in self.nodes], "imageId": image.id}
+        )
 

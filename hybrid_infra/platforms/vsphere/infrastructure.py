@@ -51,7 +51,14 @@ class VSphereInfrastructure(Infrastructure):
             f"{name}-network", cluster, section.network, datacenter_id, pulumi.ResourceOptions(parent=self)
         )
         self.inventory = look_up_inventory(section, datacenter_id, self)
-        self.register_outputs({"networkId": self.network.network_id, "computeClusterId": self.inventory.compute_cluster_id})
+        # The looked-up template too, so that a plan's reader can follow the VMs' clone source.
+        self.register_outputs(
+            {
+                "networkId": self.network.network_id,
+                "computeClusterId": self.inventory.compute_cluster_id,
+                "templateUuid": self.inventory.template.apply(lambda found: found.id),
+            }
+        )
 
     def create_endpoint(self, name: str) -> VSphereApiEndpoint:
         return VSphereApiEndpoint(name, self.cluster, self.spec, pulumi.ResourceOptions(parent=self))

@@ -1,0 +1,112 @@
+"""What a program that builds the components in code needs: typed parts checked together, and
+secrets given as Pulumi outputs."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+import yaml
+
+from hybrid_infra import (
+    AddonsSpec,
+    ClusterSpec,
+    ConfigError,
+    ControlPlaneSpec,
+    PoolSpec,
+    VirtualMachine,
+    parse_stack_config,
+    stack_spec,
+)
+from hybrid_infra.offline.plan import Redactor
+from hybrid_infra import platforms
+from hybrid_infra.platforms.openstack import OpenStackSpec
+from hybrid_infra.testing import Secret, simulate
+
+SECTION = {
+    "externalNetwork": "public",
+    "image": "ubuntu-24.04",
+    "flavors": {"medium": "m1.medium", "large": "m1.large"},
+}
+
+
+def cluster(*pools: PoolSpec) -> ClusterSpec:
+    return ClusterSpec(name="team", control_plane=ControlPlaneSpec(count=1, size="medium"), pools=list(pools))
+
+
+def test_typed_parts_make_the_stack_a_stack_file_would():
+    spec = stack_spec(cluster(PoolSpec(name="apps", count=2, size="large")), OpenStackSpec(**SECTION), AddonsSpec())
+    assert spec.platform == "openstack"
+    from_file = parse_stack_config(
+        {
+            "hybrid-infra:cluster": {
+                "name": "team",
+                "controlPlane": {"count": 1, "size": "medium"},
+                "pools": [{"name": "apps", "count": 2, "size": "large"}],
+            },
+            "hybrid-infra:openstack": SECTION,
+        }
+    )
+    assert spec == from_file
+
+
+def test_typed_parts_are_checked_across_sections_as_a_stack_file_is():
+    with pytest.raises(ConfigError) as caught:
+        stack_spec(cluster(PoolSpec(name="apps", count=2, size="huge")), OpenStackSpec(**SECTION))
+    assert caught.value.problems == [
+        "cluster.pools[0].size: 'huge' is not allowed; use a size defined in openstack.flavors: large, medium"
+    ]
+
+
+def test_a_section_of_no_platform_is_refused():
+    with pytest.raises(ConfigError) as caught:
+        stack_spec(cluster(), AddonsSpec())  # type: ignore[arg-type]
+    assert caught.value.problems == [
+        f"AddonsSpec is not allowed; give the section of a platform: {', '.join(platforms.names())}"
+    ]
+
+
+def test_a_secret_given_as_an_output_reaches_the_resource_and_stays_secret(dev_config):
+    spec = parse_stack_config(dev_config)
+
+    def program() -> None:
+        user_data = pulumi.Output.from_input("#cloud-config\nhostname: legacy\n")
+        VirtualMachine(
+            "legacy",
+            {
+                "name": "legacy",
+                "disk": {"source": "docker://quay.io/containerdisks/fedora:41", "size": "10Gi"},
+                "memory": "1Gi",
+                "userData": user_data,
+            },
+            spec.cluster,
+            opts=pulumi.ResourceOptions(),
+        )
+
+    result = simulate(program, stack="test", config={})
+    (secret,) = [r for r in result.of_type("kubernetes:core/v1:Secret") if r.name == "legacy-cloud-init"]
+    assert isinstance(secret.inputs["stringData"], Secret)
+    shown = Redactor(result, show_secrets=True).value(secret.inputs)
+    assert yaml.safe_load(shown["stringData"]["userdata"]) == {"hostname": "legacy"}
+
+
+def test_a_secret_given_as_an_output_is_not_read_as_text():
+    refused: list[str] = []
+
+    def program() -> None:
+        # Outputs belong to a running program: this one is given by Pulumi's config.
+        spec = OpenStackSpec(
+            **SECTION,
+            cloud_provider={
+                "auth_url": "https://keystone.example.com:5000/v3",
+                "application_credential_id": "id",
+                "application_credential_secret": pulumi.Config().require_secret("secret"),
+            },
+        )
+        assert spec.cloud_provider is not None
+        try:
+            spec.cloud_provider.application_credential_secret.get_secret_value()
+        except TypeError as error:
+            refused.append(str(error))
+
+    simulate(program, stack="test", config={"hybrid-infra:secret": "s3cret"}, secret_keys=["hybrid-infra:secret"])
+    assert refused == ["this secret is a Pulumi output; pass hybrid_infra.config.secret_input(secret) to the resource"]
