@@ -1,0 +1,64 @@
+"""The offline runner keeps the collector and the SDK's stack-trace capture out of a run, and restores both."""
+
+from __future__ import annotations
+
+import gc
+
+import pulumi
+import pulumi.runtime.resource
+import pytest
+
+from hybrid_infra.offline import simulate as runner
+from hybrid_infra.offline.simulate import STACK_TRACE_CAPTURE, simulate
+
+
+def test_the_sdk_captures_stack_traces_where_the_runner_turns_it_off():
+    """Fails when the SDK renames or moves the function: the runner would silently stop skipping it."""
+    capture = getattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, None)
+    assert callable(capture), f"pulumi.runtime.resource.{STACK_TRACE_CAPTURE} is gone; find where the SDK captures it now"
+    for registration in (pulumi.runtime.resource.register_resource, pulumi.runtime.resource.read_resource):
+        assert STACK_TRACE_CAPTURE in registration.__code__.co_names, registration.__name__
+
+
+def observe() -> dict[str, object]:
+    return {
+        "collecting": gc.isenabled(),
+        "frozen": gc.get_freeze_count(),
+        "capture": getattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE),
+    }
+
+
+def test_a_run_goes_without_collector_and_stack_traces_and_restores_both():
+    before = observe()
+    assert before["collecting"] and before["capture"] is not runner._no_stack_trace
+    seen: dict[str, object] = {}
+
+    def program() -> None:
+        seen.update(observe())
+        pulumi.ComponentResource("test:index:Component", "component")
+
+    result = simulate(program, stack="test", config={})
+    assert [resource.name for resource in result.resources] == ["component"]
+    assert seen["collecting"] is False and seen["frozen"] > 0
+    assert seen["capture"] is runner._no_stack_trace
+    assert observe() == before
+
+
+def test_a_failing_run_restores_both_too():
+    before = observe()
+
+    def program() -> None:
+        raise RuntimeError("the program fails")
+
+    with pytest.raises(RuntimeError, match="the program fails"):
+        simulate(program, stack="test", config={})
+    assert observe() == before
+
+
+def test_nested_runs_restore_once_the_last_one_ends():
+    before = observe()
+    with runner.offline_runtime():
+        with runner.offline_runtime():
+            assert observe()["capture"] is runner._no_stack_trace
+        assert observe()["capture"] is runner._no_stack_trace and not gc.isenabled()
+    assert observe() == before
