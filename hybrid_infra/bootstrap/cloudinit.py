@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from .. import yamltext
 from ..config.cluster import ClusterSpec
 from ..topology import NodeGroup, PlatformHints
 from . import kubeadm
@@ -77,18 +76,6 @@ class NodeBootstrap:
     @property
     def step(self) -> kubeadm.Step:
         return kubeadm.bootstrap_step(self.group, self.index)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Multi-line strings as literal blocks, so files stay readable in the user data."""
-
-
-def _string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _string)
 
 
 def _file(path: str, content: str, permissions: str = "0644") -> dict[str, Any]:
@@ -209,7 +196,7 @@ def encryption_configuration(encryption_key: str) -> str:
             }
         ],
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return yamltext.dump(document, sort_keys=False)
 
 
 def audit_policy() -> str:
@@ -233,7 +220,7 @@ def audit_policy() -> str:
             {"level": "Metadata"},
         ],
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return yamltext.dump(document, sort_keys=False)
 
 
 def kube_vip_pod(node: NodeBootstrap) -> dict[str, Any]:
@@ -288,7 +275,7 @@ def control_plane_files(node: NodeBootstrap, pki: PkiMaterial) -> list[dict[str,
     files.append(_file(ENCRYPTION_CONFIG, encryption_configuration(pki.encryption_key), "0600"))
     files.append(_file(AUDIT_POLICY, audit_policy(), "0600"))
     if node.endpoint.announce:
-        files.append(_file("/etc/hybrid-infra/kube-vip.yaml", yaml.safe_dump(kube_vip_pod(node), sort_keys=False), "0600"))
+        files.append(_file("/etc/hybrid-infra/kube-vip.yaml", yamltext.dump(kube_vip_pod(node), sort_keys=False), "0600"))
     return files
 
 
@@ -330,7 +317,8 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
             ["systemctl", "start", "--no-block", BOOTSTRAP_UNIT],
         ],
     }
-    text = "#cloud-config\n" + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=4096)
+    # Multi-line strings as literal blocks, so files stay readable in the user data.
+    text = "#cloud-config\n" + yamltext.dump(document, sort_keys=False, literal_blocks=True, width=4096)
     size = len(text.encode())
     if size > node.hints.max_user_data:
         raise ValueError(

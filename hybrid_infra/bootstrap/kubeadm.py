@@ -6,10 +6,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from .. import yamltext
 from ..config.cluster import POOL_LABEL, ClusterSpec
 from ..topology import NodeGroup, PlatformHints
 
@@ -186,7 +186,7 @@ def credentials_configuration(cluster: ClusterSpec, endpoint: ClusterEndpoint) -
         "controlPlaneEndpoint": endpoint.host_port,
         "encryptionAlgorithm": _ENCRYPTION_ALGORITHM[cluster.pki.key_algorithm],
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return yamltext.dump(document, sort_keys=False)
 
 
 def _host_path(name: str, path: str, read_only: bool, path_type: str = "Directory") -> dict[str, Any]:
@@ -258,4 +258,4 @@ def render(
             # The CA keys are placed on the node beforehand, so no certificate key is needed.
             join["controlPlane"] = {"localAPIEndpoint": {"bindPort": endpoint.port}}
         documents = [join]
-    return yaml.safe_dump_all(documents, sort_keys=False)
+    return yamltext.dump_all(documents, sort_keys=False)

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from .. import yamltext
 from ..config.errors import ConfigError
 from ..config.stack import StackSpec, parse_stack_config
 from ..platform import build
@@ -294,13 +295,13 @@ def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
     manifests_dir = _replace_dir(out / "manifests")
     for name, document in manifests(plan, redactor).items():
         path = manifests_dir / name
-        path.write_text(yaml.safe_dump(document, sort_keys=True))
+        path.write_text(yamltext.dump(document, sort_keys=True))
         written.append(path)
     for source in pinned_manifests(plan):
         if not source["expanded"]:
             # Offline, a URL source is not fetched: the plan names what `pulumi up` will fetch.
             path = manifests_dir / f"operator-{source['component']}.pinned.yaml"
-            path.write_text(yaml.safe_dump({"pinnedManifest": source}, sort_keys=True))
+            path.write_text(yamltext.dump({"pinnedManifest": source}, sort_keys=True))
             written.append(path)
     return written
 
