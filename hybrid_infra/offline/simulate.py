@@ -198,7 +198,8 @@ class _OfflineRuntime:
 
     The collector: objects alive at the start (modules, the spec) are frozen, so no collection walks
     them, and automatic collection is off until the last simulation ends. A run's objects live until
-    it ends, and its garbage goes with reference counting; the collector runs again after.
+    it ends, and its garbage goes with reference counting; the collector runs again after, with
+    every object in its oldest generation.
     Stack traces: the SDK walks and converts the whole Python stack at every registration (for the
     engine's diagnostics), which the mock monitor drops. Both are process-wide: the first run to
     start changes them and the last to end restores them.
@@ -238,6 +239,9 @@ class _OfflineRuntime:
             if callable(capture):
                 setattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, capture)
             if freezing:
+                # All that the runs made joins the oldest generation unvisited, as the frozen objects
+                # do: left in the youngest, it would all be walked by the next collection at once.
+                gc.freeze()
                 gc.unfreeze()
             if collecting:
                 gc.enable()
