@@ -17,23 +17,29 @@ from .readiness import ReadinessGate
 from .topology import NodeGroup, PlatformHints, node_groups
 
 
+def _bootstrap_inputs(endpoint: ApiEndpoint, material: pulumi.Output[PkiMaterial]) -> pulumi.Output[list]:
+    """What every node's cloud-config is rendered from, resolved together once for the whole cluster.
+
+    Secret: every cloud-config carries the join token, and on control-plane nodes the CA keys.
+    """
+    return pulumi.Output.secret(pulumi.Output.all(endpoint.private_address, endpoint.public_address, material))
+
+
 def _cloud_config(
     cluster: ClusterSpec,
     group: NodeGroup,
     index: int,
     endpoint: ApiEndpoint,
     hints: PlatformHints,
-    material: pulumi.Output[PkiMaterial],
+    inputs: pulumi.Output[list],
 ) -> pulumi.Output[str]:
     def render(args: list) -> str:
         private, public, pki = args
         address = ClusterEndpoint(private, public, endpoint.port, announce=endpoint.virtual_ip is not None)
         return render_cloud_config(NodeBootstrap(cluster, group, index, address, hints), pki)
 
-    # Every cloud-config carries the join token, and on control-plane nodes the CA keys.
-    return pulumi.Output.secret(
-        pulumi.Output.all(endpoint.private_address, endpoint.public_address, material).apply(render)
-    )
+    # One Output per node: the secret inputs make the cloud-config secret too.
+    return inputs.apply(render)
 
 
 def _infrastructure_of(group: NodeGroup, platforms: Mapping[str, Infrastructure]) -> Infrastructure:
@@ -96,10 +102,11 @@ class KubernetesCluster(pulumi.ComponentResource):
 
         self.pools: dict[str, NodePool] = {}
         user_data: dict[str, pulumi.Output[str]] = {}
+        bootstrap_inputs = _bootstrap_inputs(endpoint, self.pki.material)
         for group in groups:
             platform = _infrastructure_of(group, platforms)
             configs = [
-                _cloud_config(cluster, group, index, endpoint, platform.hints, self.pki.material)
+                _cloud_config(cluster, group, index, endpoint, platform.hints, bootstrap_inputs)
                 for index in range(group.count)
             ]
             user_data.update(zip(group.node_names, configs, strict=True))

@@ -10,6 +10,7 @@ runs it until it is done, across failures and reboots.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import shlex
 from dataclasses import dataclass
@@ -105,10 +106,15 @@ def bootstrap_script(node: NodeBootstrap) -> str:
         "KUBEADM_RETRY_SECONDS": str(KUBEADM_RETRY_SECONDS),
     }
     header = "".join(f"readonly {key}={shlex.quote(value)}\n" for key, value in settings.items())
+    return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + _script_body()
+
+
+@functools.cache
+def _script_body() -> str:
+    """The script every node runs, after its settings: read and stripped once, not once per node."""
     source = resources.files(__package__).joinpath("node-bootstrap.sh").read_text()
     # The comments are for readers of the source; the node's copy leaves them out to fit in the user data.
-    body = "".join(line for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#"))
-    return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + body
+    return "".join(line for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#"))
 
 
 def bootstrap_unit() -> str:

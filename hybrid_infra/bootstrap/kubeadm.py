@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -105,8 +106,10 @@ def pause_image(cluster: ClusterSpec) -> str:
     return f"{cluster.image_repository.rstrip('/')}/pause:{PAUSE_VERSIONS[minor]}"
 
 
+@functools.lru_cache(maxsize=16)
 def ca_cert_hash(ca_cert_pem: str) -> str:
-    """kubeadm's discovery hash: sha256 of the CA certificate's SubjectPublicKeyInfo."""
+    """kubeadm's discovery hash: sha256 of the CA certificate's SubjectPublicKeyInfo (once per CA: every
+    node's configuration carries it)."""
     certificate = x509.load_pem_x509_certificate(ca_cert_pem.encode())
     spki = certificate.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
