@@ -123,6 +123,20 @@ def test_bad_stack_file_exits_2_with_one_line_per_problem(tmp_path, dev_config):
     assert not (tmp_path / "build").exists()
 
 
+def test_a_thousand_nodes_on_a_pod_network_too_small_exit_2_with_one_line(tmp_path, dev_config):
+    cluster = dev_config["hybrid-infra:cluster"]
+    cluster["pools"][0]["count"] = 995
+    cluster["network"]["nodeCidr"] = "10.20.0.0/22"
+    write_stack(tmp_path / "stacks", "large", dev_config)
+    result = cli("plan", "large", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "stacks/Pulumi.large.yaml: cluster.network.podCidr: 10.244.0.0/16 is not allowed; it holds 256 nodes "
+        "(each node takes a /24 of it), the cluster has 1000"
+    ]
+    assert not (tmp_path / "build").exists()
+
+
 def test_unknown_stack_lists_the_stacks_that_exist(tmp_path):
     result = cli("plan", "prod", "--stacks", str(STACKS), cwd=tmp_path)
     assert result.returncode == 2
