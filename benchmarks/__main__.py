@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -54,7 +55,7 @@ class Row:
     resources: int = 0
     plan: list[Measured] = field(default_factory=list)
     floor: list[Measured] = field(default_factory=list)
-    critical_path: dict[str, object] = field(default_factory=dict)
+    critical_path: dict[str, Any] = field(default_factory=dict)
     error: str = ""
 
     def median(self, side: str, what: str) -> float:
@@ -161,11 +162,15 @@ def checks(rows: list[Row]) -> list[str]:
         if 1000 in sized:
             ratio = sized[1000].memory_ratio
             lines.append(f"{stack}: peak memory / floor's at 1000 workers {ratio:.2f} (limit {MEMORY_RATIO_LIMIT}) {_verdict(ratio, MEMORY_RATIO_LIMIT)}")
-        paths = {workers: row.critical_path.get("steps") for workers, row in sized.items()}
+        paths = {
+            workers: (row.critical_path.get("steps"), round(row.critical_path.get("seconds", 0) / 60, 1))
+            for workers, row in sized.items()
+        }
         if len(set(paths.values())) == 1:
-            lines.append(f"{stack}: critical path {next(iter(paths.values()))} steps at every size")
+            steps, minutes = next(iter(paths.values()))
+            lines.append(f"{stack}: time to a ready platform: a chain of {steps} resources, {minutes} min modelled, at every size")
         elif paths:
-            lines.append(f"{stack}: critical path steps by workers: {paths}")
+            lines.append(f"{stack}: time to a ready platform by workers (chain, minutes): {paths}")
     return lines
 
 

@@ -45,8 +45,10 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def record(stacks_dir: Path, stack: str, path: Path) -> int:
-    """Run the plan of ``stack`` and write what it registered to ``path``; returns the resource count."""
+def record(stacks_dir: Path, stack: str, path: Path) -> dict[str, Any]:
+    """Run the plan of ``stack``, write what it registered to ``path``; returns the resource count and
+    the plan's critical path (modelled with the project's durations table), for the bench's table."""
+    from hybrid_infra.offline.critical_path import DURATIONS_FILE, DurationTable, critical_path
     from hybrid_infra.offline.plan import run_plan
 
     simulation = run_plan(stacks_dir, stack).simulation
@@ -69,7 +71,12 @@ def record(stacks_dir: Path, stack: str, path: Path) -> int:
     ]
     document = {"stack": stack, "resources": resources, "outputs": _encode(simulation.outputs)}
     path.write_text(json.dumps(document))
-    return len(resources)
+    project = Path(__file__).resolve().parent.parent
+    chain = critical_path(simulation.resources, DurationTable.load(project / DURATIONS_FILE))
+    return {
+        "resources": len(resources),
+        "criticalPath": {"target": chain.target, "steps": len(chain.steps), "seconds": chain.seconds},
+    }
 
 
 # --- replay (the bare SDK) -------------------------------------------------------------------
@@ -182,7 +189,7 @@ def main() -> None:
     command, *args = sys.argv[1:]
     if command == "record":
         stacks, stack, path = args
-        print(json.dumps({"resources": record(Path(stacks), stack, Path(path))}), flush=True)
+        print(json.dumps(record(Path(stacks), stack, Path(path))), flush=True)
         return
     started = time.perf_counter()
     recording = json.loads(Path(args[0]).read_text())

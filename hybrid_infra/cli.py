@@ -15,6 +15,7 @@ from rich.tree import Tree
 
 from .config.errors import ConfigError
 from .config.stack import parse_stack_config
+from .offline.critical_path import DURATIONS_FILE, DurationTable, critical_path
 from .offline.plan import (
     OutputNotAPlan,
     Plan,
@@ -92,6 +93,12 @@ def plan(
             )
     for warning in result.simulation.warnings:
         err.print(f"warning: {warning}", markup=False)
+    durations = stacks.resolve().parent / DURATIONS_FILE
+    if durations.is_file():
+        path = critical_path(result.simulation.resources, DurationTable.load(durations))
+        out.print(path.summary(), markup=False, soft_wrap=True)
+    else:
+        out.print(f"time to a ready platform not modelled: the project has no {DURATIONS_FILE}", markup=False)
     out.print(f"{len(result.simulation.resources)} resources; plan written to {target}", markup=False)
 
 
