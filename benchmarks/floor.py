@@ -108,9 +108,11 @@ def _registration_order(resources: list[dict[str, Any]]) -> list[dict[str, Any]]
     return order
 
 
-def replay(recording: dict[str, Any]) -> int:
-    """Register the recorded resources on the bare SDK with echo mocks; returns how many."""
+def replay(recording: dict[str, Any]) -> Any:
+    """Register the recorded resources on the bare SDK with echo mocks; returns the SDK's mock monitor,
+    which holds every registration (the echoed inputs)."""
     import pulumi
+    from pulumi.runtime.mocks import MockMonitor
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
@@ -158,13 +160,14 @@ def replay(recording: dict[str, Any]) -> int:
             pulumi.export(key, decode(value))
 
     failure: list[BaseException] = []
+    monitor = MockMonitor(EchoMocks())
 
     def run() -> None:
         loop = asyncio.new_event_loop()
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
         asyncio.set_event_loop(loop)
         try:
-            pulumi.runtime.set_mocks(EchoMocks(), PROJECT, recording["stack"], False)
+            pulumi.runtime.set_mocks(monitor.mocks, PROJECT, recording["stack"], False, monitor=monitor)
             _sync_await(run_pulumi_func(program))
         except BaseException as error:  # re-raised in the main thread
             failure.append(error)
@@ -176,7 +179,7 @@ def replay(recording: dict[str, Any]) -> int:
     thread.join()
     if failure:
         raise failure[0]
-    return len(recording["resources"])
+    return monitor
 
 
 def main() -> None:
@@ -194,8 +197,8 @@ def main() -> None:
     started = time.perf_counter()
     recording = json.loads(Path(args[0]).read_text())
     loaded = time.perf_counter() - started
-    count = replay(recording)
-    print(json.dumps({"resources": count, "loadSeconds": loaded}), flush=True)
+    registered = replay(recording).resources
+    print(json.dumps({"resources": len(registered), "loadSeconds": loaded}), flush=True)
     sys.stderr.flush()
     os._exit(0)
 
