@@ -9,7 +9,7 @@ import pulumi.runtime.resource
 import pytest
 
 from hybrid_infra.offline import simulate as runner
-from hybrid_infra.offline.simulate import STACK_TRACE_CAPTURE, simulate
+from hybrid_infra.offline.simulate import STACK_TRACE_CAPTURE, Secret, simulate
 
 
 def test_the_sdk_captures_stack_traces_where_the_runner_turns_it_off():
@@ -64,3 +64,19 @@ def test_nested_runs_restore_once_the_last_one_ends():
             assert observe()["capture"] is runner._no_stack_trace
         assert observe()["capture"] is runner._no_stack_trace and not gc.isenabled()
     assert observe() == before
+
+
+def test_stack_outputs_resolve_plain_and_nested_values():
+    def program() -> None:
+        pulumi.export("plain", pulumi.Output.from_input("n").apply(lambda name: [{"name": name, "index": 0}]))
+        pulumi.export("nested", pulumi.Output.from_input("x").apply(lambda v: {"inner": pulumi.Output.secret(v)}))
+        pulumi.export("raw", {"key": pulumi.Output.from_input(1)})
+        pulumi.export("secret", pulumi.Output.secret("s"))
+
+    result = simulate(program, stack="test", config={})
+    assert result.outputs == {
+        "nested": Secret({"inner": "x"}),
+        "plain": [{"name": "n", "index": 0}],
+        "raw": {"key": 1},
+        "secret": Secret("s"),
+    }

@@ -299,7 +299,7 @@ def simulate(
             root = pulumi.runtime.get_root_resource()
             assert isinstance(root, pulumi.runtime.stack.Stack), "run_pulumi_func makes the root stack"
             for key, value in sorted(root.outputs.items()):
-                simulation.outputs[key] = _resolve(pulumi.Output.from_input(value))
+                simulation.outputs[key] = _resolve(value)
         except BaseException as error:  # re-raised in the caller's thread
             failure.append(error)
         finally:
@@ -315,9 +315,31 @@ def simulate(
     return simulation
 
 
-def _resolve(output: pulumi.Output) -> Any:
-    known = _sync_await(output.is_known())
-    if not known:
+def _resolve(value: Any) -> Any:
+    """A stack output's value, with Secret and Unknown markers.
+
+    An Output of plain data is awaited as it is: ``Output.from_input`` would first lift every item of
+    a list of a thousand nodes, and every value in them, into an Output of its own. Only a value that
+    holds Outputs itself is lifted, as the SDK would.
+    """
+    output = value if isinstance(value, pulumi.Output) else pulumi.Output.from_input(value)
+    if not _sync_await(output.is_known()):
         return UNKNOWN
-    value = _mark(_sync_await(output.future()))
-    return Secret(value) if _sync_await(output.is_secret()) else value
+    resolved = _sync_await(output.future())
+    if _holds_outputs(resolved):
+        output = pulumi.Output.from_input(output)
+        if not _sync_await(output.is_known()):
+            return UNKNOWN
+        resolved = _sync_await(output.future())
+    marked = _mark(resolved)
+    return Secret(marked) if _sync_await(output.is_secret()) else marked
+
+
+def _holds_outputs(value: Any) -> bool:
+    if isinstance(value, pulumi.Output):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_outputs(key) or _holds_outputs(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_outputs(item) for item in value)
+    return False
