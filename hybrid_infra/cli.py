@@ -28,6 +28,7 @@ from .offline.plan import (
     stack_file,
     write_plan,
 )
+from .offline.simulate import offline_runtime
 from .topology import node_groups
 
 app = typer.Typer(
@@ -71,7 +72,12 @@ def plan(
     stacks: StacksOption = Path("stacks"),
 ) -> None:
     """Run the program on the simulated cloud, print what it creates and write the artifacts."""
-    target = out_dir or Path("build") / stack
+    # The run, the files and the summary, without the collector walking the run's heap in between.
+    with offline_runtime():
+        _plan(stack, out_dir or Path("build") / stack, show_secrets, stacks)
+
+
+def _plan(stack: str, target: Path, show_secrets: bool, stacks: Path) -> None:
     try:
         check_output(target)
         result = run_plan(stacks, stack)

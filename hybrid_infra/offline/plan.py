@@ -15,7 +15,7 @@ from .. import yamltext
 from ..config.errors import ConfigError
 from ..config.stack import StackSpec, parse_stack_config
 from ..platform import build
-from .simulate import Secret, Simulation, Unknown, simulate
+from .simulate import Secret, Simulation, Unknown, offline_runtime, simulate
 
 SECRET = "[secret]"
 UNKNOWN_TEXT = "[unknown]"
@@ -282,6 +282,12 @@ def check_output(out: Path) -> None:
 
 def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
     """Write plan.json, nodes/*.user-data and manifests/*.yaml under ``out``, replacing an earlier plan's."""
+    # Rendering the plan makes as many objects again as the run did: no collection walks the run's heap meanwhile.
+    with offline_runtime():
+        return _write_plan(plan, out, show_secrets)
+
+
+def _write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
     check_output(out)
     redactor = Redactor(plan.simulation, show_secrets, plan.config.secret_values)
     out.mkdir(parents=True, exist_ok=True)
