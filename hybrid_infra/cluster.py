@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 
 import pulumi
@@ -14,32 +15,24 @@ from .bootstrap.pki import ClusterPki, PkiMaterial
 from .config.cluster import CONTROL_PLANE_POOL, ClusterSpec
 from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool
 from .readiness import ReadinessGate
-from .topology import NodeGroup, PlatformHints, node_groups
+from .topology import NodeGroup, node_groups
 
 
-def _bootstrap_inputs(endpoint: ApiEndpoint, material: pulumi.Output[PkiMaterial]) -> pulumi.Output[list]:
-    """What every node's cloud-config is rendered from, resolved together once for the whole cluster.
-
-    Secret: every cloud-config carries the join token, and on control-plane nodes the CA keys.
-    """
-    return pulumi.Output.secret(pulumi.Output.all(endpoint.private_address, endpoint.public_address, material))
-
-
-def _cloud_config(
+def _cloud_configs(
     cluster: ClusterSpec,
-    group: NodeGroup,
-    index: int,
+    placed: list[tuple[NodeGroup, Infrastructure]],
     endpoint: ApiEndpoint,
-    hints: PlatformHints,
-    inputs: pulumi.Output[list],
-) -> pulumi.Output[str]:
-    def render(args: list) -> str:
-        private, public, pki = args
-        address = ClusterEndpoint(private, public, endpoint.port, announce=endpoint.virtual_ip is not None)
-        return render_cloud_config(NodeBootstrap(cluster, group, index, address, hints), pki)
-
-    # One Output per node: the secret inputs make the cloud-config secret too.
-    return inputs.apply(render)
+    private_address: str,
+    public_address: str,
+    pki: PkiMaterial,
+) -> dict[str, str]:
+    """Every node's cloud-config by node name."""
+    address = ClusterEndpoint(private_address, public_address, endpoint.port, announce=endpoint.virtual_ip is not None)
+    return {
+        group.node_name(index): render_cloud_config(NodeBootstrap(cluster, group, index, address, platform.hints), pki)
+        for group, platform in placed
+        for index in range(group.count)
+    }
 
 
 def _infrastructure_of(group: NodeGroup, platforms: Mapping[str, Infrastructure]) -> Infrastructure:
@@ -100,19 +93,20 @@ class KubernetesCluster(pulumi.ComponentResource):
         control_plane = _infrastructure_of(groups[0], platforms)
         endpoint = control_plane.create_endpoint(f"{name}-endpoint")
 
+        placed = [(group, _infrastructure_of(group, platforms)) for group in groups]
+        # Rendered together, once the endpoint's addresses and the PKI exist; each node's is looked up
+        # in the whole: one Output per node. Secret: every cloud-config carries the join token, and on
+        # control-plane nodes the CA keys.
+        self.user_data = pulumi.Output.secret(
+            pulumi.Output.all(endpoint.private_address, endpoint.public_address, self.pki.material).apply(
+                lambda args: _cloud_configs(cluster, placed, endpoint, *args)
+            )
+        )
         self.pools: dict[str, NodePool] = {}
-        user_data: dict[str, pulumi.Output[str]] = {}
-        bootstrap_inputs = _bootstrap_inputs(endpoint, self.pki.material)
-        for group in groups:
-            platform = _infrastructure_of(group, platforms)
-            configs = [
-                _cloud_config(cluster, group, index, endpoint, platform.hints, bootstrap_inputs)
-                for index in range(group.count)
-            ]
-            user_data.update(zip(group.node_names, configs, strict=True))
+        for group, platform in placed:
+            configs = [self.user_data.apply(operator.itemgetter(node)) for node in group.node_names]
             self.pools[group.name] = platform.create_node_pool(f"{name}-{group.name}", group, configs, endpoint)
         endpoint.add_members(self.pools[CONTROL_PLANE_POOL].nodes)
-        self.user_data = pulumi.Output.secret(pulumi.Output.all(**user_data))
 
         server = pulumi.Output.concat("https://", endpoint.public_address, f":{endpoint.port}")
         self.endpoint = pulumi.Output.from_input(endpoint.public_address)
