@@ -32,7 +32,7 @@ from .scaling import CLUSTER_KEY, STACK_FILE, discover, write_scaled
 
 PROJECT = Path(__file__).resolve().parent.parent
 SIZES = (10, 100, 1000)
-RUNS = {10: 5, 100: 5, 1000: 3}
+RUNS = {10: 7, 100: 7, 1000: 5}
 GENERIC_SECTIONS = {"cluster", "addons", "workloads"}
 # The acceptance lines: plan / floor at 100 and 1000 workers, growth, memory at 1000.
 TIME_RATIO_LIMITS = {100: 2.0, 1000: 1.5}
@@ -106,16 +106,20 @@ def bench(stack: str, workers: int, runs: int, scratch: Path) -> Row:
         row.resources = recorded["resources"]
         row.critical_path = recorded.get("criticalPath", {})
         for attempt in range(runs):
+            # Each run writes into a new directory; they are removed together once the size is done,
+            # not between runs: creating files right after deleting as many makes some file systems
+            # (ext4 without a journal) search past every recently deleted inode, which would bill the
+            # bench's own clean-up to the next run.
             out = directory / f"plan-{attempt}"
             plan = [python, "-m", "hybrid_infra", "plan", stack, "--stacks", str(stacks), "--out", str(out)]
             row.plan.append(run_child(plan, directory))
-            shutil.rmtree(out)
             floor = run_child([python, "-m", "benchmarks.floor", "replay", str(recording)], PROJECT)
             loaded = json.loads(floor.output)["loadSeconds"]
             # Reading the recording is the bench's doing, not the SDK's.
             row.floor.append(Measured(floor.seconds - loaded, floor.peak_mib, floor.output))
     except (RuntimeError, ValueError, KeyError) as error:
         row.error = str(error)
+    shutil.rmtree(directory, ignore_errors=True)
     return row
 
 
@@ -182,7 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--stacks", nargs="*", help="stack names (default: every stacks/Pulumi.*.yaml)")
     parser.add_argument("--workers", nargs="*", type=int, default=list(SIZES), help="worker counts")
-    parser.add_argument("--runs", type=int, help="runs per size (default: 5, 3 at 1000 workers and more)")
+    parser.add_argument("--runs", type=int, help="runs per size (default: 7, 5 at 1000 workers and more)")
     options = parser.parse_args()
     stacks = options.stacks or discover(PROJECT / "stacks")
     started = time.perf_counter()
@@ -195,7 +199,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hybrid-infra-bench-") as scratch:
         for stack in stacks:
             for workers in options.workers:
-                runs = options.runs or RUNS.get(workers, 3 if workers >= 1000 else 5)
+                runs = options.runs or RUNS.get(workers, 5 if workers >= 1000 else 7)
                 rows.append(bench(stack, workers, runs, Path(scratch)))
                 print(table(rows)[-1], flush=True)
     print()
