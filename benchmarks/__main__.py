@@ -108,8 +108,8 @@ def bench(stack: str, workers: int, runs: int, scratch: Path) -> Row:
         for attempt in range(runs):
             # Each run writes into a new directory; they are removed together once the size is done,
             # not between runs: creating files right after deleting as many makes some file systems
-            # (ext4 without a journal) search past every recently deleted inode, which would bill the
-            # bench's own clean-up to the next run.
+            # (ext4 here) look past every recently deleted inode, which would bill the bench's own
+            # clean-up to the next run.
             out = directory / f"plan-{attempt}"
             plan = [python, "-m", "hybrid_infra", "plan", stack, "--stacks", str(stacks), "--out", str(out)]
             row.plan.append(run_child(plan, directory))
@@ -167,8 +167,9 @@ def checks(rows: list[Row]) -> list[str]:
             ratio = sized[1000].memory_ratio
             lines.append(f"{stack}: peak memory / floor's at 1000 workers {ratio:.2f} (limit {MEMORY_RATIO_LIMIT}) {_verdict(ratio, MEMORY_RATIO_LIMIT)}")
         paths = {
-            workers: (row.critical_path.get("steps"), round(row.critical_path.get("seconds", 0) / 60, 1))
+            workers: (row.critical_path["steps"], round(row.critical_path["seconds"] / 60, 1))
             for workers, row in sized.items()
+            if row.critical_path
         }
         if len(set(paths.values())) == 1:
             steps, minutes = next(iter(paths.values()))

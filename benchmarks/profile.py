@@ -138,10 +138,11 @@ def main() -> None:
     for name, seconds in by_area.most_common():
         if name != "waiting (other threads)":
             print(f"  {seconds:7.2f} s {seconds / working:5.0%}  {name}")
-    print(f"\n{options.top} functions with the most own time:")
-    for own, calls, where in sorted(functions, reverse=True)[: options.top]:
-        if "acquire" in where or "SimpleQueue" in where or "epoll" in where:
-            continue
+    print(f"\n{options.top} functions with the most own time (waits left out):")
+    working_functions = [
+        entry for entry in functions if not any(wait in entry[2] for wait in ("acquire", "SimpleQueue", "epoll"))
+    ]
+    for own, calls, where in sorted(working_functions, reverse=True)[: options.top]:
         print(f"  {own:7.3f} s {calls:>9}  {where}")
 
 
