@@ -80,3 +80,23 @@ def test_stack_outputs_resolve_plain_and_nested_values():
         "raw": {"key": 1},
         "secret": Secret("s"),
     }
+
+
+def test_the_recorder_reads_the_inputs_the_monitor_decoded_or_decodes_them_itself(monkeypatch):
+    def program() -> None:
+        parent = pulumi.ComponentResource("test:index:Component", "component")
+        pulumi.CustomResource(
+            "test:index:Thing",
+            "thing",
+            {"plain": "value", "secret": pulumi.Output.secret("hidden"), "nested": {"list": [1, 2.5, True]}},
+            pulumi.ResourceOptions(parent=parent),
+        )
+
+    def records():
+        return [(r.type, r.name, r.inputs, r.outputs) for r in simulate(program, stack="test", config={}).resources]
+
+    decoded_once = records()
+    monkeypatch.setattr(runner._InputsSeen, "take", lambda self: None)
+    assert records() == decoded_once
+    thing = next(record for record in decoded_once if record[1] == "thing")
+    assert thing[2] == {"plain": "value", "secret": Secret("hidden"), "nested": {"list": [1, 2.5, True]}}

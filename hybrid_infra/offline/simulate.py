@@ -104,16 +104,22 @@ def _mark(value: Any) -> Any:
 
 
 class _InputsSeen(Mocks):
-    """Passes every request on to the cloud and keeps the inputs the monitor decoded for it, so the
-    recorder reads them instead of decoding the request a second time."""
+    """Passes every request on to the cloud and keeps the inputs the monitor decoded for it (per
+    thread, where the monitor handles the request), so the recorder reads them instead of decoding
+    the request a second time."""
 
     def __init__(self, cloud: SimulatedCloud):
         self.cloud = cloud
-        self.inputs: dict[str, Any] = {}
+        self._seen = threading.local()
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        self.inputs = args.inputs
+        self._seen.inputs = args.inputs
         return self.cloud.new_resource(args)
+
+    def take(self) -> dict[str, Any] | None:
+        """The inputs of the request this thread handled last, once."""
+        inputs, self._seen.inputs = getattr(self._seen, "inputs", None), None
+        return inputs
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         return self.cloud.call(args)
@@ -142,10 +148,14 @@ class RecordingMonitor(MockMonitor):
         return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
     def RegisterResource(self, request):  # noqa: N802 (the monitor's gRPC method name)
+        self.mocks.take()
         response = super().RegisterResource(request)
         if request.type == ROOT_STACK_TYPE:
             return response
-        raw_inputs = self.mocks.inputs
+        raw_inputs = self.mocks.take()
+        if raw_inputs is None:
+            # A mock monitor that no longer hands the cloud this request's inputs: decode them here.
+            raw_inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         secret_keys = set(request.additionalSecretOutputs) | {
             key for key, value in raw_inputs.items() if rpc.is_rpc_secret(value)
         }
