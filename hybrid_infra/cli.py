@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import defaultdict
 from enum import Enum
 from pathlib import Path
@@ -14,6 +16,7 @@ from rich.tree import Tree
 
 from .config.errors import ConfigError
 from .config.stack import parse_stack_config
+from .offline.critical_path import DURATIONS_FILE, DurationTable, critical_path
 from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, write_diff
 from .offline.plan import (
     CLUSTER_TYPE,
@@ -31,6 +34,7 @@ from .offline.plan import (
     write_plan,
 )
 from .offline.report import summary_json
+from .offline.simulate import offline_runtime
 from .topology import NodeGroup, node_groups
 
 app = typer.Typer(
@@ -87,7 +91,14 @@ def plan(
     ] = OutputFormat.text,
 ) -> None:
     """Run the program on the simulated cloud, print what it creates and write the artifacts (report.md among them)."""
-    target = out_dir or Path("build") / stack
+    # The run, the files and the summary, without the collector walking the run's heap in between.
+    with offline_runtime():
+        _plan(stack, out_dir or Path("build") / stack, show_secrets, against, stacks, output_format)
+
+
+def _plan(
+    stack: str, target: Path, show_secrets: bool, against: Path | None, stacks: Path, output_format: OutputFormat
+) -> None:
     try:
         earlier = load_earlier(against) if against else None
         check_output(target)
@@ -110,6 +121,12 @@ def plan(
     for warning in result.simulation.warnings:
         err.print(f"warning: {warning}", markup=False)
     if text:
+        durations = stacks.resolve().parent / DURATIONS_FILE
+        if durations.is_file():
+            path = critical_path(result.simulation.resources, DurationTable.load(durations))
+            out.print(path.summary(), markup=False, soft_wrap=True)
+        else:
+            out.print(f"time to a ready platform not modelled: the project has no {DURATIONS_FILE}", markup=False)
         out.print(f"{len(result.simulation.resources)} resources; plan written to {target}", markup=False)
     if earlier is not None and against is not None:
         # Compared as the earlier plan shows its secrets.
@@ -263,4 +280,16 @@ def rollout_commands(result: Plan, group: NodeGroup) -> list[str]:
 
 
 def main() -> None:
-    app()
+    """The console script. It leaves without the interpreter's teardown, which would free a large
+    plan's objects one by one (seconds at a thousand nodes) just before the process ends anyway;
+    every file is written and closed by then, and the output streams are flushed here."""
+    try:
+        app()
+        code: object = 0
+    except SystemExit as done:
+        code = done.code
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)

@@ -42,6 +42,9 @@ def test_plan_prints_tree_and_summary(dev_plan):
     assert "API endpoint https://203.0.113.10:6443 (loadBalancer, public)" in result.stdout
     assert "versions: Kubernetes 1.34.2, cilium 1.19.3, OpenStack CCM 2.34.1, Cinder CSI 2.34.1" in result.stdout
     assert f"plan written to {out}" in result.stdout
+    [path] = [line for line in result.stdout.splitlines() if line.startswith("time to ")]
+    assert path.startswith("time to KubeVirt Available: a chain of 12 resources, about 17.7 min (modelled from ")
+    assert path.endswith("slowest: dev-cluster-ready 5.5 min, dev-kubevirt-kubevirt 5.0 min, dev-cluster-endpoint-lb 2.0 min")
 
 
 def test_plan_json_holds_every_resource(dev_plan):
@@ -121,6 +124,20 @@ def test_bad_stack_file_exits_2_with_one_line_per_problem(tmp_path, dev_config):
         "stacks/Pulumi.broken.yaml: cluster.endpointt: unknown key; did you mean 'endpoint'?",
     ]
     assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_thousand_nodes_on_a_pod_network_too_small_exit_2_with_one_line(tmp_path, dev_config):
+    cluster = dev_config["hybrid-infra:cluster"]
+    cluster["pools"][0]["count"] = 995
+    cluster["network"]["nodeCidr"] = "10.20.0.0/22"
+    write_stack(tmp_path / "stacks", "large", dev_config)
+    result = cli("plan", "large", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "stacks/Pulumi.large.yaml: cluster.network.podCidr: 10.244.0.0/16 is not allowed; it holds 256 nodes "
+        "(each node takes a /24 of it), the cluster has 1000"
+    ]
     assert not (tmp_path / "build").exists()
 
 

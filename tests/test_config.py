@@ -176,6 +176,9 @@ def test_bad_bootstrap_and_addon_values(dev_config, section, change, expected):
          "cluster.network.serviceCidr: '10.96.0.0/11' is not allowed; use a network from /12 to /28"),
         (lambda c: c["hybrid-infra:cluster"]["network"].update(nodeCidr="10.20.0.0/29"),
          "cluster.network.nodeCidr: 10.20.0.0/29 is not allowed; it holds 4 nodes, the cluster has 8"),
+        (lambda c: c["hybrid-infra:cluster"]["network"].update(podCidr="10.244.0.0/22"),
+         "cluster.network.podCidr: 10.244.0.0/22 is not allowed; it holds 4 nodes (each node takes a /24 of it), "
+         "the cluster has 8"),
         (lambda c: c["hybrid-infra:cluster"]["pools"][0].update(name="g" * 58),
          f"cluster.pools[0].name: '{'g' * 58}' is not allowed; node 'dev-{'g' * 58}-2' would be longer than 63"),
         (lambda c: c["hybrid-infra:cluster"]["pools"].pop(0),
@@ -211,3 +214,29 @@ def test_secret_keys_are_accepted_only_where_the_stack_encrypted_them(dev_config
     parse_stack_config(dev_config, [*secret, "hybrid-infra:workloads.virtualMachines[0].userData"])
     parse_stack_config(dev_config, ["hybrid-infra:openstack", "hybrid-infra:workloads"])
     parse_stack_config(dev_config)  # a program's own arguments: not a stack file
+
+
+@pytest.mark.parametrize(
+    ("workers", "pod_cidr", "expected"),
+    [
+        (251, "10.244.0.0/16", None),
+        (252, "10.244.0.0/16", "10.244.0.0/16 is not allowed; it holds 256 nodes (each node takes a /24 of it), the cluster has 257"),
+        (1000, "10.244.0.0/14", None),
+        (1002, "10.244.0.0/16", "10.244.0.0/16 is not allowed; it holds 256 nodes (each node takes a /24 of it), the cluster has 1007"),
+    ],
+)
+def test_the_pod_network_holds_a_24_per_node(dev_config, workers, pod_cidr, expected):
+    network = dev_config["hybrid-infra:cluster"]["network"]
+    network.update(nodeCidr="10.20.0.0/22", podCidr=pod_cidr)
+    dev_config["hybrid-infra:cluster"]["pools"][0]["count"] = workers
+    if expected is None:
+        parse_stack_config(dev_config)
+    else:
+        assert problems(dev_config) == [f"cluster.network.podCidr: {expected}"]
+
+
+def test_node_counts_by_pool(dev_config):
+    cluster = parse_stack_config(dev_config).cluster
+    assert cluster.node_count() == 8
+    assert cluster.node_count(["control-plane"]) == 3
+    assert cluster.node_count(["general", "virt"]) == 5

@@ -10,14 +10,14 @@ runs it until it is done, across failures and reboots.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import shlex
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from .. import yamltext
 from ..config.cluster import ClusterSpec
 from ..topology import NodeGroup, PlatformHints
 from . import kubeadm
@@ -81,18 +81,6 @@ class NodeBootstrap:
         return kubeadm.bootstrap_step(self.group, self.index)
 
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line strings as literal blocks, so files stay readable in the user data."""
-
-
-def _string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _string)
-
-
 def _file(path: str, content: str, permissions: str = "0644") -> dict[str, Any]:
     return {"path": path, "owner": "root:root", "permissions": permissions, "content": content}
 
@@ -132,11 +120,16 @@ def shell_script(source_file: str, settings: dict[str, str]) -> str:
     The comments are for readers of the source; the node's copy leaves them out to fit in the user data.
     """
     header = "".join(f"readonly {key}={shlex.quote(value)}\n" for key, value in settings.items())
+    return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + _script_body(source_file)
+
+
+@functools.cache
+def _script_body(source_file: str) -> str:
+    """A script's shared functions and own body: read and stripped once, not once per node."""
     sources = [resources.files(__package__).joinpath(name).read_text() for name in (FUNCTIONS, source_file)]
-    body = "".join(
+    return "".join(
         line for source in sources for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#")
     )
-    return "#!/usr/bin/env bash\nset -euo pipefail\n\n" + header + body
 
 
 def provider_id_script(node: NodeBootstrap) -> str:
@@ -261,7 +254,7 @@ def encryption_configuration(encryption_key: str) -> str:
             }
         ],
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return yamltext.dump(document, sort_keys=False)
 
 
 def audit_policy() -> str:
@@ -285,7 +278,7 @@ def audit_policy() -> str:
             {"level": "Metadata"},
         ],
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return yamltext.dump(document, sort_keys=False)
 
 
 def kube_vip_pod(node: NodeBootstrap) -> dict[str, Any]:
@@ -340,7 +333,7 @@ def control_plane_files(node: NodeBootstrap, pki: PkiMaterial) -> list[dict[str,
     files.append(_file(ENCRYPTION_CONFIG, encryption_configuration(pki.encryption_key), "0600"))
     files.append(_file(AUDIT_POLICY, audit_policy(), "0600"))
     if node.endpoint.announce:
-        files.append(_file("/etc/hybrid-infra/kube-vip.yaml", yaml.safe_dump(kube_vip_pod(node), sort_keys=False), "0600"))
+        files.append(_file("/etc/hybrid-infra/kube-vip.yaml", yamltext.dump(kube_vip_pod(node), sort_keys=False), "0600"))
     return files
 
 
@@ -389,7 +382,8 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
             ["systemctl", "start", "--no-block", BOOTSTRAP_UNIT],
         ],
     }
-    text = "#cloud-config\n" + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=4096)
+    # Multi-line strings as literal blocks, so files stay readable in the user data.
+    text = "#cloud-config\n" + yamltext.dump(document, sort_keys=False, literal_blocks=True, width=4096)
     size = len(text.encode())
     if size > node.hints.max_user_data:
         raise ValueError(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from .. import yamltext
 from ..config.cluster import POOL_LABEL, VERSION_LABEL, ClusterSpec
 from ..topology import NodeGroup, PlatformHints
 
@@ -107,8 +108,10 @@ def pause_image(cluster: ClusterSpec) -> str:
     return f"{cluster.image_repository.rstrip('/')}/pause:{PAUSE_VERSIONS[minor]}"
 
 
+@functools.lru_cache(maxsize=16)
 def ca_cert_hash(ca_cert_pem: str) -> str:
-    """kubeadm's discovery hash: sha256 of the CA certificate's SubjectPublicKeyInfo."""
+    """kubeadm's discovery hash: sha256 of the CA certificate's SubjectPublicKeyInfo (once per CA: every
+    node's configuration carries it)."""
     certificate = x509.load_pem_x509_certificate(ca_cert_pem.encode())
     spki = certificate.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -191,7 +194,7 @@ def credentials_configuration(cluster: ClusterSpec, endpoint: ClusterEndpoint) -
         "controlPlaneEndpoint": endpoint.host_port,
         "encryptionAlgorithm": _ENCRYPTION_ALGORITHM[cluster.pki.key_algorithm],
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return yamltext.dump(document, sort_keys=False)
 
 
 def _host_path(name: str, path: str, read_only: bool, path_type: str = "Directory") -> dict[str, Any]:
@@ -263,4 +266,4 @@ def render(
             # The CA keys are placed on the node beforehand, so no certificate key is needed.
             join["controlPlane"] = {"localAPIEndpoint": {"bindPort": endpoint.port}}
         documents = [join]
-    return yaml.safe_dump_all(documents, sort_keys=False)
+    return yamltext.dump_all(documents, sort_keys=False)

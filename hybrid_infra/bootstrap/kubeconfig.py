@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-import yaml
+from .. import yamltext
 
 
 def _b64(text: str) -> str:
@@ -27,4 +27,4 @@ def render_kubeconfig(cluster_name: str, server: str, ca_cert: str, client_cert:
         "current-context": context,
         "preferences": {},
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return yamltext.dump(document, sort_keys=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -26,12 +28,44 @@ from .fields import (
 )
 
 CONTROL_PLANE_POOL = "control-plane"
+POD_SUBNET_PREFIX = 24
+"""Each node's share of the pod network (kube-controller-manager's and Cilium's cluster-pool default)."""
 POOL_LABEL = "hybrid-infra.io/pool"
 """Every node carries its pool's name under this label."""
 VERSION_LABEL = "hybrid-infra.io/kubernetes-version"
 """Every node carries the Kubernetes version it was bootstrapped or last upgraded to under this label."""
 KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip:v1.2.3"
 API_PORT = 6443
+
+
+@dataclass(frozen=True)
+class NodeLimit:
+    """A setting of the stack that leaves room for so many nodes: an address range, a quota it states.
+
+    The cluster's own (``ClusterSpec.node_limits``) and those a platform section states in its
+    ``check`` (against ``StackSpec.nodes_on``) are checked alike, each as one line naming the key,
+    its value, the nodes that fit and the nodes the stack asks for.
+    """
+
+    key: str
+    """The stack key, named from the top: ``cluster.network.podCidr``, ``<platform>.<key>``."""
+    value: str
+    fits: int
+    """How many nodes the setting leaves room for."""
+    why: str = ""
+    """What takes the room, when the value does not say it."""
+    pools: Collection[str] | None = None
+    """Only the nodes of these pools count (the control plane's is ``control-plane``); None: every node."""
+
+    def check(self, nodes: int) -> None:
+        """Raise the stack's problem when ``nodes`` do not fit."""
+        if nodes <= self.fits:
+            return
+        why = f" ({self.why})" if self.why else ""
+        asked = f"pools {', '.join(self.pools)} have" if self.pools is not None else "the cluster has"
+        raise problem(
+            f"{self.value} is not allowed; it holds {self.fits} nodes{why}, {asked} {nodes}", key=self.key, absolute=True
+        )
 
 
 class Taint(Spec):
@@ -66,7 +100,7 @@ class NetworkSpec(Spec):
     @classmethod
     def _pod_size(cls, value: str) -> str:
         # Each node gets a /24 of pods (kube-controller-manager and Cilium's cluster pool).
-        return prefix_between(value, 8, 24, "each node takes a /24 of it")
+        return prefix_between(value, 8, POD_SUBNET_PREFIX, f"each node takes a /{POD_SUBNET_PREFIX} of it")
 
     @field_validator("service_cidr")
     @classmethod
@@ -239,6 +273,26 @@ class ClusterSpec(Spec):
             seen.add(pool.name)
         return pools
 
+    def node_count(self, pools: Collection[str] | None = None) -> int:
+        """The cluster's nodes, or those of the pools named (the control plane's is ``control-plane``)."""
+        counts = {CONTROL_PLANE_POOL: self.control_plane.count, **{pool.name: pool.count for pool in self.pools}}
+        return sum(count for name, count in counts.items() if pools is None or name in pools)
+
+    def node_limits(self) -> list[NodeLimit]:
+        """How many nodes the node and pod networks hold."""
+        node_network = ipaddress.ip_network(self.network.node_cidr)
+        pod_network = ipaddress.ip_network(self.network.pod_cidr)
+        return [
+            # The network and broadcast addresses, the gateway and the API endpoint take one each.
+            NodeLimit("cluster.network.nodeCidr", str(node_network), max(node_network.num_addresses - 4, 0)),
+            NodeLimit(
+                "cluster.network.podCidr",
+                str(pod_network),
+                2 ** max(POD_SUBNET_PREFIX - pod_network.prefixlen, 0),
+                f"each node takes a /{POD_SUBNET_PREFIX} of it",
+            ),
+        ]
+
     @model_validator(mode="after")
     def _fits(self) -> ClusterSpec:
         for index, pool in enumerate(self.pools):
@@ -250,16 +304,8 @@ class ClusterSpec(Spec):
                     key=f"cluster.pools[{index}].name",
                     absolute=True,
                 )
-        nodes = self.control_plane.count + sum(pool.count for pool in self.pools)
-        node_network = ipaddress.ip_network(self.network.node_cidr)
-        # The network and broadcast addresses, the gateway and the API endpoint take one each.
-        if nodes + 4 > node_network.num_addresses:
-            raise problem(
-                f"{node_network} is not allowed; it holds {max(node_network.num_addresses - 4, 0)} nodes, "
-                f"the cluster has {nodes}",
-                key="cluster.network.nodeCidr",
-                absolute=True,
-            )
+        for limit in self.node_limits():
+            limit.check(self.node_count(limit.pools))
         if any(pool.virtualization for pool in self.pools) and not any(
             pool.count > 0 and not pool.virtualization for pool in self.pools
         ):

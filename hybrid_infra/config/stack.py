@@ -17,7 +17,7 @@ from pydantic import BaseModel, SecretStr, ValidationError, create_model, model_
 
 from .. import platforms
 from .addons import AddonsSpec
-from .cluster import ClusterSpec
+from .cluster import CONTROL_PLANE_POOL, ClusterSpec
 from .errors import ConfigError, format_errors, problem, suggestion
 from .fields import Spec
 from .workloads import WorkloadsSpec
@@ -54,6 +54,21 @@ class StackSpec(Spec):
     @property
     def platform_section(self) -> PlatformSection:
         return self.sections[self.platform]
+
+    def nodes_on(self, platform: str, pools: Collection[str] | None = None) -> int:
+        """The nodes a platform section runs, or those of its pools named (the control plane's is ``control-plane``).
+
+        A section's ``check`` states its quotas as :class:`~hybrid_infra.config.cluster.NodeLimit` and
+        checks them against these counts, as the cluster checks its networks.
+        """
+        cluster = self.cluster
+        placed = [(CONTROL_PLANE_POOL, cluster.control_plane.platform, cluster.control_plane.count)]
+        placed += [(pool.name, pool.platform, pool.count) for pool in cluster.pools]
+        return sum(
+            count
+            for name, chosen, count in placed
+            if chosen in (None, platform) and (pools is None or name in pools)
+        )
 
     @property
     def virtualization(self) -> bool:

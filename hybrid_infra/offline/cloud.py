@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import pulumi
-from Crypto.PublicKey import RSA
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -395,6 +394,9 @@ def _deterministic(key: Any) -> dict[str, Any]:
 
 def _seeded_rsa(bits: int, seed: bytes) -> rsa.RSAPrivateKey:
     """An RSA key generated from a seeded stream (cryptography only makes keys from the OS's randomness)."""
+    # Imported here: only stacks with RSA keys need pycryptodome, whose import (cffi parsing its C declarations) takes tens of milliseconds.
+    from Crypto.PublicKey import RSA
+
     generated = RSA.generate(bits, randfunc=random.Random(seed).randbytes)
     key = serialization.load_der_private_key(generated.export_key("DER"), None)
     assert isinstance(key, rsa.RSAPrivateKey)

@@ -11,11 +11,12 @@ from typing import Any
 
 import yaml
 
+from .. import yamltext
 from ..config.errors import ConfigError
 from ..config.stack import StackSpec, parse_stack_config
 from ..platform import build
 from .report import render_report, summary
-from .simulate import Secret, Simulation, Unknown, simulate
+from .simulate import Secret, Simulation, Unknown, offline_runtime, simulate
 
 SECRET = "[secret]"
 UNKNOWN_TEXT = "[unknown]"
@@ -288,6 +289,12 @@ def check_output(out: Path) -> None:
 
 def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
     """Write plan.json, report.md, nodes/*.user-data and manifests/*.yaml under ``out``, replacing an earlier plan's."""
+    # Rendering the plan makes as many objects again as the run did: no collection walks the run's heap meanwhile.
+    with offline_runtime():
+        return _write_plan(plan, out, show_secrets)
+
+
+def _write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
     check_output(out)
     redactor = Redactor(plan.simulation, show_secrets, plan.config.secret_values)
     out.mkdir(parents=True, exist_ok=True)
@@ -303,13 +310,13 @@ def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
     manifests_dir = _replace_dir(out / "manifests")
     for name, document in manifests(plan, redactor).items():
         path = manifests_dir / name
-        path.write_text(yaml.safe_dump(document, sort_keys=True))
+        path.write_text(yamltext.dump(document, sort_keys=True))
         written.append(path)
     for source in pinned_manifests(plan):
         if not source["expanded"]:
             # Offline, a URL source is not fetched: the plan names what `pulumi up` will fetch.
             path = manifests_dir / f"operator-{source['component']}.pinned.yaml"
-            path.write_text(yaml.safe_dump({"pinnedManifest": source}, sort_keys=True))
+            path.write_text(yamltext.dump({"pinnedManifest": source}, sort_keys=True))
             written.append(path)
     return written
 

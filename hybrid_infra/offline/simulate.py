@@ -3,22 +3,31 @@
 Each run gets its own thread (so Pulumi's context variables start empty) and an event loop whose
 executor has a single worker: resource registrations then reach the cloud in one order, and the
 same stack always gives the same addresses.
+
+While a run lasts, the runner keeps two costs out of its way that buy nothing offline (see
+:data:`offline_runtime`): Python's cyclic collector, whose full collections would walk the whole
+ever-growing heap of Outputs, and the stack trace the SDK captures at every registration for the
+engine's diagnostics, which no simulated engine reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumi.runtime.resource
 from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -94,10 +103,41 @@ def _mark(value: Any) -> Any:
     return value
 
 
+class _InputsSeen(Mocks):
+    """Passes every request on to the cloud and keeps the inputs the monitor decoded for it (per
+    thread, where the monitor handles the request), so the recorder reads them instead of decoding
+    the request a second time."""
+
+    def __init__(self, cloud: SimulatedCloud):
+        self.cloud = cloud
+        self._seen = threading.local()
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self._seen.inputs = args.inputs
+        return self.cloud.new_resource(args)
+
+    def take(self) -> dict[str, Any] | None:
+        """The inputs of the request this thread handled last, once."""
+        inputs, self._seen.inputs = getattr(self._seen, "inputs", None), None
+        return inputs
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return self.cloud.call(args)
+
+
 class RecordingMonitor(MockMonitor):
+    """Pulumi's mock monitor, with the engine's URNs, recording every resource as the cloud answered it.
+
+    The mock monitor decodes a request's inputs for the cloud; the record reuses them. They keep
+    unknowns as the engine would: a preview decodes unknown values as such, and a deployment has none.
+    """
+
+    mocks: _InputsSeen
+
     def __init__(self, cloud: SimulatedCloud, simulation: Simulation):
-        super().__init__(cloud)
+        super().__init__(_InputsSeen(cloud))
         self.simulation = simulation
+        self._recorded: dict[str, Resource] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # As the engine does: a child's type is qualified by its parent's whole qualified type
@@ -108,45 +148,118 @@ class RecordingMonitor(MockMonitor):
         return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
     def RegisterResource(self, request):  # noqa: N802 (the monitor's gRPC method name)
+        self.mocks.take()
         response = super().RegisterResource(request)
         if request.type == ROOT_STACK_TYPE:
             return response
-        raw_inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
-        if DYNAMIC_PROVIDER_INPUT in raw_inputs:
-            # A pickled provider: opaque bytes that say nothing a reviewer can read.
-            raw_inputs[DYNAMIC_PROVIDER_INPUT] = "[dynamic provider]"
+        raw_inputs = self.mocks.take()
+        if raw_inputs is None:
+            # A mock monitor that no longer hands the cloud this request's inputs: decode them here.
+            raw_inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         secret_keys = set(request.additionalSecretOutputs) | {
             key for key, value in raw_inputs.items() if rpc.is_rpc_secret(value)
         }
+        inputs = _mark(raw_inputs)
+        if DYNAMIC_PROVIDER_INPUT in inputs:
+            # A pickled provider: opaque bytes that say nothing a reviewer can read.
+            inputs[DYNAMIC_PROVIDER_INPUT] = "[dynamic provider]"
         state = self.resources[response.urn].state
-        self.simulation.resources.append(
-            Resource(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                custom=bool(request.custom),
-                inputs=_mark(raw_inputs),
-                outputs={
-                    key: Secret(_mark(rpc.unwrap_rpc_secret(value))) if key in secret_keys else _mark(value)
-                    for key, value in state.items()
-                },
-                dependencies=sorted(set(request.dependencies)),
-                # A provider reference is "<urn>::<id>"; the URN alone names it.
-                provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
-                ignore_changes=sorted(request.ignoreChanges),
-                secret_outputs=sorted(request.additionalSecretOutputs),
-                resource_id=response.id or None,
-            )
+        resource = Resource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=bool(request.custom),
+            inputs=inputs,
+            outputs={
+                key: Secret(_mark(rpc.unwrap_rpc_secret(value))) if key in secret_keys else _mark(value)
+                for key, value in state.items()
+            },
+            dependencies=sorted(set(request.dependencies)),
+            # A provider reference is "<urn>::<id>"; the URN alone names it.
+            provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+            ignore_changes=sorted(request.ignoreChanges),
+            secret_outputs=sorted(request.additionalSecretOutputs),
+            resource_id=response.id or None,
         )
+        self.simulation.resources.append(resource)
+        self._recorded[resource.urn] = resource
         return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802
         # A component's registered outputs (as ``register_outputs`` gives them) complete its record.
-        for resource in self.simulation.resources:
-            if resource.urn == request.urn and not resource.custom:
-                resource.outputs = _mark(rpc.deserialize_properties(request.outputs, keep_unknowns=True))
+        resource = self._recorded.get(request.urn)
+        if resource is not None and not resource.custom:
+            resource.outputs = _mark(rpc.deserialize_properties(request.outputs, keep_unknowns=True))
         return super().RegisterResourceOutputs(request)
+
+
+STACK_TRACE_CAPTURE = "_get_stack_trace"
+"""The function of ``pulumi.runtime.resource`` every registration calls to capture its stack trace."""
+
+
+def _no_stack_trace() -> source_pb2.StackTrace:
+    # What the SDK itself sends when it finds no frame of the program.
+    return source_pb2.StackTrace()
+
+
+class _OfflineRuntime:
+    """Collector and stack-trace capture out of the way while simulations run, as before afterwards.
+
+    The collector: objects alive at the start (modules, the spec) are frozen, so no collection walks
+    them, and automatic collection is off until the last simulation ends. A run's objects live until
+    it ends, and its garbage goes with reference counting; the collector runs again after, with
+    every object in its oldest generation.
+    Stack traces: the SDK walks and converts the whole Python stack at every registration (for the
+    engine's diagnostics), which the mock monitor drops. Both are process-wide: the first run to
+    start changes them and the last to end restores them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs = 0
+        self._restore: Callable[[], None] = lambda: None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._runs == 0:
+                self._restore = self._tune()
+            self._runs += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._runs -= 1
+                if self._runs == 0:
+                    self._restore()
+
+    @staticmethod
+    def _tune() -> Callable[[], None]:
+        collecting = gc.isenabled()
+        freezing = gc.get_freeze_count() == 0  # objects someone else froze are theirs to release
+        capture = getattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, None)
+        gc.disable()
+        if freezing:
+            gc.freeze()
+        if callable(capture):
+            setattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, _no_stack_trace)
+
+        def restore() -> None:
+            if callable(capture):
+                setattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, capture)
+            if freezing:
+                # All that the runs made joins the oldest generation unvisited, as the frozen objects
+                # do: left in the youngest, it would all be walked by the next collection at once.
+                gc.freeze()
+                gc.unfreeze()
+            if collecting:
+                gc.enable()
+
+        return restore
+
+
+offline_runtime = _OfflineRuntime()
 
 
 class _WarningCollector(logging.Handler):
@@ -198,24 +311,47 @@ def simulate(
             root = pulumi.runtime.get_root_resource()
             assert isinstance(root, pulumi.runtime.stack.Stack), "run_pulumi_func makes the root stack"
             for key, value in sorted(root.outputs.items()):
-                simulation.outputs[key] = _resolve(pulumi.Output.from_input(value))
+                simulation.outputs[key] = _resolve(value)
         except BaseException as error:  # re-raised in the caller's thread
             failure.append(error)
         finally:
             loop.close()
 
     thread = threading.Thread(target=run, name=f"simulate-{stack}")
-    thread.start()
-    thread.join()
+    with offline_runtime():
+        thread.start()
+        thread.join()
     if failure:
         raise failure[0]
     simulation.resources.sort(key=lambda resource: resource.urn)
     return simulation
 
 
-def _resolve(output: pulumi.Output) -> Any:
-    known = _sync_await(output.is_known())
-    if not known:
+def _resolve(value: Any) -> Any:
+    """A stack output's value, with Secret and Unknown markers.
+
+    An Output of plain data is awaited as it is: ``Output.from_input`` would first lift every item of
+    a list of a thousand nodes, and every value in them, into an Output of its own. Only a value that
+    holds Outputs itself is lifted, as the SDK would.
+    """
+    output = value if isinstance(value, pulumi.Output) else pulumi.Output.from_input(value)
+    if not _sync_await(output.is_known()):
         return UNKNOWN
-    value = _mark(_sync_await(output.future()))
-    return Secret(value) if _sync_await(output.is_secret()) else value
+    resolved = _sync_await(output.future())
+    if _holds_outputs(resolved):
+        output = pulumi.Output.from_input(output)
+        if not _sync_await(output.is_known()):
+            return UNKNOWN
+        resolved = _sync_await(output.future())
+    marked = _mark(resolved)
+    return Secret(marked) if _sync_await(output.is_secret()) else marked
+
+
+def _holds_outputs(value: Any) -> bool:
+    if isinstance(value, pulumi.Output):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_outputs(key) or _holds_outputs(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_outputs(item) for item in value)
+    return False

@@ -1,0 +1,148 @@
+"""Time to a ready platform, modelled from what a plan records: which resource waits for which.
+
+Pulumi creates a resource once everything it waits for exists: the resources its inputs come from
+and those it names in ``depends_on`` (both recorded as its ``dependencies``), its parent and its
+provider. Every other resource is created at the same time. So the least time a deployment takes
+is the longest chain of such waits, each resource weighted by how long creating it takes. The
+weights come from a table of durations per resource type (``benchmarks/durations.yaml`` in the
+project), each with what it covers and where the figure comes from.
+
+The chain ends where the platform is ready: the KubeVirt resource, which Pulumi awaits until it
+reports Available, or, without virtualization, the last resource of the deployment.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .simulate import Resource
+
+DURATIONS_FILE = Path("benchmarks") / "durations.yaml"
+"""Where a project keeps its table of durations, relative to the project directory."""
+KUBEVIRT_TYPE = "kubernetes:kubevirt.io/v1:KubeVirt"
+READY_TARGET = "KubeVirt Available"
+LAST_TARGET = "the last resource created"
+
+
+@dataclass(frozen=True)
+class Duration:
+    pattern: str
+    """A resource type, or a pattern of them (``fnmatch``: ``kubernetes:*``)."""
+    seconds: float
+    covers: str
+    """What happens in that time."""
+    source: str
+    """Where the figure comes from, or the assumption it is."""
+
+
+class DurationTable:
+    """Durations by resource type: the first entry whose pattern matches a type gives its duration."""
+
+    def __init__(self, entries: Sequence[Duration]):
+        if not entries or entries[-1].pattern != "*":
+            raise ValueError("a duration table ends with an entry for every other type ('*')")
+        self.entries = list(entries)
+
+    @classmethod
+    def load(cls, path: Path) -> DurationTable:
+        document = yaml.safe_load(path.read_text()) or {}
+        entries = []
+        for index, entry in enumerate(document.get("durations") or []):
+            missing = [key for key in ("type", "seconds", "covers", "source") if entry.get(key) in (None, "")]
+            if missing:
+                raise ValueError(f"{path}: durations[{index}] has no {', '.join(missing)}")
+            entries.append(Duration(str(entry["type"]), float(entry["seconds"]), str(entry["covers"]), str(entry["source"])))
+        return cls(entries)
+
+    def of(self, resource_type: str) -> Duration:
+        return next(entry for entry in self.entries if fnmatch.fnmatchcase(resource_type, entry.pattern))
+
+
+@dataclass(frozen=True)
+class Step:
+    resource: Resource
+    duration: Duration
+
+    @property
+    def seconds(self) -> float:
+        return self.duration.seconds
+
+
+@dataclass(frozen=True)
+class CriticalPath:
+    target: str
+    """What the chain ends with: KubeVirt Available, or the last resource created."""
+    steps: tuple[Step, ...]
+    """The resources of the chain, first to last (components, which create nothing, left out)."""
+
+    @property
+    def seconds(self) -> float:
+        return sum(step.seconds for step in self.steps)
+
+    def slowest(self, count: int = 3) -> list[Step]:
+        return sorted(self.steps, key=lambda step: -step.seconds)[:count]
+
+    def summary(self) -> str:
+        """One line: the chain's length, its estimated duration and its slowest steps."""
+        slowest = ", ".join(f"{step.resource.name} {_minutes(step.seconds)}" for step in self.slowest() if step.seconds)
+        return (
+            f"time to {self.target}: a chain of {len(self.steps)} resources, about {_minutes(self.seconds)} "
+            f"(modelled from {DURATIONS_FILE}); slowest: {slowest or 'none'}"
+        )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def critical_path(resources: Sequence[Resource], table: DurationTable) -> CriticalPath:
+    """The longest chain of waits, by duration, to KubeVirt Available (or to the last resource)."""
+    by_urn = {resource.urn: resource for resource in resources}
+    # Sorted, so that of equally long chains the same one is chosen whatever the number of nodes.
+    waits_for = {
+        resource.urn: sorted(
+            urn for urn in {*resource.dependencies, resource.parent, resource.provider} if urn and urn in by_urn
+        )
+        for resource in resources
+    }
+    done_at: dict[str, float] = {}
+    previous: dict[str, str | None] = {}
+    for urn in _ordered(waits_for):
+        before = max(waits_for[urn], key=lambda other: done_at[other], default=None)
+        previous[urn] = before
+        done_at[urn] = (done_at[before] if before else 0.0) + table.of(by_urn[urn].type).seconds
+    targets = [urn for urn in by_urn if by_urn[urn].type == KUBEVIRT_TYPE]
+    label = READY_TARGET if targets else LAST_TARGET
+    # Of equally late resources, the first by URN.
+    end = max(sorted(targets or by_urn), key=lambda urn: done_at[urn], default=None)
+    chain: list[Step] = []
+    while end is not None:
+        # Components pass the wait on (their children wait for what they wait for) but create nothing.
+        if by_urn[end].custom:
+            chain.append(Step(by_urn[end], table.of(by_urn[end].type)))
+        end = previous[end]
+    return CriticalPath(label, tuple(reversed(chain)))
+
+
+def _ordered(waits_for: dict[str, list[str]]) -> list[str]:
+    """Every URN after those it waits for (without recursion: a pool may hold thousands of nodes)."""
+    ordered: list[str] = []
+    placed: set[str] = set()
+    for start in sorted(waits_for):
+        stack = [(start, False)]
+        while stack:
+            urn, expanded = stack.pop()
+            if urn in placed:
+                continue
+            if expanded:
+                placed.add(urn)
+                ordered.append(urn)
+                continue
+            stack.append((urn, True))
+            stack.extend((other, False) for other in waits_for[urn] if other not in placed)
+    return ordered

@@ -1,0 +1,116 @@
+"""Time to a ready platform: the longest chain of waits the plan records, weighted by the durations table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hybrid_infra.offline.critical_path import (
+    DURATIONS_FILE,
+    LAST_TARGET,
+    READY_TARGET,
+    Duration,
+    DurationTable,
+    critical_path,
+)
+from hybrid_infra.offline.plan import run_plan
+from hybrid_infra.offline.simulate import Resource
+from tests.conftest import ROOT, STACKS, write_stack
+
+TABLE = DurationTable(
+    [
+        Duration("slow:*", 100, "slow", "test"),
+        Duration("component:*", 0, "nothing", "test"),
+        Duration("*", 1, "quick", "test"),
+    ]
+)
+
+
+def resource(name: str, type_: str = "quick:index:Thing", *, after=(), parent="", provider=None, custom=True) -> Resource:
+    return Resource(
+        urn=f"urn:{name}",
+        type=type_,
+        name=name,
+        parent=f"urn:{parent}" if parent else "",
+        custom=custom,
+        inputs={},
+        outputs={},
+        dependencies=[f"urn:{other}" for other in after],
+        provider=f"urn:{provider}" if provider else None,
+    )
+
+
+def names(path) -> list[str]:
+    return [step.resource.name for step in path.steps]
+
+
+def test_the_longest_chain_by_duration_not_by_count():
+    resources = [
+        resource("key"),
+        resource("a", after=["key"]),
+        resource("b", after=["a"]),
+        resource("c", after=["b"]),
+        resource("vm", "slow:index:Vm", after=["key"]),
+        resource("end", after=["c", "vm"]),
+    ]
+    path = critical_path(resources, TABLE)
+    assert names(path) == ["key", "vm", "end"]
+    assert path.seconds == 102 and path.target == LAST_TARGET
+
+
+def test_parents_and_providers_are_waited_for_and_components_create_nothing():
+    resources = [
+        resource("gate", "slow:index:Gate"),
+        resource("provider", "pulumi:providers:kubernetes", after=["gate"]),
+        resource("addon", "component:index:Addon", custom=False, after=["gate"]),
+        resource("object", parent="addon", provider="provider"),
+        resource("kubevirt", "kubernetes:kubevirt.io/v1:KubeVirt", after=["object"]),
+        resource("later", "slow:index:Other", after=["kubevirt"]),
+    ]
+    path = critical_path(resources, TABLE)
+    assert path.target == READY_TARGET
+    assert names(path) == ["gate", "provider", "object", "kubevirt"]
+    assert "a chain of 4 resources, about 1.7 min" in path.summary() and "slowest: gate 1.7 min" in path.summary()
+
+
+def test_a_table_takes_the_first_matching_entry_and_ends_with_every_other_type():
+    assert TABLE.of("slow:index:Vm").covers == "slow" and TABLE.of("anything").covers == "quick"
+    with pytest.raises(ValueError, match="every other type"):
+        DurationTable([Duration("slow:*", 1, "slow", "test")])
+
+
+def test_the_project_table_says_what_each_entry_covers_and_where_it_comes_from():
+    table = DurationTable.load(ROOT / DURATIONS_FILE)
+    assert all(entry.covers and entry.source for entry in table.entries)
+    assert table.of("pulumi-python:dynamic:Resource").seconds > table.of("tls:index/privateKey:PrivateKey").seconds
+
+
+def path_of(directory: Path, stack: str):
+    return critical_path(run_plan(directory, stack).simulation.resources, DurationTable.load(ROOT / DURATIONS_FILE))
+
+
+def test_the_dev_platform_is_ready_after_the_gate_the_add_ons_and_kubevirt():
+    path = path_of(STACKS, "dev")
+    types = [step.resource.type for step in path.steps]
+    assert path.target == READY_TARGET and types[-1] == "kubernetes:kubevirt.io/v1:KubeVirt"
+    assert types.index("pulumi-python:dynamic:Resource") < types.index("kubernetes:helm.sh/v3:Release")
+    assert [step.resource.name for step in path.steps if step.resource.type.endswith(":Instance")] == [
+        "dev-cluster-control-plane-0"
+    ]
+
+
+def test_more_workers_do_not_lengthen_the_chain(tmp_path, dev_config):
+    dev_config["hybrid-infra:cluster"]["pools"][0]["count"] = 40
+    write_stack(tmp_path, "dev", dev_config)
+    small, large = path_of(STACKS, "dev"), path_of(tmp_path, "dev")
+    assert names(large) == names(small) and large.seconds == small.seconds
+
+
+def test_without_virtualization_the_chain_ends_at_the_last_resource(tmp_path, dev_config):
+    dev_config["hybrid-infra:cluster"]["pools"].pop()
+    dev_config.pop("hybrid-infra:workloads")
+    write_stack(tmp_path, "dev", dev_config)
+    path = path_of(tmp_path, "dev")
+    assert path.target == LAST_TARGET
+    assert "kubernetes:kubevirt.io/v1:KubeVirt" not in [step.resource.type for step in path.steps]
