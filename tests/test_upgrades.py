@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from hybrid_infra.addons.upgrades import version_failures
+from hybrid_infra.addons.upgrades import adjust_controller, plan_resource, version_failures
+from hybrid_infra.bootstrap.upgrade import upgrade_script
+from hybrid_infra.config import parse_stack_config
 from hybrid_infra.config.versions import VERSION_KEYS, change_problem, upgrade_problems
-from tests.conftest import load_dev_config, write_stack
+from tests.conftest import ROOT, load_dev_config, require_tool, write_stack
 
 KUBERNETES = VERSION_KEYS[0]
 
@@ -134,15 +139,6 @@ def test_a_new_image_replaces_no_running_node(tmp_path, earlier, dev_config):
 
 # --- the upgrade Plans -------------------------------------------------------------------------
 
-import os  # noqa: E402
-import stat  # noqa: E402
-
-import yaml  # noqa: E402
-
-from hybrid_infra.addons.upgrades import adjust_controller, plan_resource  # noqa: E402
-from hybrid_infra.bootstrap.upgrade import upgrade_script  # noqa: E402
-from hybrid_infra.config import parse_stack_config  # noqa: E402
-from tests.conftest import ROOT, require_tool  # noqa: E402
 
 
 def strict(schema: Any) -> Any:
