@@ -47,11 +47,11 @@ def _encode(value: Any) -> Any:
 
 def record(stacks_dir: Path, stack: str, path: Path) -> dict[str, Any]:
     """Run the plan of ``stack``, write what it registered to ``path``; returns the resource count and
-    the plan's critical path (modelled with the project's durations table), for the bench's table."""
-    from hybrid_infra.offline.critical_path import DURATIONS_FILE, DurationTable, critical_path
+    the plan's critical path (modelled with the package's durations table), for the bench's table."""
     from hybrid_infra.offline.plan import run_plan
 
-    simulation = run_plan(stacks_dir, stack).simulation
+    plan = run_plan(stacks_dir, stack)
+    simulation = plan.simulation
     resources = [
         {
             "urn": resource.urn,
@@ -71,8 +71,7 @@ def record(stacks_dir: Path, stack: str, path: Path) -> dict[str, Any]:
     ]
     document = {"stack": stack, "resources": resources, "outputs": _encode(simulation.outputs)}
     path.write_text(json.dumps(document))
-    project = Path(__file__).resolve().parent.parent
-    chain = critical_path(simulation.resources, DurationTable.load(project / DURATIONS_FILE))
+    chain = plan.time_to_ready
     return {
         "resources": len(resources),
         "criticalPath": {"target": chain.target, "steps": len(chain.steps), "seconds": chain.seconds},

@@ -16,7 +16,6 @@ from rich.tree import Tree
 
 from .config.errors import ConfigError
 from .config.stack import parse_stack_config
-from .offline.critical_path import DURATIONS_FILE, DurationTable, critical_path
 from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, write_diff
 from .offline.plan import (
     CLUSTER_TYPE,
@@ -121,12 +120,7 @@ def _plan(
     for warning in result.simulation.warnings:
         err.print(f"warning: {warning}", markup=False)
     if text:
-        durations = stacks.resolve().parent / DURATIONS_FILE
-        if durations.is_file():
-            path = critical_path(result.simulation.resources, DurationTable.load(durations))
-            out.print(path.summary(), markup=False, soft_wrap=True)
-        else:
-            out.print(f"time to a ready platform not modelled: the project has no {DURATIONS_FILE}", markup=False)
+        out.print(result.time_to_ready.summary(), markup=False, soft_wrap=True)
         out.print(f"{len(result.simulation.resources)} resources; plan written to {target}", markup=False)
     if earlier is not None and against is not None:
         # Compared as the earlier plan shows its secrets.

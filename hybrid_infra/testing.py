@@ -22,7 +22,8 @@ or give :class:`SimulatedCloud` to Pulumi's own test recipe, in preview too::
 
 Mocks that return only a resource's inputs cannot run the components, which build on what the
 providers compute (keys, certificates, addresses): they stop with :class:`MissingComputedOutput`,
-whose message names the simulated cloud.
+whose message names the simulated cloud. Under any mocks nothing is fetched from the network: a
+release manifest given by URL is recorded as pinned, not expanded.
 """
 
 from __future__ import annotations

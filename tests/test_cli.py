@@ -43,7 +43,9 @@ def test_plan_prints_tree_and_summary(dev_plan):
     assert "versions: Kubernetes 1.34.2, cilium 1.19.3, OpenStack CCM 2.34.1, Cinder CSI 2.34.1" in result.stdout
     assert f"plan written to {out}" in result.stdout
     [path] = [line for line in result.stdout.splitlines() if line.startswith("time to ")]
-    assert path.startswith("time to KubeVirt Available: a chain of 12 resources, about 17.7 min (modelled from ")
+    assert path.startswith(
+        "time to KubeVirt Available: a chain of 12 resources, about 17.7 min (modelled from hybrid_infra/offline/durations.yaml)"
+    )
     assert path.endswith("slowest: dev-cluster-ready 5.5 min, dev-kubevirt-kubevirt 5.0 min, dev-cluster-endpoint-lb 2.0 min")
 
 

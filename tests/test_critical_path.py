@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import fnmatch
+import shutil
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
+import hybrid_infra
 from hybrid_infra.offline.critical_path import (
     DURATIONS_FILE,
     LAST_TARGET,
@@ -13,6 +19,7 @@ from hybrid_infra.offline.critical_path import (
     Duration,
     DurationTable,
     critical_path,
+    default_table,
 )
 from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.offline.simulate import Resource
@@ -81,13 +88,38 @@ def test_a_table_takes_the_first_matching_entry_and_ends_with_every_other_type()
 
 
 def test_the_project_table_says_what_each_entry_covers_and_where_it_comes_from():
-    table = DurationTable.load(ROOT / DURATIONS_FILE)
+    table = DurationTable.load(DURATIONS_FILE)
     assert all(entry.covers and entry.source for entry in table.entries)
     assert table.of("pulumi-python:dynamic:Resource").seconds > table.of("tls:index/privateKey:PrivateKey").seconds
 
 
+def test_the_table_ships_with_the_package_as_package_data():
+    package = Path(hybrid_infra.__file__).parent
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["hybrid_infra"]
+    assert DURATIONS_FILE.is_file() and DURATIONS_FILE.is_relative_to(package)
+    assert any(fnmatch.fnmatchcase(DURATIONS_FILE.relative_to(package).as_posix(), pattern) for pattern in patterns)
+    assert default_table().entries == DurationTable.load(DURATIONS_FILE).entries
+
+
+def test_a_project_without_the_repositorys_files_gets_the_time_to_ready_too(tmp_path):
+    # A project of its own, with hybrid-infra installed: its stacks, no benchmarks/ beside them.
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    shutil.copy(STACKS / "Pulumi.dev.yaml", project / "stacks")
+    result = subprocess.run(
+        [sys.executable, "-m", "hybrid_infra", "plan", "dev", "--out", "build/dev"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "time to KubeVirt Available: a chain of 12 resources, about 17.7 min" in result.stdout
+    assert "Estimated time to KubeVirt Available" in (project / "build" / "dev" / "report.md").read_text()
+
+
 def path_of(directory: Path, stack: str):
-    return critical_path(run_plan(directory, stack).simulation.resources, DurationTable.load(ROOT / DURATIONS_FILE))
+    return critical_path(run_plan(directory, stack).simulation.resources, DurationTable.load(DURATIONS_FILE))
 
 
 def test_the_dev_platform_is_ready_after_the_gate_the_add_ons_and_kubevirt():

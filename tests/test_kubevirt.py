@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import json
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
@@ -19,11 +15,9 @@ from hybrid_infra.config import ConfigError, parse_stack_config
 from hybrid_infra.offline.plan import Redactor, run_plan
 from hybrid_infra.offline.simulate import Simulation, simulate
 from hybrid_infra.workloads import VirtualMachine
-from tests.conftest import ROOT, STACKS, secret_keys, write_stack
+from tests.conftest import STACKS, secret_keys, write_stack
+from tests.openapi import CDI_SCHEMA, KUBEVIRT_SCHEMA, check_openapi
 
-SCHEMAS = ROOT / "tests" / "schemas"
-KUBEVIRT_SCHEMA = SCHEMAS / "kubevirt-v1.9.0-openapi.json"
-CDI_SCHEMA = SCHEMAS / "cdi-v1.66.0-openapi.json"
 CUSTOM_RESOURCE = "kubernetes:{}"
 
 OPERATOR_FIXTURE = """\
@@ -77,22 +71,6 @@ spec:
       - name: virt-operator
         image: quay.io/kubevirt/virt-operator:v1.9.0
 """
-
-
-@cache
-def openapi(path: Path) -> dict[str, Any]:
-    """The spec's definitions, strict: a field a definition does not name is an error."""
-    definitions = copy.deepcopy(json.loads(path.read_text())["definitions"])
-    for definition in definitions.values():
-        if "properties" in definition and "additionalProperties" not in definition:
-            definition["additionalProperties"] = False
-    return definitions
-
-
-def check_openapi(document: dict[str, Any], path: Path, definition: str) -> None:
-    schema = {"$ref": f"#/definitions/{definition}", "definitions": openapi(path)}
-    errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(document), key=lambda e: list(e.path))
-    assert not errors, "\n".join(f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors)
 
 
 @pytest.fixture(scope="module")

@@ -110,3 +110,52 @@ def test_a_secret_given_as_an_output_is_not_read_as_text():
 
     simulate(program, stack="test", config={"hybrid-infra:secret": "s3cret"}, secret_keys=["hybrid-infra:secret"])
     assert refused == ["this secret is a Pulumi output; pass hybrid_infra.config.secret_input(secret) to the resource"]
+
+
+def test_the_vsphere_section_and_infrastructure_are_public():
+    from hybrid_infra.platforms import vsphere
+
+    assert vsphere.VSphereSpec is platforms.section_model("vsphere")
+    assert vsphere.VSphereInfrastructure is platforms.infrastructure_class("vsphere")
+    assert {"VSphereSize", "VSphereNetworkSpec", "VSphereStaticSpec", "VSphereCloudProviderSpec"} <= set(vsphere.__all__)
+    assert all(hasattr(vsphere, name) for name in vsphere.__all__)
+
+
+def test_a_vcenter_password_given_as_an_output_reaches_the_cloud_providers_secrets_as_secrets():
+    from hybrid_infra.platforms.vsphere import (
+        VSphereCloudProviderSpec,
+        VSphereEndpointSpec,
+        VSphereInfrastructure,
+        VSphereNetworkSpec,
+        VSphereSize,
+        VSphereSpec,
+    )
+
+    def program() -> None:
+        stack = stack_spec(
+            ClusterSpec(name="lab", control_plane=ControlPlaneSpec(count=1, size="medium")),
+            VSphereSpec(
+                datacenter="dc-1",
+                compute_cluster="cluster-1",
+                datastore="ds-1",
+                template="ubuntu-24.04",
+                sizes={"medium": VSphereSize(cpus=2, memory="4Gi", disk="40Gi")},
+                network=VSphereNetworkSpec(port_group="k8s", dhcp=True),
+                endpoint=VSphereEndpointSpec(address="10.20.0.5"),
+                cloud_provider=VSphereCloudProviderSpec(
+                    server="vcenter.example.com",
+                    username="k8s@vsphere.local",
+                    password=pulumi.Config().require_secret("vcenterPassword"),
+                ),
+            ),
+        )
+        infrastructure = VSphereInfrastructure("lab-vsphere", stack.cluster, stack.platform_section)
+        infrastructure.create_cloud_provider("lab-cloud-provider", stack.addons, pulumi.ResourceOptions())
+
+    result = simulate(
+        program, stack="test", config={"hybrid-infra:vcenterPassword": "vc-s3cret"}, secret_keys=["hybrid-infra:vcenterPassword"]
+    )
+    secrets = {r.name: r.inputs["stringData"] for r in result.of_type("kubernetes:core/v1:Secret")}
+    assert all(isinstance(data, Secret) for data in secrets.values())
+    assert secrets["lab-cloud-provider-cpi-credentials"].value["vcenter.example.com.password"] == "vc-s3cret"
+    assert 'password = "vc-s3cret"' in secrets["lab-cloud-provider-csi-config"].value["csi-vsphere.conf"]

@@ -51,11 +51,33 @@ def test_json_format_prints_the_summary_alone(planned):
     assert (out / "plan.json").is_file() and (out / "report.md").is_file()
 
 
+def test_the_summary_holds_the_estimated_time_to_ready_of_the_plans_critical_path(planned):
+    _, result = planned
+    ready = json.loads(result.stdout)["timeToReady"]
+    plan = run_plan(STACKS, "dev")
+    assert ready == json.loads(json.dumps(plan.time_to_ready.facts()))
+    assert (ready["target"], ready["seconds"], ready["minutes"]) == ("KubeVirt Available", 1062, 17.7)
+    assert ready["seconds"] == sum(step["seconds"] for step in ready["chain"]) == plan.time_to_ready.seconds
+    assert [step["name"] for step in ready["chain"]] == [step.resource.name for step in plan.time_to_ready.steps]
+    assert ready["chain"][-1] == {"name": "dev-kubevirt-kubevirt", "type": "kubernetes:kubevirt.io/v1:KubeVirt", "seconds": 300}
+    assert ready["slowest"] == [
+        {"name": "dev-cluster-ready", "seconds": 330},
+        {"name": "dev-kubevirt-kubevirt", "seconds": 300},
+        {"name": "dev-cluster-endpoint-lb", "seconds": 120},
+    ]
+    assert ready["durations"] == "hybrid_infra/offline/durations.yaml"
+
+
 def test_report_has_the_summary_and_the_mermaid_diagram(planned):
     out, _ = planned
     report = (out / "report.md").read_text()
     assert report.startswith("# Plan of stack dev\n")
     assert "Kubernetes 1.34.2 on openstack: 8 nodes in 3 pools; API at https://203.0.113.10:6443" in report
+    assert (
+        "\nEstimated time to KubeVirt Available: a chain of 12 resources, about 17.7 min (modelled from "
+        "hybrid_infra/offline/durations.yaml); slowest: dev-cluster-ready 5.5 min, dev-kubevirt-kubevirt 5.0 min, "
+        "dev-cluster-endpoint-lb 2.0 min.\n"
+    ) in report
     for row in ("| virt | worker | 2 | virt | v1.xlarge.kvm |", "| erp | default | 2 | 8Gi |", "| containers | web |"):
         assert row in report
     block = re.search(r"^```mermaid\n(.*?)^```$", report, re.S | re.M)

@@ -76,6 +76,21 @@ def test_platform_in_preview():
 '''
 
 ECHO = '''
+import socket
+
+NETWORK_USED = []
+
+
+def no_network(*args, **kwargs):
+    """A unit test must not reach the network: any attempt is recorded and refused."""
+    NETWORK_USED.append(args)
+    raise OSError("a unit test opened a network connection")
+
+
+socket.socket.connect = socket.socket.connect_ex = no_network
+socket.create_connection = socket.getaddrinfo = no_network
+
+
 class EchoMocks(pulumi.runtime.Mocks):
     """The mocks of Pulumi's testing guide: every resource's outputs are its inputs."""
 
@@ -110,6 +125,18 @@ def test_platform():
         systemUpgrade={"manifest": manifests["system-upgrade"]},
     )
     return built.endpoint
+
+
+@pulumi.runtime.test
+def test_platform_with_release_manifests_from_their_urls():
+    # The stack's KubeVirt, CDI and system-upgrade-controller manifests are release assets.
+    built = platform()
+    return built.endpoint
+
+
+def test_nothing_reached_the_network():
+    # After the tests above, in the module's order: none of them tried to connect anywhere.
+    assert NETWORK_USED == []
 
 
 @pulumi.runtime.test
@@ -153,7 +180,7 @@ def echo_outcomes(tmp_path_factory) -> dict[str, str | None]:
     return run_user_tests(tmp_path_factory.mktemp("echo"), "echo", ECHO)
 
 
-@pytest.mark.parametrize("test", ["test_cluster", "test_platform"])
+@pytest.mark.parametrize("test", ["test_cluster", "test_platform", "test_platform_with_release_manifests_from_their_urls"])
 def test_echo_mocks_stop_at_once_with_one_message_naming_the_simulated_cloud(echo_outcomes, test):
     failure = echo_outcomes[test]
     assert failure is not None
@@ -164,6 +191,10 @@ def test_echo_mocks_stop_at_once_with_one_message_naming_the_simulated_cloud(ech
     # Every failure the run chained is that one: nothing else failed deep inside an apply.
     raised = {match.group(1) for match in re.finditer(r"^([A-Za-z_][\w.]*): ", trace, re.M)}
     assert raised == {"hybrid_infra.outputs.MissingComputedOutput"}
+
+
+def test_echo_mocks_open_no_network_connection(echo_outcomes):
+    assert echo_outcomes["test_nothing_reached_the_network"] is None
 
 
 def test_echo_mocks_preview_needs_no_computed_output(echo_outcomes):

@@ -1,10 +1,10 @@
 """Release manifests (KubeVirt, CDI, Multus) fetched and registered object by object.
 
 The program reads the manifest itself and creates each object as an ordinary resource: no remote
-component (``yaml.v2``), which would fail at the first preview of a new cluster. Where the runner
-says so (:data:`FETCH_MANIFESTS`, which the simulated cloud of ``hybrid-infra plan`` and unit tests
-turns off) nothing is fetched: a URL source is recorded as the pinned source it is, and only a
-local file is expanded.
+component (``yaml.v2``), which would fail at the first preview of a new cluster. Only a program
+the Pulumi engine runs fetches (:func:`fetches_manifests`): under Pulumi's mocks (the simulated
+cloud of ``hybrid-infra plan``, any unit test) a URL source is recorded as the pinned source it is,
+and only a local file is expanded.
 """
 
 from __future__ import annotations
@@ -12,21 +12,19 @@ from __future__ import annotations
 import hashlib
 import urllib.request
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
+from pulumi.runtime.mocks import MockMonitor
 
 from ..config.addons import CdiSpec, KubeVirtSpec, ManifestSource
 from ..config.errors import ConfigError
 from ..objects import child_options, create_object
 
 FETCH_TIMEOUT_SECONDS = 60
-FETCH_MANIFESTS: ContextVar[bool] = ContextVar("FETCH_MANIFESTS", default=True)
-"""Whether release manifests given by URL are fetched; a runner without network sets it to False."""
 # Objects others depend on: created first, so the API knows their kinds and namespaces.
 _FIRST_KINDS = ("CustomResourceDefinition", "Namespace")
 
@@ -58,15 +56,26 @@ class PinnedManifest:
         }
 
 
+def fetches_manifests() -> bool:
+    """Whether a release manifest given by URL is fetched: not under Pulumi's mocks.
+
+    A deployment (``pulumi up`` and ``pulumi preview``, the component provider the engine starts)
+    fetches it. Under mocks, whichever they are (the simulated cloud, the echo mocks of Pulumi's
+    testing guide, a user's own), the program is a unit test or an offline plan, and nothing may
+    reach the network.
+    """
+    return not isinstance(pulumi.runtime.settings.get_monitor(), MockMonitor)
+
+
 def read_manifest(pinned: PinnedManifest, base_dir: Path) -> list[dict[str, Any]] | None:
-    """The manifest's objects, or None when a URL source is not to be fetched (see :data:`FETCH_MANIFESTS`)."""
+    """The manifest's objects, or None when a URL source is not to be fetched (see :func:`fetches_manifests`)."""
     if pinned.source.file:
         path = base_dir / pinned.source.file
         try:
             data = path.read_bytes()
         except OSError as error:
             raise ConfigError([f"{pinned.key}.file: {pinned.source.file!r} cannot be read ({error.strerror})"]) from None
-    elif not FETCH_MANIFESTS.get():
+    elif not fetches_manifests():
         return None
     else:
         url = pinned.release_url if pinned.url is None else pinned.url

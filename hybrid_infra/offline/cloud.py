@@ -36,7 +36,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.runtime import rpc
 
 from .. import platforms
-from ..addons.manifests import FETCH_MANIFESTS
 from ..config.cluster import NetworkSpec
 from ..config.stack import StackSpec
 
@@ -70,9 +69,6 @@ class SimulatedCloud(pulumi.runtime.Mocks):
     """
 
     def __init__(self, stack: str, spec: StackSpec | None = None, preview: bool | None = None):
-        # A program built under the simulated cloud fetches nothing (set here, in the caller's
-        # context, so that Pulumi's own test recipe gets it too).
-        FETCH_MANIFESTS.set(False)
         self.stack = stack
         self.spec = spec
         self.preview = preview

@@ -4,8 +4,8 @@ Pulumi creates a resource once everything it waits for exists: the resources its
 and those it names in ``depends_on`` (both recorded as its ``dependencies``), its parent and its
 provider. Every other resource is created at the same time. So the least time a deployment takes
 is the longest chain of such waits, each resource weighted by how long creating it takes. The
-weights come from a table of durations per resource type (``benchmarks/durations.yaml`` in the
-project), each with what it covers and where the figure comes from.
+weights come from a table of durations per resource type (:data:`DURATIONS_FILE`, which ships with
+the package), each with what it covers and where the figure comes from.
 
 The chain ends where the platform is ready: the KubeVirt resource, which Pulumi awaits until it
 reports Available, or, without virtualization, the last resource of the deployment.
@@ -16,14 +16,18 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from .simulate import Resource
 
-DURATIONS_FILE = Path("benchmarks") / "durations.yaml"
-"""Where a project keeps its table of durations, relative to the project directory."""
+DURATIONS_FILE = Path(__file__).with_name("durations.yaml")
+"""The table of durations, package data of ``hybrid_infra.offline``: found however the package is installed."""
+DURATIONS_NAME = "hybrid_infra/offline/durations.yaml"
+"""The table as messages name it, the same wherever the package is installed."""
 KUBEVIRT_TYPE = "kubernetes:kubevirt.io/v1:KubeVirt"
 READY_TARGET = "KubeVirt Available"
 LAST_TARGET = "the last resource created"
@@ -63,6 +67,12 @@ class DurationTable:
         return next(entry for entry in self.entries if fnmatch.fnmatchcase(resource_type, entry.pattern))
 
 
+@cache
+def default_table() -> DurationTable:
+    """The package's table (:data:`DURATIONS_FILE`), read once."""
+    return DurationTable.load(DURATIONS_FILE)
+
+
 @dataclass(frozen=True)
 class Step:
     resource: Resource
@@ -89,15 +99,41 @@ class CriticalPath:
 
     def summary(self) -> str:
         """One line: the chain's length, its estimated duration and its slowest steps."""
-        slowest = ", ".join(f"{step.resource.name} {_minutes(step.seconds)}" for step in self.slowest() if step.seconds)
-        return (
-            f"time to {self.target}: a chain of {len(self.steps)} resources, about {_minutes(self.seconds)} "
-            f"(modelled from {DURATIONS_FILE}); slowest: {slowest or 'none'}"
-        )
+        return summary_line(self.facts())
+
+    def facts(self) -> dict[str, Any]:
+        """The chain as data (camelCase keys), for the plan's summary and ``report.md``."""
+        return {
+            "target": self.target,
+            "seconds": _number(self.seconds),
+            "minutes": round(self.seconds / 60, 1),
+            "durations": DURATIONS_NAME,
+            "chain": [
+                {"name": step.resource.name, "type": step.resource.type, "seconds": _number(step.seconds)}
+                for step in self.steps
+            ],
+            "slowest": [
+                {"name": step.resource.name, "seconds": _number(step.seconds)} for step in self.slowest() if step.seconds
+            ],
+        }
 
 
-def _minutes(seconds: float) -> str:
+def summary_line(facts: dict[str, Any]) -> str:
+    """The line :meth:`CriticalPath.summary` prints, from :meth:`CriticalPath.facts` (also as read back from JSON)."""
+    slowest = ", ".join(f"{step['name']} {duration_text(step['seconds'])}" for step in facts["slowest"])
+    return (
+        f"time to {facts['target']}: a chain of {len(facts['chain'])} resources, about {duration_text(facts['seconds'])} "
+        f"(modelled from {facts['durations']}); slowest: {slowest or 'none'}"
+    )
+
+
+def duration_text(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _number(seconds: float) -> int | float:
+    """Whole seconds as an int, so that JSON shows ``330``, not ``330.0``."""
+    return int(seconds) if float(seconds).is_integer() else seconds
 
 
 def critical_path(resources: Sequence[Resource], table: DurationTable) -> CriticalPath:

@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from .. import yamltext
 from ..config.errors import ConfigError
 from ..config.stack import StackSpec, parse_stack_config
 from ..platform import build
+from .critical_path import CriticalPath, critical_path, default_table
 from .report import render_report, summary
 from .simulate import Secret, Simulation, Unknown, offline_runtime, simulate
 
@@ -89,6 +91,11 @@ class Plan:
     spec: StackSpec
     simulation: Simulation
     config: StackConfig
+
+    @cached_property
+    def time_to_ready(self) -> CriticalPath:
+        """The longest chain of waits to a ready platform, weighted by the package's durations table."""
+        return critical_path(self.simulation.resources, default_table())
 
 
 def run_plan(stacks_dir: Path, stack: str) -> Plan:
@@ -266,7 +273,8 @@ def pinned_manifests(plan: Plan) -> list[dict[str, Any]]:
 
 def plan_summary(plan: Plan, redactor: Redactor) -> dict[str, Any]:
     """The plan at a glance (see :mod:`.report`), secrets shown as ``redactor`` shows them."""
-    return summary(plan.stack, plan.spec, redactor.value(plan.simulation.outputs), len(plan.simulation.resources))
+    outputs = redactor.value(plan.simulation.outputs)
+    return summary(plan.stack, plan.spec, outputs, len(plan.simulation.resources), plan.time_to_ready.facts())
 
 
 def _replace_dir(path: Path) -> Path:

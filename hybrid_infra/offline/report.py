@@ -1,7 +1,8 @@
 """The plan at a glance: a summary of the stack (pools, nodes, endpoint, versions, KubeVirt and its
-VMs, workloads) as data, and ``report.md``, which shows it with a Mermaid diagram.
+VMs, workloads, the estimated time to a ready platform) as data, and ``report.md``, which shows it
+with a Mermaid diagram.
 
-Pure: the validated spec and the plan's stack outputs in, data and text out. The summary is one
+Pure: the validated spec, the plan's stack outputs and its critical path's facts in, data and text out. The summary is one
 JSON object with camelCase keys; a new fact is a new key in :func:`summary` and, to show it, a
 line in :func:`render_report`. ``hybrid-infra plan --format json`` prints it as it is.
 """
@@ -14,6 +15,7 @@ from typing import Any
 from ..config.cluster import API_PORT
 from ..config.stack import StackSpec
 from ..topology import node_groups
+from .critical_path import summary_line
 
 NOT_KNOWN = "-"
 
@@ -24,8 +26,11 @@ def _version(text: str) -> dict[str, str]:
     return {"name": name, "version": version}
 
 
-def summary(stack: str, spec: StackSpec, outputs: dict[str, Any], resources: int) -> dict[str, Any]:
-    """What the plan of ``stack`` builds; ``outputs`` are the stack outputs as the plan shows them."""
+def summary(
+    stack: str, spec: StackSpec, outputs: dict[str, Any], resources: int, time_to_ready: dict[str, Any]
+) -> dict[str, Any]:
+    """What the plan of ``stack`` builds; ``outputs`` are the stack outputs as the plan shows them,
+    ``time_to_ready`` the facts of its critical path (``CriticalPath.facts``)."""
     cluster = spec.cluster
     addons = spec.addons
     section = spec.platform_section
@@ -117,6 +122,7 @@ def summary(stack: str, spec: StackSpec, outputs: dict[str, Any], resources: int
             ],
         },
         "resources": resources,
+        "timeToReady": time_to_ready,
     }
 
 
@@ -158,6 +164,8 @@ def render_report(facts: dict[str, Any]) -> str:
         "",
         f"Networks: nodes {facts['networks']['nodes']}, pods {facts['networks']['pods']}, "
         f"services {facts['networks']['services']}.",
+        "",
+        "Estimated " + summary_line(facts["timeToReady"]) + ".",
         "",
         "## Pools",
         "",

@@ -31,7 +31,6 @@ from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from ..addons.manifests import FETCH_MANIFESTS
 from ..config.stack import StackSpec
 from .cloud import SimulatedCloud
 
@@ -295,7 +294,6 @@ def simulate(
         loop = asyncio.new_event_loop()
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
         asyncio.set_event_loop(loop)
-        FETCH_MANIFESTS.set(False)
         try:
             cloud = SimulatedCloud(stack, spec, preview)
             pulumi.runtime.set_all_config(

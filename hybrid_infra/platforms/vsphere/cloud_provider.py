@@ -16,6 +16,7 @@ from ...addons.storage import DefaultStorageClass
 from ...config.addons import AddonsSpec
 from ...config.cluster import ClusterSpec
 from ...config.errors import ConfigError
+from ...config.fields import secret_input
 from ...objects import child_options, create_object
 from .config import VSphereCloudProviderSpec, VSphereCsiDriverSpec, VSphereSpec
 
@@ -54,12 +55,15 @@ def cpi_config(cluster: ClusterSpec, spec: VSphereSpec, provider: VSphereCloudPr
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def cpi_credentials(provider: VSphereCloudProviderSpec) -> dict[str, str]:
+def cpi_credentials(provider: VSphereCloudProviderSpec, password: str | None = None) -> dict[str, str]:
     """The CPI's credential Secret: ``<server>.username`` and ``<server>.password``
-    (pkg/common/credentialmanager, v1.34.0)."""
+    (pkg/common/credentialmanager, v1.34.0).
+
+    ``password``: its value, when the section holds it as a Pulumi output.
+    """
     return {
         f"{provider.server}.username": provider.username,
-        f"{provider.server}.password": provider.password.get_secret_value(),
+        f"{provider.server}.password": password if password is not None else provider.password.get_secret_value(),
     }
 
 
@@ -68,14 +72,15 @@ def _gcfg_quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def csi_config(spec: VSphereSpec, provider: VSphereCloudProviderSpec) -> str:
+def csi_config(spec: VSphereSpec, provider: VSphereCloudProviderSpec, password: str | None = None) -> str:
     """``csi-vsphere.conf`` of the CSI driver, with the keys v3.6.3 reads (pkg/common/config/types.go).
 
     No ``cluster-id``: on vanilla Kubernetes the driver generates one and keeps it in a ConfigMap.
+    ``password``: its value, when the section holds it as a Pulumi output.
     """
     values = {
         "user": provider.username,
-        "password": provider.password.get_secret_value(),
+        "password": password if password is not None else provider.password.get_secret_value(),
         "port": str(VCENTER_PORT),
         "datacenters": spec.datacenter,
     }
@@ -110,6 +115,8 @@ class VSphereCloudProvider(pulumi.ComponentResource):
             raise ConfigError(["vsphere.cloudProvider: required key is missing; the cloud provider needs credentials"])
         super().__init__("hybrid-infra:index:VSphereCloudProvider", name, None, opts)
         child = child_options(self, opts)
+        # The password as given: text from the stack file, or a Pulumi output (config.require_secret).
+        password = pulumi.Output.secret(secret_input(provider.password))
 
         cpi_config_map = k8s.core.v1.ConfigMap(
             f"{name}-cpi-config",
@@ -121,7 +128,7 @@ class VSphereCloudProvider(pulumi.ComponentResource):
             f"{name}-cpi-credentials",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CPI_CREDENTIALS_SECRET, namespace="kube-system"),
             type="Opaque",
-            string_data=pulumi.Output.secret(cpi_credentials(provider)),
+            string_data=password.apply(lambda value: cpi_credentials(provider, value)),
             opts=child,
         )
         self.controller_manager = release(
@@ -144,7 +151,7 @@ class VSphereCloudProvider(pulumi.ComponentResource):
             f"{name}-csi-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CSI_CONFIG_SECRET, namespace=CSI_NAMESPACE),
             type="Opaque",
-            string_data=pulumi.Output.secret({CSI_CONFIG_FILE: csi_config(spec, provider)}),
+            string_data=password.apply(lambda value: {CSI_CONFIG_FILE: csi_config(spec, provider, value)}),
             opts=child_options(self, opts, namespace),
         )
         # The source is a URL pinned by its digest, never a local file: no directory to resolve against.
