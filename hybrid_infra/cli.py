@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.tree import Tree
+from rich.text import Text
 
 from .config.errors import ConfigError
 from .config.stack import parse_stack_config
@@ -133,7 +133,7 @@ def _plan(
 
 
 def _print_plan(result: Plan, redactor: Redactor) -> None:
-    out.print(_tree(result))
+    out.print(_tree(result), soft_wrap=True)
     out.print(_summary(result, redactor))
     if result.spec.workloads.containers or result.spec.workloads.virtual_machines:
         out.print(_workloads(result))
@@ -157,21 +157,25 @@ def _changes(changes: list[Change], against: Path) -> str:
     return "\n".join(lines)
 
 
-def _tree(result: Plan) -> Tree:
+def _tree(result: Plan) -> Text:
+    """The resources as a tree of parents and children, drawn as rich draws a Tree, in one Text: a
+    Tree of thousands of nodes takes rich longer to lay out than the plan takes to write its files."""
     resources = result.simulation.resources
     children = defaultdict(list)
     for resource in resources:
         children[resource.parent].append(resource)
     known = {resource.urn for resource in resources}
-    root = Tree(f"stack {result.stack}")
+    tree = Text(f"stack {result.stack}")
 
-    def add(node: Tree, resource_urn: str) -> None:
-        for child in children.get(resource_urn, []):
-            add(node.add(f"{child.type} [bold]{child.name}[/]"), child.urn)
+    def add(siblings: list, indent: str) -> None:
+        for index, resource in enumerate(siblings):
+            last = index == len(siblings) - 1
+            tree.append(f"\n{indent}{'└── ' if last else '├── '}{resource.type} ")
+            tree.append(resource.name, style="bold")
+            add(children.get(resource.urn, []), indent + ("    " if last else "│   "))
 
-    for top in (resource for resource in resources if resource.parent not in known):
-        add(root.add(f"{top.type} [bold]{top.name}[/]"), top.urn)
-    return root
+    add([resource for resource in resources if resource.parent not in known], "")
+    return tree
 
 
 def _summary(result: Plan, redactor: Redactor) -> Table:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ahocorasick_rs import AhoCorasick
 
 from .. import yamltext
 from ..config.errors import ConfigError
@@ -138,7 +139,8 @@ class Redactor:
         for origin in origins:
             lines = [line.strip() for line in origin.splitlines()]
             atoms.update(line for line in lines if len(line) >= self.MIN_LENGTH)
-        self._atoms = sorted(atoms, key=lambda atom: (-len(atom), atom))
+        # One pass over a text finds every atom in it, however many atoms (a join token per node).
+        self._atoms = AhoCorasick(sorted(atoms)) if atoms else None
 
     def value(self, value: Any) -> Any:
         if isinstance(value, Secret):
@@ -159,11 +161,31 @@ class Redactor:
         if isinstance(value, Unknown):
             return UNKNOWN_TEXT
         plain = value.value if isinstance(value, Secret) else value
-        if self.show_secrets:
+        if self.show_secrets or self._atoms is None:
             return plain
-        for atom in self._atoms:
-            plain = plain.replace(atom, SECRET)
-        return plain
+        # Every occurrence of every atom; overlapping ones hidden behind one marker.
+        spans = sorted((start, end) for _, start, end in self._atoms.find_matches_as_indexes(plain, overlapping=True))
+        pieces: list[str] = []
+        shown = 0  # plain[:shown] is in pieces
+        for start, end in _merged(spans):
+            pieces += (plain[shown:start], SECRET)
+            shown = end
+        pieces.append(plain[shown:])
+        return "".join(pieces)
+
+
+def _merged(spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Sorted spans, those that overlap joined."""
+    current: tuple[int, int] | None = None
+    for start, end in spans:
+        if current is not None and start < current[1]:
+            current = (current[0], max(current[1], end))
+            continue
+        if current is not None:
+            yield current
+        current = (start, end)
+    if current is not None:
+        yield current
 
 
 def _hidden(value: Any) -> Any:
