@@ -1,4 +1,5 @@
-"""The offline runner keeps the collector and the SDK's stack-trace capture out of a run, and restores both."""
+"""The offline runner keeps the collector, the SDK's stack-trace capture and unread property Outputs out of a
+run, and restores all three."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import pulumi
 import pulumi.runtime.resource
 import pytest
 
+from pulumi.runtime import rpc
+
+from hybrid_infra.offline import lazy
 from hybrid_infra.offline import simulate as runner
 from hybrid_infra.offline.simulate import STACK_TRACE_CAPTURE, Secret, simulate
 
@@ -20,17 +24,27 @@ def test_the_sdk_captures_stack_traces_where_the_runner_turns_it_off():
         assert STACK_TRACE_CAPTURE in registration.__code__.co_names, registration.__name__
 
 
+def test_the_sdk_makes_property_outputs_where_the_runner_makes_them_lazily():
+    """Fails when the SDK changes the function or the Output it mirrors: the runner would silently
+    go back to the SDK's own (sdk_fits is False), or mirror a function that no longer exists."""
+    assert lazy.sdk_fits(), "pulumi.runtime.rpc.transfer_properties or Output's _data moved; see hybrid_infra/offline/lazy.py"
+    for registration in (pulumi.runtime.resource.register_resource, pulumi.runtime.resource.read_resource):
+        assert lazy.SDK_FUNCTION in registration.__code__.co_names, registration.__name__
+
+
 def observe() -> dict[str, object]:
     return {
         "collecting": gc.isenabled(),
         "frozen": gc.get_freeze_count(),
         "capture": getattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE),
+        "transfer": getattr(rpc, lazy.SDK_FUNCTION),
     }
 
 
 def test_a_run_goes_without_collector_and_stack_traces_and_restores_both():
     before = observe()
     assert before["collecting"] and before["capture"] is not runner._no_stack_trace
+    assert before["transfer"] is not lazy.transfer_properties
     seen: dict[str, object] = {}
 
     def program() -> None:
@@ -41,6 +55,7 @@ def test_a_run_goes_without_collector_and_stack_traces_and_restores_both():
     assert [resource.name for resource in result.resources] == ["component"]
     assert seen["collecting"] is False and seen["frozen"] > 0
     assert seen["capture"] is runner._no_stack_trace
+    assert seen["transfer"] is lazy.transfer_properties
     assert observe() == before
     # What the run made waits in the oldest generation, not in the youngest for one long collection.
     assert len(gc.get_objects(generation=0)) < 1000
@@ -100,3 +115,55 @@ def test_the_recorder_reads_the_inputs_the_monitor_decoded_or_decodes_them_itsel
     assert records() == decoded_once
     thing = next(record for record in decoded_once if record[1] == "thing")
     assert thing[2] == {"plain": "value", "secret": Secret("hidden"), "nested": {"list": [1, 2.5, True]}}
+
+
+class Server(pulumi.CustomResource):
+    """A typed resource class as provider SDKs write them: every property declared, inputs and outputs."""
+
+    def __init__(self, name: str, size: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+        props = {"size": size, "address": None, "image": None, "state": None}
+        super().__init__("test:index:Server", name, props, opts)
+
+
+def test_property_outputs_start_when_read_and_resolve_as_the_sdks_do():
+    made: dict[str, Server] = {}
+
+    def program() -> None:
+        first = made["first"] = Server("first", size="large")
+        second = made["second"] = Server("second", size=first.size.apply(lambda size: f"{size}-too"))
+        pulumi.export("sizes", pulumi.Output.all(first.size, second.size))
+        pulumi.export("secret", pulumi.Output.secret(first.image))
+
+    result = simulate(program, stack="test", config={})
+    assert result.outputs["sizes"] == ["large", "large-too"]
+    assert result.outputs["secret"] == Secret(None)
+    second = next(resource for resource in result.resources if resource.name == "second")
+    assert second.inputs["size"] == "large-too"
+    assert "urn:pulumi:test::hybrid-infra::test:index:Server::first" in second.dependencies
+    first = made["first"]
+    assert isinstance(first.state, lazy.LazyOutput) and isinstance(first.state, pulumi.Output)
+    # Read by the program: started. Never read: no task, nothing tracked.
+    assert first.size.__dict__["_started"] is not None
+    assert first.address.__dict__["_started"] is None and made["second"].state.__dict__["_started"] is None
+
+
+def test_a_failed_registration_fails_the_outputs_read_from_it(monkeypatch):
+    answer = runner.SimulatedCloud.new_resource
+
+    def refusing(cloud, args):
+        if args.name == "refused":
+            raise RuntimeError("the cloud refuses")
+        return answer(cloud, args)
+
+    monkeypatch.setattr(runner.SimulatedCloud, "new_resource", refusing)
+
+    def program() -> None:
+        refused = Server("refused", size="large")
+        Server("after", size=refused.address.apply(str))
+
+    with pytest.raises(Exception, match="the cloud refuses"):
+        simulate(program, stack="test", config={})
+    assert observe()["transfer"] is not lazy.transfer_properties
+    # The failed Outputs stay with the failed run: the next run does not await them.
+    monkeypatch.undo()
+    assert [r.name for r in simulate(program, stack="test", config={}).resources] == ["after", "refused"]

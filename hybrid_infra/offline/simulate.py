@@ -4,10 +4,11 @@ Each run gets its own thread (so Pulumi's context variables start empty) and an 
 executor has a single worker: resource registrations then reach the cloud in one order, and the
 same stack always gives the same addresses.
 
-While a run lasts, the runner keeps two costs out of its way that buy nothing offline (see
+While a run lasts, the runner keeps three costs out of its way that buy nothing offline (see
 :data:`offline_runtime`): Python's cyclic collector, whose full collections would walk the whole
-ever-growing heap of Outputs, and the stack trace the SDK captures at every registration for the
-engine's diagnostics, which no simulated engine reads.
+ever-growing heap of Outputs, the stack trace the SDK captures at every registration for the
+engine's diagnostics, which no simulated engine reads, and the work of every property Output no
+one reads (:mod:`hybrid_infra.offline.lazy`).
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ import pulumi.runtime.resource
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 from pulumi.runtime.proto import source_pb2
+from pulumi.runtime.rpc_manager import RPCManager
+from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from ..config.stack import StackSpec
+from . import lazy
 from .cloud import SimulatedCloud
 
 PROJECT = "hybrid-infra"
@@ -210,8 +214,10 @@ class _OfflineRuntime:
     it ends, and its garbage goes with reference counting; the collector runs again after, with
     every object in its oldest generation.
     Stack traces: the SDK walks and converts the whole Python stack at every registration (for the
-    engine's diagnostics), which the mock monitor drops. Both are process-wide: the first run to
-    start changes them and the last to end restores them.
+    engine's diagnostics), which the mock monitor drops.
+    Property Outputs: each resource property's Output starts when the program reads it
+    (:mod:`hybrid_infra.offline.lazy`), not at once for every property a class declares.
+    All three are process-wide: the first run to start changes them and the last to end restores them.
     """
 
     def __init__(self) -> None:
@@ -238,13 +244,18 @@ class _OfflineRuntime:
         collecting = gc.isenabled()
         freezing = gc.get_freeze_count() == 0  # objects someone else froze are theirs to release
         capture = getattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, None)
+        transfer = getattr(rpc, lazy.SDK_FUNCTION) if lazy.sdk_fits() else None
         gc.disable()
         if freezing:
             gc.freeze()
         if callable(capture):
             setattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, _no_stack_trace)
+        if transfer is not None:
+            setattr(rpc, lazy.SDK_FUNCTION, lazy.transfer_properties)
 
         def restore() -> None:
+            if transfer is not None:
+                setattr(rpc, lazy.SDK_FUNCTION, transfer)
             if callable(capture):
                 setattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, capture)
             if freezing:
@@ -295,6 +306,10 @@ def simulate(
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
         asyncio.set_event_loop(loop)
         try:
+            # The run's own Outputs and calls: the SDK's defaults are shared by every thread, and a
+            # failed registration leaves its Outputs there, for the next run to await on a closed loop.
+            SETTINGS.outputs = set()
+            SETTINGS.rpc_manager = RPCManager()
             cloud = SimulatedCloud(stack, spec, preview)
             pulumi.runtime.set_all_config(
                 {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()},
