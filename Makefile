@@ -6,7 +6,7 @@ DOCS ?= build/docs
 BIN := $(VENV)/bin
 # The public API: what programs, their tests and platform packages import.
 API_MODULES := hybrid_infra hybrid_infra.config hybrid_infra.testing hybrid_infra.outputs hybrid_infra.topology \
-	hybrid_infra.platforms hybrid_infra.platforms.contract hybrid_infra.platforms.openstack hybrid_infra.platforms.vsphere \
+	hybrid_infra.platforms hybrid_infra.platforms.contract hybrid_infra.platforms.openstack hybrid_infra.platforms.vsphere hybrid_infra.platforms.aws \
 	hybrid_infra.provider hybrid_infra.config.args
 
 .PHONY: plan test bench docs clean

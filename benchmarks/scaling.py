@@ -15,6 +15,9 @@ from typing import Any
 
 import yaml
 
+from hybrid_infra.config.cluster import CONTROL_PLANE_POOL
+from hybrid_infra.platforms import names, section_model
+
 CONTROL_PLANE_NODES = 3
 STACK_FILE = "Pulumi.{stack}.yaml"
 CLUSTER_KEY = "hybrid-infra:cluster"
@@ -47,6 +50,11 @@ def scaled(document: dict[str, Any], workers: int) -> dict[str, Any]:
     network = cluster.setdefault("network", {})
     network["nodeCidr"] = _widened(network.get("nodeCidr", "10.20.0.0/24"), 32 - math.ceil(math.log2(nodes + 4)))
     network["podCidr"] = _widened(network.get("podCidr", "10.244.0.0/16"), 24 - math.ceil(math.log2(nodes)))
+    counts = {CONTROL_PLANE_POOL: CONTROL_PLANE_NODES, **{pool["name"]: int(pool.get("count", 0)) for pool in pools}}
+    for platform in names():
+        key = f"hybrid-infra:{platform}"
+        if key in document["config"]:
+            document["config"][key] = section_model(platform).resized(document["config"][key], counts, network["nodeCidr"])
     return document
 
 

@@ -143,8 +143,8 @@ def test_property_outputs_start_when_read_and_resolve_as_the_sdks_do():
     first = made["first"]
     assert isinstance(first.state, lazy.LazyOutput) and isinstance(first.state, pulumi.Output)
     # Read by the program: started. Never read: no task, nothing tracked.
-    assert first.size.__dict__["_started"] is not None
-    assert first.address.__dict__["_started"] is None and made["second"].state.__dict__["_started"] is None
+    assert first.size.__dict__["_data_future"] is not None
+    assert first.address.__dict__["_data_future"] is None and made["second"].state.__dict__["_data_future"] is None
 
 
 def test_a_failed_registration_fails_the_outputs_read_from_it(monkeypatch):

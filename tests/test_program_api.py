@@ -3,6 +3,8 @@ secrets given as Pulumi outputs."""
 
 from __future__ import annotations
 
+import importlib
+
 import pulumi
 import pytest
 import yaml
@@ -110,6 +112,18 @@ def test_a_secret_given_as_an_output_is_not_read_as_text():
 
     simulate(program, stack="test", config={"hybrid-infra:secret": "s3cret"}, secret_keys=["hybrid-infra:secret"])
     assert refused == ["this secret is a Pulumi output; pass hybrid_infra.config.secret_input(secret) to the resource"]
+
+
+@pytest.mark.parametrize(
+    ("platform", "section", "component"),
+    [("openstack", "OpenStackSpec", "OpenStackInfrastructure"), ("vsphere", "VSphereSpec", "VSphereInfrastructure"),
+     ("aws", "AwsSpec", "AwsInfrastructure")],
+)
+def test_every_platform_package_makes_its_section_and_infrastructure_public(platform, section, component):
+    package = importlib.import_module(f"hybrid_infra.platforms.{platform}")
+    assert getattr(package, section) is platforms.section_model(platform)
+    assert getattr(package, component) is platforms.infrastructure_class(platform)
+    assert {section, component} <= set(package.__all__) and all(hasattr(package, name) for name in package.__all__)
 
 
 def test_the_vsphere_section_and_infrastructure_are_public():

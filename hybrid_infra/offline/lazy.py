@@ -7,9 +7,9 @@ virtual machine's class some seventy), and a program reads a few, so most of the
 nothing: at 1000 nodes they are most of the Outputs a plan makes, and much of its time and memory.
 
 :func:`transfer_properties` does what the SDK's does, with one difference: each property is a
-:class:`LazyOutput`, which holds the same four futures (resolved by the same resolvers when the
-resource is registered) and starts the task, and its tracking, only when something reads the
-Output. An Output nobody reads costs its futures alone. The offline runner installs it while a
+:class:`LazyOutput`, which keeps what the registration resolves (the same values the SDK's
+resolvers put in the four futures) and makes its one future, tracked as the SDK tracks it, only
+when something reads the Output. An Output nobody reads costs one small object. The offline runner installs it while a
 simulation runs (:data:`hybrid_infra.offline.simulate.offline_runtime`) where the SDK has the
 shape it was written against (:func:`sdk_fits`); ``tests/test_offline_runtime.py`` fails when the
 SDK moves.
@@ -18,7 +18,6 @@ SDK moves.
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 from typing import Any
 
@@ -35,72 +34,58 @@ SDK_FUNCTION = "transfer_properties"
 class LazyOutput(Output[Any]):
     """An Output of a resource property, started on first use (see the module)."""
 
-    def __init__(
-        self,
-        resources: asyncio.Future[set[Any]],
-        value: asyncio.Future[Any],
-        known: asyncio.Future[bool],
-        secret: asyncio.Future[bool],
-    ) -> None:
-        # Not Output.__init__, which would start the task now. Set through __dict__: Output lifts
+    def __init__(self, resource: Any) -> None:
+        # Not Output.__init__, which would start a task now. Set through __dict__: Output lifts
         # unknown attribute names (__getattr__), and _data is a property here.
-        self.__dict__["_parts"] = (resources, value, known, secret)
-        self.__dict__["_started"] = None
-        self.__dict__["_tracked"] = True
+        state = self.__dict__
+        state["_resource"] = resource
+        state["_settled"] = None  # what the registration resolved, until something reads it
+        state["_data_future"] = None
+        state["_tracked"] = True
+
+    def settle(self, value: Any, is_known: bool, is_secret: bool, deps: Any, failed: Exception | None) -> None:
+        """The property's resolver: what the SDK's (``transfer_properties``' ``do_resolve``) resolves."""
+        resources = set(deps) if deps else set()
+        resources.add(self.__dict__["_resource"])
+        settled = (resources, value, is_known, is_secret, failed)
+        data = self.__dict__["_data_future"]
+        if data is None:
+            self.__dict__["_settled"] = settled
+        else:
+            _settle(data, settled)
 
     @property
     def _data(self) -> asyncio.Future[Any]:
-        started = self.__dict__["_started"]
-        if started is None:
-            resources, value, known, secret = self.__dict__["_parts"]
-
-            async def compute_data() -> Any:
-                # As Output.__init__ computes it.
-                return _OutputData(resources=await resources, value=await value, is_known=await known, is_secret=await secret)
-
-            started = self.__dict__["_started"] = asyncio.ensure_future(compute_data())
+        data = self.__dict__["_data_future"]
+        if data is None:
+            data = self.__dict__["_data_future"] = asyncio.get_event_loop().create_future()
+            settled = self.__dict__["_settled"]
+            if settled is not None:
+                self.__dict__["_settled"] = None
+                _settle(data, settled)
             if self.__dict__["_tracked"]:
                 Output._track(self)
-        return started
+        return data
 
     @_data.setter
     def _data(self, data: asyncio.Future[Any]) -> None:
-        self.__dict__["_started"] = data
+        self.__dict__["_data_future"] = data
 
     def _untrack(self) -> None:
         # A derived Output takes over: if this one has not started, it never will be tracked.
-        if self.__dict__["_started"] is None:
+        if self.__dict__["_data_future"] is None:
             self.__dict__["_tracked"] = False
         else:
             Output._untrack(self)
 
 
-def _resolve(
-    resource: Any,
-    value_future: asyncio.Future[Any],
-    known_future: asyncio.Future[bool],
-    secret_future: asyncio.Future[bool],
-    resources_future: asyncio.Future[set[Any]],
-    value: Any,
-    is_known: bool,
-    is_secret: bool,
-    deps: set[Any],
-    failed: Exception | None,
-) -> None:
-    # The SDK's resolver (transfer_properties' do_resolve), unchanged.
-    resources = set(deps) if deps else set()
-    resources.add(resource)
-    resources_future.set_result(resources)
+def _settle(data: asyncio.Future[Any], settled: tuple[set[Any], Any, bool, bool, Exception | None]) -> None:
+    # What Output.__init__'s task makes of the four futures: the data, or the registration's failure.
+    resources, value, is_known, is_secret, failed = settled
     if failed is not None:
-        for future in (value_future, known_future, secret_future):
-            future.set_exception(failed)
-            # The registration's failure is reported with the registration; an Output nobody
-            # started must not report it again when it is collected.
-            future.exception()
+        data.set_exception(failed)
     else:
-        value_future.set_result(value)
-        known_future.set_result(is_known)
-        secret_future.set_result(is_secret)
+        data.set_result(_OutputData(resources=resources, value=value, is_known=is_known, is_secret=is_secret))
 
 
 def transfer_properties(res: Any, props: Any, custom: bool) -> dict[str, Any]:
@@ -109,12 +94,8 @@ def transfer_properties(res: Any, props: Any, custom: bool) -> dict[str, Any]:
     for name in props:
         if name == "urn" or (name == "id" and custom):
             continue  # the SDK handles these elsewhere
-        value: asyncio.Future[Any] = asyncio.Future()
-        known: asyncio.Future[bool] = asyncio.Future()
-        secret: asyncio.Future[bool] = asyncio.Future()
-        resources: asyncio.Future[set[Any]] = asyncio.Future()
-        resolvers[name] = functools.partial(_resolve, res, value, known, secret, resources)
-        res.__dict__[name] = LazyOutput(resources, value, known, secret)
+        output = res.__dict__[name] = LazyOutput(res)
+        resolvers[name] = output.settle
     return resolvers
 
 

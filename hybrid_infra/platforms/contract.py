@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pulumi
 
@@ -59,6 +59,16 @@ class PlatformSection(Spec):
     def versions(self) -> list[str]:
         """The platform's pinned add-ons, as ``name version``, for the plan's summary."""
         return []
+
+    @classmethod
+    def resized(cls, section: dict[str, Any], pools: dict[str, int], node_cidr: str) -> dict[str, Any]:
+        """The section as a stack file writes it (camelCase keys), fitted to a cluster whose pools
+        (``control-plane`` among them) now hold ``pools`` nodes in the node network ``node_cidr``.
+
+        What ``make bench`` uses to scale every stack to 1000 workers. The default leaves the
+        section as it is: right for a platform whose section names nothing per node.
+        """
+        return section
 
 
 @dataclass(frozen=True)

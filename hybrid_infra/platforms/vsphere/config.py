@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
@@ -310,6 +310,32 @@ class VSphereSpec(PlatformSection):
                     key=f"cluster.pools[{index}]",
                     absolute=True,
                 )
+
+    @classmethod
+    def resized(cls, section: dict[str, Any], pools: dict[str, int], node_cidr: str) -> dict[str, Any]:
+        """Static ranges laid out again, in the order of ``pools``, each the size of its pool, from the
+        first host address of ``node_cidr`` on, around the gateway, the DNS servers and the API's
+        address; everything else as it was. A range's first address is where its pool's node 0 sits,
+        so this is for a new stack (the bench's), not for one that runs."""
+        static = section.get("network", {}).get("static")
+        if not static:
+            return section
+        network = ipaddress.IPv4Network(node_cidr)
+        reserved = {ipaddress.IPv4Address(static["gateway"]), *map(ipaddress.IPv4Address, static.get("dnsServers", []))}
+        if section.get("endpoint", {}).get("address"):
+            reserved.add(ipaddress.IPv4Address(section["endpoint"]["address"]))
+        ranges: dict[str, str] = {}
+        first = network.network_address + 1
+        for name, count in pools.items():
+            last = first + max(count, 1) - 1
+            while taken := [address for address in reserved if first <= address <= last]:
+                first = max(taken) + 1
+                last = first + max(count, 1) - 1
+            if last >= network.broadcast_address:
+                raise ValueError(f"{node_cidr} holds no {count} more addresses for pool {name!r}")
+            ranges[name] = f"{first}-{last}"
+            first = last + 1
+        return {**section, "network": {**section["network"], "static": {**static, "ranges": ranges}}}
 
     def _check_static(self, static: VSphereStaticSpec, stack: StackSpec, node_network: ipaddress.IPv4Network) -> None:
         key = "vsphere.network.static"
