@@ -9,10 +9,10 @@ nothing: at 1000 nodes they are most of the Outputs a plan makes, and much of it
 :func:`transfer_properties` does what the SDK's does, with one difference: each property is a
 :class:`LazyOutput`, which keeps what the registration resolves (the same values the SDK's
 resolvers put in the four futures) and makes its one future, tracked as the SDK tracks it, only
-when something reads the Output. An Output nobody reads costs one small object. The offline runner installs it while a
-simulation runs (:data:`hybrid_infra.offline.simulate.offline_runtime`) where the SDK has the
-shape it was written against (:func:`sdk_fits`); ``tests/test_offline_runtime.py`` fails when the
-SDK moves.
+when something reads the Output. An Output nobody reads costs one small object. The offline
+runner installs it while a simulation runs (:data:`hybrid_infra.offline.simulate.offline_runtime`)
+where the SDK has the shape it was written against (:func:`sdk_fits`);
+``tests/test_offline_runtime.py`` fails when the SDK moves.
 """
 
 from __future__ import annotations
