@@ -19,6 +19,7 @@ from hybrid_infra import (
     parse_stack_config,
     stack_spec,
 )
+from hybrid_infra.config.fields import Spec
 from hybrid_infra.offline.plan import Redactor
 from hybrid_infra import platforms
 from hybrid_infra.platforms.openstack import OpenStackSpec
@@ -124,6 +125,11 @@ def test_every_platform_package_makes_its_section_and_infrastructure_public(plat
     assert getattr(package, section) is platforms.section_model(platform)
     assert getattr(package, component) is platforms.infrastructure_class(platform)
     assert {section, component} <= set(package.__all__) and all(hasattr(package, name) for name in package.__all__)
+    # Every model of the section is public, so a program can build the section in code.
+    models = {name for name, value in vars(importlib.import_module(f"{package.__name__}.config")).items()
+              if isinstance(value, type) and issubclass(value, Spec) and value.__module__.endswith(f"{platform}.config")
+              and name == value.__name__}
+    assert models <= set(package.__all__)
 
 
 def test_the_vsphere_section_and_infrastructure_are_public():
