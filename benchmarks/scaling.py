@@ -16,11 +16,12 @@ from typing import Any
 import yaml
 
 from hybrid_infra.config.cluster import CONTROL_PLANE_POOL
+from hybrid_infra.config.stack import NAMESPACE
 from hybrid_infra.platforms import names, section_model
 
 CONTROL_PLANE_NODES = 3
 STACK_FILE = "Pulumi.{stack}.yaml"
-CLUSTER_KEY = "hybrid-infra:cluster"
+CLUSTER_KEY = f"{NAMESPACE}:cluster"
 
 
 def discover(stacks_dir: Path) -> list[str]:
@@ -52,7 +53,7 @@ def scaled(document: dict[str, Any], workers: int) -> dict[str, Any]:
     network["podCidr"] = _widened(network.get("podCidr", "10.244.0.0/16"), 24 - math.ceil(math.log2(nodes)))
     counts = {CONTROL_PLANE_POOL: CONTROL_PLANE_NODES, **{pool["name"]: int(pool.get("count", 0)) for pool in pools}}
     for platform in names():
-        key = f"hybrid-infra:{platform}"
+        key = f"{NAMESPACE}:{platform}"
         if key in document["config"]:
             document["config"][key] = section_model(platform).resized(document["config"][key], counts, network["nodeCidr"])
     return document

@@ -327,10 +327,11 @@ class VSphereSpec(PlatformSection):
         ranges: dict[str, str] = {}
         first = network.network_address + 1
         for name, count in pools.items():
-            last = first + max(count, 1) - 1
+            size = max(count, 1)  # an empty pool still names a range
+            last = first + size - 1
             while taken := [address for address in reserved if first <= address <= last]:
                 first = max(taken) + 1
-                last = first + max(count, 1) - 1
+                last = first + size - 1
             if last >= network.broadcast_address:
                 raise ValueError(f"{node_cidr} holds no {count} more addresses for pool {name!r}")
             ranges[name] = f"{first}-{last}"
