@@ -1,5 +1,5 @@
-"""The offline runner keeps the collector, the SDK's stack-trace capture and unread property Outputs out of a
-run, and restores all three."""
+"""The offline runner keeps the collector, the SDK's stack-trace capture, unread property Outputs and the
+SDK's cyclic check for unknowns out of a run, and restores them all."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from pulumi.runtime import rpc
 
-from hybrid_infra.offline import lazy
+from hybrid_infra.offline import lazy, unknowns
 from hybrid_infra.offline import simulate as runner
 from hybrid_infra.offline.simulate import STACK_TRACE_CAPTURE, Secret, simulate
 
@@ -38,6 +38,7 @@ def observe() -> dict[str, object]:
         "frozen": gc.get_freeze_count(),
         "capture": getattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE),
         "transfer": getattr(rpc, lazy.SDK_FUNCTION),
+        "unknowns": getattr(rpc, unknowns.SDK_FUNCTION),
     }
 
 
@@ -45,6 +46,7 @@ def test_a_run_goes_without_collector_and_stack_traces_and_restores_both():
     before = observe()
     assert before["collecting"] and before["capture"] is not runner._no_stack_trace
     assert before["transfer"] is not lazy.transfer_properties
+    assert before["unknowns"] is not unknowns.contains_unknowns
     seen: dict[str, object] = {}
 
     def program() -> None:
@@ -56,6 +58,7 @@ def test_a_run_goes_without_collector_and_stack_traces_and_restores_both():
     assert seen["collecting"] is False and seen["frozen"] > 0
     assert seen["capture"] is runner._no_stack_trace
     assert seen["transfer"] is lazy.transfer_properties
+    assert seen["unknowns"] is unknowns.contains_unknowns
     assert observe() == before
     # What the run made waits in the oldest generation, not in the youngest for one long collection.
     assert len(gc.get_objects(generation=0)) < 1000

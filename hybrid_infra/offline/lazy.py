@@ -35,57 +35,63 @@ class LazyOutput(Output[Any]):
     """An Output of a resource property, started on first use (see the module)."""
 
     def __init__(self, resource: Any) -> None:
-        # Not Output.__init__, which would start a task now. Set through __dict__: Output lifts
-        # unknown attribute names (__getattr__), and _data is a property here.
-        state = self.__dict__
-        state["_resource"] = resource
-        state["_settled"] = None  # what the registration resolved, until something reads it
-        state["_data_future"] = None
-        state["_tracked"] = True
+        # Not Output.__init__, which would start a task now. Plain attributes, which Output's
+        # __getattr__ (it lifts only names an Output lacks) never sees, kept in the instance's
+        # shared-key values rather than a dict of its own; _data is a property here.
+        self._resource = resource
+        self._settled: tuple[Any, Any, bool, bool, Exception | None] | None = None
+        self._data_future: asyncio.Future[Any] | None = None
+        self._tracked = True
 
     def settle(self, value: Any, is_known: bool, is_secret: bool, deps: Any, failed: Exception | None) -> None:
-        """The property's resolver: what the SDK's (``transfer_properties``' ``do_resolve``) resolves."""
-        resources = set(deps) if deps else set()
-        resources.add(self.__dict__["_resource"])
-        settled = (resources, value, is_known, is_secret, failed)
-        data = self.__dict__["_data_future"]
-        if data is None:
-            self.__dict__["_settled"] = settled
+        """The property's resolver: what the SDK's (``transfer_properties``' ``do_resolve``) resolves.
+
+        Kept as given until something reads the Output: the SDK's union of ``deps`` and the resource
+        is made then. ``deps`` is the set the SDK made for this registration's response, which it
+        does not change afterwards."""
+        settled = (deps, value, is_known, is_secret, failed)
+        if self._data_future is None:
+            self._settled = settled
         else:
-            _settle(data, settled)
+            _settle(self._data_future, self._resource, settled)
 
     @property
     def _data(self) -> asyncio.Future[Any]:
-        data = self.__dict__["_data_future"]
+        data = self._data_future
         if data is None:
-            data = self.__dict__["_data_future"] = asyncio.get_event_loop().create_future()
-            settled = self.__dict__["_settled"]
+            data = self._data_future = asyncio.get_event_loop().create_future()
+            settled = self._settled
             if settled is not None:
-                self.__dict__["_settled"] = None
-                _settle(data, settled)
-            if self.__dict__["_tracked"]:
+                self._settled = None
+                _settle(data, self._resource, settled)
+            if self._tracked:
                 Output._track(self)
         return data
 
     @_data.setter
     def _data(self, data: asyncio.Future[Any]) -> None:
-        self.__dict__["_data_future"] = data
+        self._data_future = data
 
     def _untrack(self) -> None:
         # A derived Output takes over: if this one has not started, it never will be tracked.
-        if self.__dict__["_data_future"] is None:
-            self.__dict__["_tracked"] = False
+        if self._data_future is None:
+            self._tracked = False
         else:
             Output._untrack(self)
 
 
-def _settle(data: asyncio.Future[Any], settled: tuple[set[Any], Any, bool, bool, Exception | None]) -> None:
-    # What Output.__init__'s task makes of the four futures: the data, or the registration's failure.
-    resources, value, is_known, is_secret, failed = settled
+def _settle(
+    data: asyncio.Future[Any], resource: Any, settled: tuple[Any, Any, bool, bool, Exception | None]
+) -> None:
+    # What do_resolve and Output.__init__'s task make of a resolution: the union of the property's
+    # dependencies and its resource, then the data, or the registration's failure.
+    deps, value, is_known, is_secret, failed = settled
     if failed is not None:
         data.set_exception(failed)
-    else:
-        data.set_result(_OutputData(resources=resources, value=value, is_known=is_known, is_secret=is_secret))
+        return
+    resources = set(deps) if deps else set()
+    resources.add(resource)
+    data.set_result(_OutputData(resources=resources, value=value, is_known=is_known, is_secret=is_secret))
 
 
 def transfer_properties(res: Any, props: Any, custom: bool) -> dict[str, Any]:

@@ -8,7 +8,8 @@ While a run lasts, the runner keeps three costs out of its way that buy nothing 
 :data:`offline_runtime`): Python's cyclic collector, whose full collections would walk the whole
 ever-growing heap of Outputs, the stack trace the SDK captures at every registration for the
 engine's diagnostics, which no simulated engine reads, and the work of every property Output no
-one reads (:mod:`hybrid_infra.offline.lazy`).
+one reads (:mod:`hybrid_infra.offline.lazy`). With the collector off, the runner also asks for
+unknowns in a way that leaves no reference cycles behind (:mod:`hybrid_infra.offline.unknowns`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from ..config.stack import StackSpec
-from . import lazy
+from . import lazy, unknowns
 from .cloud import SimulatedCloud
 
 PROJECT = "hybrid-infra"
@@ -217,7 +218,9 @@ class _OfflineRuntime:
     engine's diagnostics), which the mock monitor drops.
     Property Outputs: each resource property's Output starts when the program reads it
     (:mod:`hybrid_infra.offline.lazy`), not at once for every property a class declares.
-    All three are process-wide: the first run to start changes them and the last to end restores them.
+    Unknowns: the SDK's check for them leaves a reference cycle per call, which only the collector
+    would free; the runner's (:mod:`hybrid_infra.offline.unknowns`) leaves none.
+    All are process-wide: the first run to start changes them and the last to end restores them.
     """
 
     def __init__(self) -> None:
@@ -243,21 +246,30 @@ class _OfflineRuntime:
     def _tune() -> Callable[[], None]:
         collecting = gc.isenabled()
         freezing = gc.get_freeze_count() == 0  # objects someone else froze are theirs to release
-        capture = getattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, None)
-        transfer = getattr(rpc, lazy.SDK_FUNCTION) if lazy.sdk_fits() else None
+        swaps = [
+            (module, name, replacement)
+            for module, name, replacement, fits in (
+                (
+                    pulumi.runtime.resource,
+                    STACK_TRACE_CAPTURE,
+                    _no_stack_trace,
+                    callable(getattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, None)),
+                ),
+                (rpc, lazy.SDK_FUNCTION, lazy.transfer_properties, lazy.sdk_fits()),
+                (rpc, unknowns.SDK_FUNCTION, unknowns.contains_unknowns, unknowns.sdk_fits()),
+            )
+            if fits
+        ]
+        originals = [(module, name, getattr(module, name)) for module, name, _ in swaps]
         gc.disable()
         if freezing:
             gc.freeze()
-        if callable(capture):
-            setattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, _no_stack_trace)
-        if transfer is not None:
-            setattr(rpc, lazy.SDK_FUNCTION, lazy.transfer_properties)
+        for module, name, replacement in swaps:
+            setattr(module, name, replacement)
 
         def restore() -> None:
-            if transfer is not None:
-                setattr(rpc, lazy.SDK_FUNCTION, transfer)
-            if callable(capture):
-                setattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, capture)
+            for module, name, original in originals:
+                setattr(module, name, original)
             if freezing:
                 # All that the runs made joins the oldest generation unvisited, as the frozen objects
                 # do: left in the youngest, it would all be walked by the next collection at once.
