@@ -86,3 +86,10 @@ def test_libyaml_writes_pyyamls_bytes_wherever_it_is_let(document, literal_block
         return
     fast = yamltext.dump(document, sort_keys=True, literal_blocks=literal_blocks, width=width, fast=True)
     assert fast == pyyaml(document, sort_keys=True, literal_blocks=literal_blocks, width=width)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=documents, literal_blocks=st.booleans())
+def test_what_it_writes_loads_back_the_same_with_either_parser(document, literal_blocks):
+    written = yamltext.dump(document, sort_keys=True, literal_blocks=literal_blocks)
+    assert yamltext.load(written) == yaml.safe_load(written)

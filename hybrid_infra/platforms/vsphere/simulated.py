@@ -12,7 +12,7 @@ import gzip
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
-import yaml
+from ... import yamltext
 
 if TYPE_CHECKING:
     from ...offline.cloud import SimulatedCloud
@@ -50,7 +50,7 @@ class VSphereAnswers:
         return f"{kind}-{self.cloud.rng('moid', f'{kind}/{name}').randint(1000, 9999)}"
 
     def _virtual_machine(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        network = yaml.safe_load(_guestinfo(inputs, "metadata") or "{}").get("network") or {}
+        network = yamltext.load(_guestinfo(inputs, "metadata") or "{}").get("network") or {}
         static = [
             address
             for nic in (network.get("ethernets") or {}).values()
