@@ -246,29 +246,25 @@ class _OfflineRuntime:
     def _tune() -> Callable[[], None]:
         collecting = gc.isenabled()
         freezing = gc.get_freeze_count() == 0  # objects someone else froze are theirs to release
-        swaps = [
-            (module, name, replacement)
-            for module, name, replacement, fits in (
-                (
-                    pulumi.runtime.resource,
-                    STACK_TRACE_CAPTURE,
-                    _no_stack_trace,
-                    callable(getattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, None)),
-                ),
-                (rpc, lazy.SDK_FUNCTION, lazy.transfer_properties, lazy.sdk_fits()),
-                (rpc, unknowns.SDK_FUNCTION, unknowns.contains_unknowns, unknowns.sdk_fits()),
-            )
-            if fits
-        ]
-        originals = [(module, name, getattr(module, name)) for module, name, _ in swaps]
+        candidates = (
+            (
+                pulumi.runtime.resource,
+                STACK_TRACE_CAPTURE,
+                _no_stack_trace,
+                callable(getattr(pulumi.runtime.resource, STACK_TRACE_CAPTURE, None)),
+            ),
+            (rpc, lazy.SDK_FUNCTION, lazy.transfer_properties, lazy.sdk_fits()),
+            (rpc, unknowns.SDK_FUNCTION, unknowns.contains_unknowns, unknowns.sdk_fits()),
+        )
+        swaps = [(module, name, getattr(module, name), replacement) for module, name, replacement, fits in candidates if fits]
         gc.disable()
         if freezing:
             gc.freeze()
-        for module, name, replacement in swaps:
+        for module, name, _, replacement in swaps:
             setattr(module, name, replacement)
 
         def restore() -> None:
-            for module, name, original in originals:
+            for module, name, original, _ in swaps:
                 setattr(module, name, original)
             if freezing:
                 # All that the runs made joins the oldest generation unvisited, as the frozen objects
