@@ -28,8 +28,9 @@ from hybrid_infra.bootstrap.cloudinit import (
     NodeBootstrap,
     render_cloud_config,
 )
-from hybrid_infra.bootstrap.kubeadm import PROVIDER_ID_PLACEHOLDER, ClusterEndpoint
+from hybrid_infra.bootstrap.kubeadm import PAUSE_VERSIONS, PROVIDER_ID_PLACEHOLDER, ClusterEndpoint
 from hybrid_infra.config import parse_stack_config
+from hybrid_infra.config.fields import MAX_KUBERNETES, MIN_KUBERNETES
 from hybrid_infra.platforms.openstack.infrastructure import NOVA_MAX_USER_DATA
 from hybrid_infra.topology import NodeGroup, PlatformHints
 from tests.conftest import cloud_init_schema, require_tool
@@ -230,6 +231,13 @@ def test_pause_image_follows_the_version_and_the_image_repository(spec):
         cluster = spec.cluster.model_copy(update={"kubernetes_version": version, "image_repository": "mirror.example.com/k8s/"})
         sandbox = containerd_toml(NodeBootstrap(cluster, node.group, node.index, node.endpoint, HINTS))
         assert sandbox["plugins"]["io.containerd.grpc.v1.cri"]["sandbox_image"] == f"mirror.example.com/k8s/pause:{pause}"
+
+
+def test_every_minor_the_config_accepts_has_its_pause_image():
+    """The stack validation refuses versions outside MIN..MAX_KUBERNETES; inside, the bootstrap must render."""
+    accepted = [f"1.{minor}" for minor in range(MIN_KUBERNETES[1], MAX_KUBERNETES[1] + 1)]
+    assert MIN_KUBERNETES[0] == MAX_KUBERNETES[0] == 1
+    assert list(PAUSE_VERSIONS) == accepted
 
 
 def test_an_unknown_minor_is_a_clear_error(spec):

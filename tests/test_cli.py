@@ -129,6 +129,19 @@ def test_bad_stack_file_exits_2_with_one_line_per_problem(tmp_path, dev_config):
     assert not (tmp_path / "build").exists()
 
 
+def test_a_kubernetes_version_newer_than_known_exits_2_with_one_line(tmp_path, dev_config):
+    dev_config["hybrid-infra:cluster"]["kubernetesVersion"] = "1.99.0"
+    write_stack(tmp_path / "stacks", "future", dev_config)
+    result = cli("plan", "future", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "stacks/Pulumi.future.yaml: cluster.kubernetesVersion: '1.99.0' is not allowed; "
+        "this version of hybrid-infra knows Kubernetes 1.31 to 1.36"
+    ]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "build").exists()
+
+
 def test_a_thousand_nodes_on_a_pod_network_too_small_exit_2_with_one_line(tmp_path, dev_config):
     cluster = dev_config["hybrid-infra:cluster"]
     cluster["pools"][0]["count"] = 995

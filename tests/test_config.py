@@ -40,6 +40,8 @@ def test_other_namespaces_are_left_to_their_providers(dev_config):
         (("controlPlane", "count"), 4, "cluster.controlPlane.count: 4 is not allowed; use 1, 3 or 5"),
         (("controlPlane", "count"), "three", "cluster.controlPlane.count: 'three' is not allowed; expected a whole number"),
         (("kubernetesVersion",), "1.30.4", "cluster.kubernetesVersion: '1.30.4' is not allowed; kubeadm API v1beta4 needs Kubernetes 1.31 or newer"),
+        (("kubernetesVersion",), "1.37.0", "cluster.kubernetesVersion: '1.37.0' is not allowed; this version of hybrid-infra knows Kubernetes 1.31 to 1.36"),
+        (("kubernetesVersion",), "2.0.0", "cluster.kubernetesVersion: '2.0.0' is not allowed; this version of hybrid-infra knows Kubernetes 1.31 to 1.36"),
         (("kubernetesVersion",), "latest", "cluster.kubernetesVersion: 'latest' is not allowed; use an exact release such as"),
         (("kubernetesVersion",), 1.31, "cluster.kubernetesVersion: 1.31 is not allowed; expected a string (quote it in YAML)"),
         (("network", "podCidr"), "10.300.0.0/16", "cluster.network.podCidr: '10.300.0.0/16' is not allowed; use an IPv4 network in CIDR form"),

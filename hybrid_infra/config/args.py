@@ -117,7 +117,7 @@ class ClusterSpec(TypedDict):
     name: str
     """DNS-1123 label of at most 20 characters."""
     kubernetes_version: NotRequired[str]
-    """An exact release MAJOR.MINOR.PATCH, 1.31 or newer."""
+    """An exact release MAJOR.MINOR.PATCH, from 1.31 to 1.36."""
     network: NotRequired[NetworkSpec]
     """Node, pod and service networks."""
     control_plane: ControlPlaneSpec

@@ -14,6 +14,9 @@ from pydantic.alias_generators import to_camel
 from .errors import problem
 
 MIN_KUBERNETES = (1, 31)
+# The newest minor the bootstrap knows kubeadm's pause image for (PAUSE_VERSIONS in
+# bootstrap/kubeadm.py; tests/test_bootstrap.py keeps both in step).
+MAX_KUBERNETES = (1, 36)
 DEFAULT_KUBERNETES_VERSION = "1.34.2"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -153,6 +156,11 @@ def _kubernetes_version(value: str) -> str:
         raise problem(
             f"{value!r} is not allowed; kubeadm API v1beta4 needs Kubernetes "
             f"{MIN_KUBERNETES[0]}.{MIN_KUBERNETES[1]} or newer"
+        )
+    if (major, minor) > MAX_KUBERNETES:
+        raise problem(
+            f"{value!r} is not allowed; this version of hybrid-infra knows Kubernetes "
+            f"{MIN_KUBERNETES[0]}.{MIN_KUBERNETES[1]} to {MAX_KUBERNETES[0]}.{MAX_KUBERNETES[1]}"
         )
     return f"{major}.{minor}.{patch}"
 
