@@ -36,7 +36,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from ..config.stack import StackSpec
-from . import lazy, unknowns
+from . import lazy, provider_modules, unknowns
 from .cloud import SimulatedCloud
 
 PROJECT = "hybrid-infra"
@@ -262,8 +262,10 @@ class _OfflineRuntime:
             gc.freeze()
         for module, name, _, replacement in swaps:
             setattr(module, name, replacement)
+        provider_modules.install()
 
         def restore() -> None:
+            provider_modules.uninstall()
             for module, name, original, _ in swaps:
                 setattr(module, name, original)
             if freezing:
