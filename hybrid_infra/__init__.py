@@ -4,36 +4,47 @@ The platform-free components are here; each platform's components live in its pa
 ``hybrid_infra.platforms`` (imported only where used, as its SDK is an optional extra).
 """
 
-from .addons.cdi import Cdi
-from .addons.cni import Cni
-from .addons.kubevirt import KubeVirt
-from .addons.metadata import MetadataPolicy
-from .addons.multus import Multus
-from .addons.storage import DefaultStorageClass
-from .addons.upgrades import SystemUpgrade, VersionGuard
-from .bootstrap.pki import ClusterPki
-from .cluster import KubernetesCluster
-from .config import (
-    POOL_LABEL,
-    AddonsSpec,
-    ClusterSpec,
-    ConfigError,
-    ContainerAppSpec,
-    ControlPlaneSpec,
-    EndpointSpec,
-    NetworkSpec,
-    PoolSpec,
-    StackSpec,
-    VirtualMachineSpec,
-    WorkloadsSpec,
-    parse_stack_config,
-    stack_spec,
-)
-from .platform import HybridPlatform
-from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool, PlatformSection
-from .readiness import ReadinessGate, UpgradeGate
-from .topology import NodeGroup, PlatformHints
-from .workloads import ContainerApp, VirtualMachine
+import gc as _gc
+
+# Importing the components, and the Pulumi and provider SDKs under them, makes tens of thousands of
+# objects, which sets off hundreds of collections that find next to nothing to free (a tenth of the
+# import's time); the collector waits until the imports are done, then is as it was.
+_collecting = _gc.isenabled()
+_gc.disable()
+try:
+    from .addons.cdi import Cdi
+    from .addons.cni import Cni
+    from .addons.kubevirt import KubeVirt
+    from .addons.metadata import MetadataPolicy
+    from .addons.multus import Multus
+    from .addons.storage import DefaultStorageClass
+    from .addons.upgrades import SystemUpgrade, VersionGuard
+    from .bootstrap.pki import ClusterPki
+    from .cluster import KubernetesCluster
+    from .config import (
+        POOL_LABEL,
+        AddonsSpec,
+        ClusterSpec,
+        ConfigError,
+        ContainerAppSpec,
+        ControlPlaneSpec,
+        EndpointSpec,
+        NetworkSpec,
+        PoolSpec,
+        StackSpec,
+        VirtualMachineSpec,
+        WorkloadsSpec,
+        parse_stack_config,
+        stack_spec,
+    )
+    from .platform import HybridPlatform
+    from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool, PlatformSection
+    from .readiness import ReadinessGate, UpgradeGate
+    from .topology import NodeGroup, PlatformHints
+    from .workloads import ContainerApp, VirtualMachine
+finally:
+    if _collecting:
+        _gc.enable()
 
 __all__ = [
     "POOL_LABEL",

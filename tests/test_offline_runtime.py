@@ -4,6 +4,7 @@ SDK's cyclic check for unknowns out of a run, and restores them all."""
 from __future__ import annotations
 
 import gc
+import logging
 
 import pulumi
 import pulumi.runtime.resource
@@ -170,3 +171,24 @@ def test_a_failed_registration_fails_the_outputs_read_from_it(monkeypatch):
     # The failed Outputs stay with the failed run: the next run does not await them.
     monkeypatch.undo()
     assert [r.name for r in simulate(program, stack="test", config={}).resources] == ["after", "refused"]
+
+
+def test_the_programs_warnings_are_collected_and_its_debug_lines_make_no_log_record(monkeypatch):
+    made: list[str] = []
+    make_record = logging.Logger.makeRecord
+
+    def counting(logger, *args, **kwargs):
+        record = make_record(logger, *args, **kwargs)
+        made.append(record.getMessage())
+        return record
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", counting)
+
+    def program() -> None:
+        pulumi.log.debug("a line for the engine's debug channel")
+        pulumi.log.warn("the program warns")
+        pulumi.ComponentResource("test:index:Component", "component")
+
+    result = simulate(program, stack="test", config={})
+    assert result.warnings == ["the program warns"]
+    assert "a line for the engine's debug channel" not in made

@@ -325,7 +325,9 @@ def simulate(
                 {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()},
                 secret_keys or [],
             )
-            logger = logging.Logger(f"simulate-{stack}")
+            # Warnings and errors only: at any lower level every debug line the SDK sends (one per
+            # registration and more) would become a log record for the handler to drop.
+            logger = logging.Logger(f"simulate-{stack}", logging.WARNING)
             logger.addHandler(_WarningCollector(simulation))
             pulumi.runtime.set_mocks(
                 cloud, project, stack, preview, logger=logger, monitor=RecordingMonitor(cloud, simulation)
