@@ -4,14 +4,12 @@ The platform-free components are here; each platform's components live in its pa
 ``hybrid_infra.platforms`` (imported only where used, as its SDK is an optional extra).
 """
 
-import gc as _gc
+from .collector import pause as _pause_collector
 
 # Importing the components, and the Pulumi and provider SDKs under them, makes tens of thousands of
-# objects, which sets off hundreds of collections that find next to nothing to free (a tenth of the
-# import's time); the collector waits until the imports are done, then is as it was.
-_collecting = _gc.isenabled()
-_gc.disable()
-try:
+# long-lived objects: without the collector's pause, hundreds of collections that free next to
+# nothing (see hybrid_infra.collector).
+with _pause_collector():
     from .addons.cdi import Cdi
     from .addons.cni import Cni
     from .addons.kubevirt import KubeVirt
@@ -42,9 +40,6 @@ try:
     from .readiness import ReadinessGate, UpgradeGate
     from .topology import NodeGroup, PlatformHints
     from .workloads import ContainerApp, VirtualMachine
-finally:
-    if _collecting:
-        _gc.enable()
 
 __all__ = [
     "POOL_LABEL",

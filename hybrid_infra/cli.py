@@ -9,32 +9,35 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from .collector import pause
 
-from .config.errors import ConfigError
-from .config.stack import parse_stack_config
-from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, write_diff
-from .offline.plan import (
-    CLUSTER_TYPE,
-    OutputNotAPlan,
-    Plan,
-    Redactor,
-    StackNotFound,
-    check_output,
-    load_stack,
-    pinned_manifests,
-    plan_document,
-    plan_summary,
-    run_plan,
-    stack_file,
-    write_plan,
-)
-from .offline.report import summary_json
-from .offline.simulate import offline_runtime
-from .topology import NodeGroup, node_groups
+with pause():  # the command line's libraries: as for the package (hybrid_infra/__init__.py)
+    import typer
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from .config.errors import ConfigError
+    from .config.stack import parse_stack_config
+    from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, write_diff
+    from .offline.plan import (
+        CLUSTER_TYPE,
+        OutputNotAPlan,
+        Plan,
+        Redactor,
+        StackNotFound,
+        check_output,
+        load_stack,
+        pinned_manifests,
+        plan_document,
+        plan_summary,
+        run_plan,
+        stack_file,
+        write_plan,
+    )
+    from .offline.report import summary_json
+    from .offline.simulate import offline_runtime
+    from .topology import NodeGroup, node_groups
 
 app = typer.Typer(
     help="Review a hybrid-infra deployment offline: no cloud, no credentials, no Pulumi CLI.",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import threading
@@ -35,6 +34,7 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from ..collector import pause as collector_pause
 from ..config.stack import StackSpec
 from . import lazy, provider_modules, unknowns
 from .cloud import SimulatedCloud
@@ -210,16 +210,17 @@ def _no_stack_trace() -> source_pb2.StackTrace:
 class _OfflineRuntime:
     """Collector and stack-trace capture out of the way while simulations run, as before afterwards.
 
-    The collector: objects alive at the start (modules, the spec) are frozen, so no collection walks
-    them, and automatic collection is off until the last simulation ends. A run's objects live until
-    it ends, and its garbage goes with reference counting; the collector runs again after, with
-    every object in its oldest generation.
+    The collector: paused (:func:`hybrid_infra.collector.pause`) until the last simulation ends. A
+    run's objects live until it ends, and its garbage goes with reference counting; the collector
+    runs again after, with every object in its oldest generation.
     Stack traces: the SDK walks and converts the whole Python stack at every registration (for the
     engine's diagnostics), which the mock monitor drops.
     Property Outputs: each resource property's Output starts when the program reads it
     (:mod:`hybrid_infra.offline.lazy`), not at once for every property a class declares.
     Unknowns: the SDK's check for them leaves a reference cycle per call, which only the collector
     would free; the runner's (:mod:`hybrid_infra.offline.unknowns`) leaves none.
+    Provider modules: a provider SDK's subpackages first imported during a run load only the modules
+    the program uses (:mod:`hybrid_infra.offline.provider_modules`).
     All are process-wide: the first run to start changes them and the last to end restores them.
     """
 
@@ -244,8 +245,6 @@ class _OfflineRuntime:
 
     @staticmethod
     def _tune() -> Callable[[], None]:
-        collecting = gc.isenabled()
-        freezing = gc.get_freeze_count() == 0  # objects someone else froze are theirs to release
         candidates = (
             (
                 pulumi.runtime.resource,
@@ -256,27 +255,15 @@ class _OfflineRuntime:
             (rpc, lazy.SDK_FUNCTION, lazy.transfer_properties, lazy.sdk_fits()),
             (rpc, unknowns.SDK_FUNCTION, unknowns.contains_unknowns, unknowns.sdk_fits()),
         )
-        swaps = [(module, name, getattr(module, name), replacement) for module, name, replacement, fits in candidates if fits]
-        gc.disable()
-        if freezing:
-            gc.freeze()
-        for module, name, _, replacement in swaps:
-            setattr(module, name, replacement)
+        tuned = contextlib.ExitStack()  # undone last in, first out
+        tuned.enter_context(collector_pause())
+        for module, name, replacement, fits in candidates:
+            if fits:
+                tuned.callback(setattr, module, name, getattr(module, name))
+                setattr(module, name, replacement)
         provider_modules.install()
-
-        def restore() -> None:
-            provider_modules.uninstall()
-            for module, name, original, _ in swaps:
-                setattr(module, name, original)
-            if freezing:
-                # All that the runs made joins the oldest generation unvisited, as the frozen objects
-                # do: left in the youngest, it would all be walked by the next collection at once.
-                gc.freeze()
-                gc.unfreeze()
-            if collecting:
-                gc.enable()
-
-        return restore
+        tuned.callback(provider_modules.uninstall)
+        return tuned.close
 
 
 offline_runtime = _OfflineRuntime()
