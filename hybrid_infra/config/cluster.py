@@ -56,13 +56,15 @@ class NodeLimit:
     """What takes the room, when the value does not say it."""
     pools: Collection[str] | None = None
     """Only the nodes of these pools count (the control plane's is ``control-plane``); None: every node."""
+    counted: str = ""
+    """Whose nodes are counted, when not the cluster's or the pools' (``the zone with the most nodes gets``)."""
 
     def check(self, nodes: int) -> None:
         """Raise the stack's problem when ``nodes`` do not fit."""
         if nodes <= self.fits:
             return
         why = f" ({self.why})" if self.why else ""
-        asked = f"pools {', '.join(self.pools)} have" if self.pools is not None else "the cluster has"
+        asked = self.counted or (f"pools {', '.join(self.pools)} have" if self.pools is not None else "the cluster has")
         raise problem(
             f"{self.value} is not allowed; it holds {self.fits} nodes{why}, {asked} {nodes}", key=self.key, absolute=True
         )

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from ...config.addons import ChartSpec
-from ...config.cluster import ClusterSpec
+from ...config.cluster import ClusterSpec, NodeLimit
 from ...config.errors import problem
 from ...config.fields import Cidr, Int, NonEmpty, Spec
-from ...topology import NodeGroup
+from ...topology import NodeGroup, node_groups
 from ..contract import PlatformSection, PoolPlacement
 
 if TYPE_CHECKING:
@@ -44,6 +44,10 @@ Intel types and their flex variants (pulumi-aws 7.51.1, ec2 InstanceCpuOptionsAr
 EC2 API reference, CpuOptionsRequest.NestedVirtualization)."""
 
 SUBNET_PREFIXES = (16, 28)
+# Addresses of a subnet no node gets: the five AWS keeps (the first four and the last, CreateSubnet in
+# the EC2 API reference) and the network interface the API's internal Network Load Balancer takes in
+# each of its subnets (Elastic Load Balancing, "Availability Zones for your Network Load Balancer").
+SUBNET_ADDRESSES_TAKEN = 5 + 1
 """The largest and smallest subnets a VPC takes."""
 DEFAULT_ZONES = 3
 """Zones taken, in name order, from those the region offers when ``availabilityZones`` is not set."""
@@ -99,6 +103,13 @@ def subnet_layout(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
         )
     private, public = (list(half.subnets(new_prefix=prefix))[:zones] for half in network.subnets(prefixlen_diff=1))
     return [str(subnet) for subnet in private], [str(subnet) for subnet in public]
+
+
+_SUBNET_ROOM = "AWS keeps 5 addresses of a subnet, the API's internal load balancer takes 1"
+
+
+def _room(cidr: str) -> int:
+    return max(ipaddress.IPv4Network(cidr).num_addresses - SUBNET_ADDRESSES_TAKEN, 0)
 
 
 def zone_problem(zones: int, control_plane: int) -> str | None:
@@ -262,6 +273,29 @@ class AwsSpec(PlatformSection):
         if self.availability_zones:
             self.check_zones(self.availability_zones, cluster)
         self._check_subnets(cluster)
+        self._check_subnet_room(cluster)
+
+    def _check_subnet_room(self, cluster: ClusterSpec) -> None:
+        """Each zone's private subnet holds the nodes placed in it: node ``i`` of a pool goes to zone
+        ``i % zones`` (nodes.py), so the first zones get the most."""
+        counts = [group.count for group in node_groups(cluster)]
+        private = self.network.private_subnets
+        zones = len(private) or len(self.availability_zones) or DEFAULT_ZONES
+        per_zone = [sum(len(range(slot, count, zones)) for count in counts) for slot in range(zones)]
+        if private:
+            limits = [
+                (NodeLimit(f"aws.network.privateSubnets[{slot}]", cidr, _room(cidr), _SUBNET_ROOM, counted="its zone gets"), nodes)
+                for slot, (cidr, nodes) in enumerate(zip(private, per_zone))
+            ]
+        else:
+            subnet = subnet_layout(cluster.network.node_cidr, zones)[0][0]
+            why = f"each zone's private subnet is a /{ipaddress.IPv4Network(subnet).prefixlen} of it; {_SUBNET_ROOM}"
+            most = NodeLimit(
+                "cluster.network.nodeCidr", cluster.network.node_cidr, _room(subnet), why, counted="the zone with the most nodes gets"
+            )
+            limits = [(most, max(per_zone))]
+        for limit, nodes in limits:
+            limit.check(nodes)
 
     def _check_subnets(self, cluster: ClusterSpec) -> None:
         vpc = ipaddress.IPv4Network(cluster.network.node_cidr)

@@ -124,6 +124,33 @@ def test_subnets_outside_the_vpc_or_over_each_other_are_refused(aws_config, priv
     assert len(found) == 1 and found[0].startswith(expected), found
 
 
+ROOM = "AWS keeps 5 addresses of a subnet, the API's internal load balancer takes 1"
+
+
+def test_each_zones_private_subnet_must_hold_the_nodes_placed_in_it(aws_config):
+    # Node i of each pool goes to zone i % 3: zone 0 gets 1 + 67 + 1 of 3 + 200 + 2 nodes.
+    explicit_subnets(aws_config, ["10.30.0.0/26", "10.30.0.64/26", "10.30.0.128/26"], PUBLIC)
+    aws_config["hybrid-infra:cluster"]["pools"][0]["count"] = 200
+    assert problems(aws_config) == [
+        f"aws.network.privateSubnets[0]: 10.30.0.0/26 is not allowed; it holds 58 nodes ({ROOM}), its zone gets 69"
+    ]
+    aws_config["hybrid-infra:cluster"]["pools"][0]["count"] = 168  # 1 + 56 + 1: a full subnet
+    parse_stack_config(aws_config)
+
+
+def test_the_subnets_cut_from_the_node_network_must_hold_each_zones_nodes(aws_config):
+    cluster = aws_config["hybrid-infra:cluster"]
+    cluster["network"]["nodeCidr"] = "10.30.0.0/22"  # three private /25s: 122 nodes each
+    cluster["network"]["podCidr"] = "10.240.0.0/14"
+    cluster["pools"][0]["count"] = 400
+    assert problems(aws_config) == [
+        "cluster.network.nodeCidr: 10.30.0.0/22 is not allowed; it holds 122 nodes (each zone's private subnet is "
+        f"a /25 of it; {ROOM}), the zone with the most nodes gets 136"
+    ]
+    cluster["pools"][0]["count"] = 360  # 1 + 120 + 1
+    parse_stack_config(aws_config)
+
+
 def test_explicit_subnets_name_their_zones(aws_config):
     explicit_subnets(aws_config, PRIVATE, PUBLIC)
     parse_stack_config(aws_config)
