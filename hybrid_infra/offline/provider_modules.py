@@ -12,8 +12,8 @@ gives such a subpackage, when it is first imported, a loader that does not run t
 imports. A name read from the subpackage is taken from the module its ``__init__`` would take it
 from, found by the generators' file naming (:meth:`GeneratedInit.sources`: ``Instance`` and
 ``InstanceArgs`` from ``instance.py`` or ``Instance.py``, ``get_image`` from ``get_image.py``,
-argument types from ``_inputs.py``, enums from ``_enums.py``), and that module's names are bound into the subpackage
-as its star import would bind them. Anything else (a name none of those modules defines,
+argument types from ``_inputs.py``, enums from ``_enums.py``), and that module's names are bound
+into the subpackage as its star import would bind them. Anything else (a name none of those modules defines,
 ``dir()``, ``from ... import *``) first runs the subpackage's own ``__init__``, which leaves it
 exactly as the SDK makes it. Either way a name gives the same object;
 ``tests/test_provider_modules.py`` checks it for every name of the subpackages the platforms use.
