@@ -9,7 +9,7 @@ API_MODULES := hybrid_infra hybrid_infra.config hybrid_infra.testing hybrid_infr
 	hybrid_infra.platforms hybrid_infra.platforms.contract hybrid_infra.platforms.openstack hybrid_infra.platforms.vsphere hybrid_infra.platforms.aws \
 	hybrid_infra.provider hybrid_infra.config.args
 
-.PHONY: plan test bench docs clean
+.PHONY: plan test e2e tools bench docs clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hybrid-infra needs Python >= 3.11; set PYTHON=python3.11 or newer")'
@@ -25,6 +25,13 @@ test: $(BIN)/.installed
 	$(BIN)/python -m mypy hybrid_infra
 	$(BIN)/python -m pytest
 
+# The real programs the e2e tier runs, built from the Go modules pinned in tools/ into .tools/bin.
+tools:
+	tools/build
+
+e2e: $(BIN)/.installed tools
+	$(BIN)/python -m pytest -m e2e tests/e2e
+
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks
 
@@ -33,4 +40,4 @@ docs: $(BIN)/.installed
 	$(BIN)/python -m pdoc --docformat restructuredtext --output-directory $(DOCS) $(API_MODULES)
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) build .tools

@@ -19,7 +19,8 @@ with pause():  # the command line's libraries: as for the package (hybrid_infra/
 
     from .config.errors import ConfigError
     from .config.stack import parse_stack_config
-    from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, write_diff
+    from .bootstrap.upgrade import upgrade_steps
+    from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, running_versions, write_diff
     from .offline.plan import (
         CLUSTER_TYPE,
         OutputNotAPlan,
@@ -133,6 +134,15 @@ def _plan(
         write_diff(changes, target)
         if text:
             out.print(_changes(changes, against), markup=False)
+            running = running_versions(earlier).get("kubernetesVersion")
+            if running and running != result.spec.cluster.kubernetes_version:
+                out.print(
+                    f"upgrade: running nodes move from Kubernetes {running} to {result.spec.cluster.kubernetes_version}, "
+                    f"the control plane one node at a time, then the workers; on each node "
+                    f"{upgrade_steps(result.spec.cluster)}",
+                    markup=False,
+                    soft_wrap=True,
+                )
 
 
 def _print_plan(result: Plan, redactor: Redactor) -> None:

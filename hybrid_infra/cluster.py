@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from .bootstrap.kubeadm import TOKEN_DESCRIPTION, TOKEN_GROUP, ClusterEndpoint
 from .bootstrap.kubeconfig import render_kubeconfig
 from .bootstrap.pki import ClusterPki, PkiMaterial
 from .config.cluster import CONTROL_PLANE_POOL, ClusterSpec
+from .config.versions import end_of_life_warning
 from .outputs import all_computed, computed
 from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool
 from .readiness import ReadinessGate
@@ -96,6 +98,9 @@ class KubernetesCluster(pulumi.ComponentResource):
     ):
         """``infrastructure``: the platform every pool runs on, or one per platform name that pools choose."""
         super().__init__("hybrid-infra:index:KubernetesCluster", name, None, opts)
+        ended = end_of_life_warning(cluster.kubernetes_version, datetime.date.today())
+        if ended:
+            pulumi.log.warn(ended, self)
         child = pulumi.ResourceOptions(parent=self)
         platforms = {infrastructure.platform: infrastructure} if isinstance(infrastructure, Infrastructure) else dict(infrastructure)
         groups = node_groups(cluster)

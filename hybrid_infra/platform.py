@@ -16,6 +16,7 @@ from .addons.upgrades import SystemUpgrade, VersionGuard
 from .cluster import KubernetesCluster
 from .config.errors import ConfigError
 from .config.stack import StackSpec, from_pulumi_config
+from .config.versions import unsupported_warnings
 from .objects import create_object
 from .platforms.contract import Infrastructure
 from .readiness import UpgradeGate
@@ -54,6 +55,8 @@ class HybridPlatform(pulumi.ComponentResource):
         self.spec = spec
         # First of all: the engine checks the asked versions against the running ones before any change.
         self.versions = VersionGuard(f"{name}-versions", spec, child)
+        for line in unsupported_warnings(spec.cluster.kubernetes_version, spec.pins()):
+            pulumi.log.warn(line, self)
         self.infrastructure: dict[str, Infrastructure] = {
             platform: component(f"{name}-{platform}", spec.cluster, spec.sections[platform], child)
             for platform, component in components.items()
@@ -66,7 +69,7 @@ class HybridPlatform(pulumi.ComponentResource):
             )
 
         self.cni = Cni(
-            f"{name}-cni", spec.cluster, spec.addons, self.cluster.api_address, self.cluster.api_port, after()
+            f"{name}-cni", spec.cluster, spec.addons, self.cluster.api_address, self.cluster.api_port, after(), base_dir
         )
         # Before anything else schedules: no pod may ever reach the nodes' user data.
         self.metadata_policy = MetadataPolicy(f"{name}-metadata-policy", spec.cluster, after(self.cni))

@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
+from hybrid_infra.config.fields import DEFAULT_KUBERNETES_VERSION
 from hybrid_infra.offline.plan import load_stack
 
 ROOT = Path(__file__).resolve().parent.parent
+# kubernetes-validate's schemas of the default Kubernetes minor.
+VALIDATE_VERSION = ".".join(DEFAULT_KUBERNETES_VERSION.split(".")[:2]) + ".0"
 STACKS = ROOT / "stacks"
 STAND_IN = "simulated-secret-for-"
 

@@ -11,6 +11,7 @@ import shutil
 import stat
 import subprocess
 import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def test_first_control_plane_node_initialises(spec):
     init, cluster = documents["InitConfiguration"], documents["ClusterConfiguration"]
     assert init["apiVersion"] == cluster["apiVersion"] == "kubeadm.k8s.io/v1beta4"
     assert cluster["controlPlaneEndpoint"] == "10.20.0.2:6443"
-    assert cluster["kubernetesVersion"] == "v1.34.2"
+    assert cluster["kubernetesVersion"] == "v1.35.8"
     assert cluster["networking"]["podSubnet"] == "10.244.0.0/16"
     assert cluster["networking"]["serviceSubnet"] == "10.96.0.0/12"
     assert cluster["apiServer"]["certSANs"] == ["10.20.0.2", "203.0.113.10"]
@@ -124,7 +125,7 @@ def test_node_registration_carries_pool_labels_taints_and_cloud_provider(spec):
     ]
     args = {a["name"]: a["value"] for a in registration["kubeletExtraArgs"]}
     assert args["cloud-provider"] == "external"
-    assert args["node-labels"] == "hybrid-infra.io/kubernetes-version=1.34.2,hybrid-infra.io/pool=virt,tier=virtualization"
+    assert args["node-labels"] == "hybrid-infra.io/kubernetes-version=1.35.8,hybrid-infra.io/pool=virt,tier=virtualization"
     control = kubeadm_documents(nodes(spec)["dev-cp-0"])["InitConfiguration"]["nodeRegistration"]
     assert control["taints"] == [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
 
@@ -211,26 +212,27 @@ def containerd_toml(node: NodeBootstrap) -> dict[str, Any]:
     return tomllib.loads(files(node)[CONTAINERD_CONFIG]["content"])
 
 
-def test_containerd_config_is_complete_version_2_with_kubeadms_pause_image(spec):
+def test_containerd_config_is_complete_version_3_with_kubeadms_pause_image(spec):
     config = containerd_toml(nodes(spec)["dev-general-0"])
-    # Version 2 section names, as in containerd v1.7's docs/cri/config.md (Ubuntu 24.04 ships 1.7.x).
-    assert config["version"] == 2
-    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
-    # kubeadm 1.34's PauseVersion (cmd/kubeadm/app/constants/constants.go).
-    assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10.1"
-    runc = cri["containerd"]["runtimes"]["runc"]
+    # containerd 2's format (docs/cri/config.md at v2.3.7): the CRI plugin split into images and runtime.
+    assert config["version"] == 3
+    images = config["plugins"]["io.containerd.cri.v1.images"]
+    runtime = config["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]
+    # kubeadm 1.35's PauseVersion (cmd/kubeadm/app/constants/constants.go).
+    assert images["pinned_images"]["sandbox"] == "registry.k8s.io/pause:3.10.1"
+    assert images["registry"]["config_path"] == "/etc/containerd/certs.d"
+    runc = runtime["runtimes"]["runc"]
     assert runc["runtime_type"] == "io.containerd.runc.v2"
     assert runc["options"]["SystemdCgroup"] is True
-    assert cri["containerd"]["default_runtime_name"] == "runc"
-    assert cri["registry"]["config_path"] == "/etc/containerd/certs.d"
+    assert runtime["default_runtime_name"] == "runc"
 
 
 def test_pause_image_follows_the_version_and_the_image_repository(spec):
     node = nodes(spec)["dev-general-0"]
-    for version, pause in (("1.31.4", "3.10"), ("1.33.1", "3.10"), ("1.34.2", "3.10.1")):
+    for version, pause in (("1.31.4", "3.10"), ("1.33.1", "3.10"), ("1.34.2", "3.10.1"), ("1.36.5", "3.10.2"), ("1.37.2", "3.10.2")):
         cluster = spec.cluster.model_copy(update={"kubernetes_version": version, "image_repository": "mirror.example.com/k8s/"})
         sandbox = containerd_toml(NodeBootstrap(cluster, node.group, node.index, node.endpoint, HINTS))
-        assert sandbox["plugins"]["io.containerd.grpc.v1.cri"]["sandbox_image"] == f"mirror.example.com/k8s/pause:{pause}"
+        assert sandbox["plugins"]["io.containerd.cri.v1.images"]["pinned_images"]["sandbox"] == f"mirror.example.com/k8s/pause:{pause}"
 
 
 def test_every_minor_the_config_accepts_has_its_pause_image():
@@ -283,7 +285,15 @@ echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
 case "$(basename "$0") $1" in
   "curl -fsSL") touch "$3" ;;
   "curl -fsS") [ -e "$HYBRID_INFRA_ROOT/api-answers" ] || exit 7 ;;
-  "gpg --batch") touch "$5" ;;
+  "gpg --batch")
+    if [ "$2" = --with-colons ]; then
+      # The key served at the repository: the pinned one unless a test serves another.
+      printf 'pub:-:4096:1:8D81803C0EBFCD88:1487788586:::-:::scESA::::::23::0:\nfpr:::::::::%s:\n' \
+        "$(cat "$HYBRID_INFRA_ROOT/served-key" 2>/dev/null || echo 9DC858229FC7DD38854AE2D88D81803C0EBFCD88)"
+    else
+      touch "$5"
+    fi
+    ;;
   "kubeadm kubeconfig") echo "apiVersion: v1" ;;
   "kubectl --kubeconfig")
     shift 2
@@ -323,6 +333,7 @@ case "$(basename "$0") $1" in
     ;;
 esac
 """
+OS_RELEASE = 'NAME="Ubuntu"\nVERSION_ID="24.04"\nVERSION_CODENAME=noble\nID=ubuntu\n'
 STUBBED = ("apt-get", "apt-mark", "curl", "gpg", "kubeadm", "kubectl", "modprobe", "sleep", "swapoff", "sysctl", "systemctl")
 
 
@@ -333,6 +344,7 @@ def node_root(tmp_path) -> Path:
     for directory in ("etc/apt/sources.list.d", "var/log", "bin"):
         (root / directory).mkdir(parents=True)
     (root / "etc/fstab").write_text("/dev/vda1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n")
+    (root / "etc/os-release").write_text(OS_RELEASE)
     (root / "etcd-pods").write_text("etcd-dev-cp-0\n")
     (root / "etcd-members").write_text(member_list(("dev-cp-0", "started", False)))
     for command in STUBBED:
@@ -385,7 +397,7 @@ def test_script_bootstraps_once_and_a_second_run_changes_nothing(spec, node_root
     made = calls(node_root)
     assert (
         "apt-get -q -o DPkg::Lock::Timeout=600 install -y --allow-change-held-packages "
-        "kubelet=1.34.2-1.1 kubeadm=1.34.2-1.1 kubectl=1.34.2-1.1"
+        "kubelet=1.35.8-1.1 kubeadm=1.35.8-1.1 kubectl=1.35.8-1.1"
     ) in made
     assert "kubeadm join --config " + str(node_root / "etc/hybrid-infra/kubeadm-join.yaml") in made
     assert (node_root / "var/lib/hybrid-infra/bootstrapped").exists()
@@ -394,7 +406,17 @@ def test_script_bootstraps_once_and_a_second_run_changes_nothing(spec, node_root
     assert made.index("systemctl restart containerd") < made.index("systemctl enable kubelet")
     assert "#/swap.img" in (node_root / "etc/fstab").read_text()
     sources = (node_root / "etc/apt/sources.list.d/kubernetes.list").read_text()
-    assert "https://pkgs.k8s.io/core:/stable:/v1.34/deb/ /" in sources
+    assert "https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /" in sources
+    containerd = (node_root / "etc/apt/sources.list.d/containerd.list").read_text()
+    assert containerd.endswith("] https://download.docker.com/linux/ubuntu noble stable\n")
+    install = (
+        "apt-get -q -o DPkg::Lock::Timeout=600 install -y --allow-change-held-packages "
+        "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold containerd.io=2.3.*"
+    )
+    assert made.index("curl -fsSL -o " + str(node_root / "etc/apt/keyrings/containerd-apt-keyring.gpg.asc")
+                      + " https://download.docker.com/linux/ubuntu/gpg") < made.index(install)
+    assert made.index(install) < made.index("systemctl restart containerd")
+    assert not [line for line in made if line.startswith("apt-get") and line.split()[-1] == "containerd"], "Ubuntu's 1.x"
 
     (node_root / "calls.log").unlink()
     before = {k: v for k, v in tree(node_root).items() if not k.startswith("var/log")}
@@ -783,3 +805,89 @@ def test_the_provider_id_script_fails_without_a_usable_id(spec, node_root, answe
     assert result.returncode != 0
     assert "no provider ID in cloud-init's instance data" in result.stderr
     assert PROVIDER_ID_PLACEHOLDER in (node_root / KUBEADM_CONFIGS["join-worker"].lstrip("/")).read_text()
+
+
+def test_a_repository_key_without_the_pinned_fingerprint_stops_the_bootstrap(spec, node_root):
+    node = nodes(spec)["dev-general-0"]
+    place_files(node, node_root)
+    (node_root / "served-key").write_text("0123456789ABCDEF0123456789ABCDEF01234567")
+    result = run_script(script(node), node_root)
+    assert result.returncode != 0
+    assert "refusing the key at https://download.docker.com/linux/ubuntu/gpg: fingerprints 0123456789ABCDEF" in result.stderr
+    assert not [line for line in calls(node_root) if "containerd.io=" in line or "kubeadm=" in line]
+    assert not (node_root / "etc/apt/keyrings/containerd-apt-keyring.gpg").exists()
+
+
+def test_a_preinstalled_image_needs_containerd_2(spec, node_root):
+    cluster = spec.cluster.model_copy(update={"packages": spec.cluster.packages.model_copy(update={"preinstalled": True})})
+    node = nodes(spec)["dev-general-0"]
+    node = NodeBootstrap(cluster, node.group, node.index, node.endpoint, HINTS)
+    place_files(node, node_root)
+    for name, answer in (("kubeadm", "v1.35.8"), ("containerd", "containerd github.com/containerd/containerd 1.7.28 abc")):
+        (node_root / "bin" / name).write_text(f"#!/usr/bin/env bash\necho '{answer}'\n")
+        (node_root / "bin" / name).chmod(0o755)
+    result = run_script(script(node), node_root)
+    assert result.returncode != 0
+    assert "the image has containerd 1.x, the cluster needs containerd 2" in result.stderr
+
+
+GPG_HARNESS = """set -euo pipefail
+ROOT=$1
+CONTAINERD_REPOSITORY=https://repository.example
+CONTAINERD_KEY_FINGERPRINT=$2
+log() { echo "$*" >&2; }
+curl() { cp "$SERVED_KEY" "$3"; }
+source "$FUNCTIONS"
+add_containerd_repository
+"""
+
+
+@pytest.fixture(scope="module")
+def signing_keys(tmp_path_factory) -> dict[str, tuple[str, Path]]:
+    """Two real OpenPGP keys, made by gpg: fingerprint and armored public key of each."""
+    gpg = require_tool("gpg")
+    home = tmp_path_factory.mktemp("gnupg")
+    keys = {}
+    for name in ("pinned", "other"):
+        subprocess.run(
+            [gpg, "--homedir", str(home), "--batch", "--passphrase", "", "--quick-gen-key", f"{name}@example.invalid", "ed25519", "sign", "never"],
+            check=True, capture_output=True,
+        )
+        listed = subprocess.run([gpg, "--homedir", str(home), "--with-colons", "--list-keys", f"{name}@example.invalid"],
+                                check=True, capture_output=True, text=True).stdout
+        fingerprint = next(line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:"))
+        armored = home / f"{name}.asc"
+        armored.write_bytes(subprocess.run([gpg, "--homedir", str(home), "--armor", "--export", f"{name}@example.invalid"],
+                                           check=True, capture_output=True).stdout)
+        keys[name] = (fingerprint, armored)
+    return keys
+
+
+def add_repository(tmp_path: Path, served: Path, fingerprint: str) -> subprocess.CompletedProcess[str]:
+    root = tmp_path / "root"
+    (root / "etc/apt/sources.list.d").mkdir(parents=True)
+    (root / "etc/os-release").write_text(OS_RELEASE)
+    functions = resources.files("hybrid_infra.bootstrap").joinpath("node-functions.sh")
+    env = {**os.environ, "SERVED_KEY": str(served), "FUNCTIONS": str(functions), "GNUPGHOME": str(tmp_path / "gnupg")}
+    (tmp_path / "gnupg").mkdir(mode=0o700)
+    return subprocess.run(["bash", "-c", GPG_HARNESS, "harness", str(root), fingerprint], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_gpg_reads_the_fingerprint_the_repository_check_compares(tmp_path, signing_keys):
+    """The fingerprint check with the real gpg: the pinned key alone passes, another key or a second key beside
+    it is refused, and nothing is trusted then."""
+    pinned, other = signing_keys["pinned"], signing_keys["other"]
+    accepted = add_repository(tmp_path / "pinned", pinned[1], pinned[0])
+    assert accepted.returncode == 0, accepted.stderr
+    keyring = tmp_path / "pinned/root/etc/apt/keyrings/containerd-apt-keyring.gpg"
+    assert keyring.stat().st_size > 0
+    assert f"signed-by={keyring}] https://repository.example noble stable" in (
+        tmp_path / "pinned/root/etc/apt/sources.list.d/containerd.list").read_text()
+    refused = add_repository(tmp_path / "other", other[1], pinned[0])
+    assert refused.returncode != 0 and f"fingerprints {other[0]}, expected {pinned[0]} alone" in refused.stderr
+    both = tmp_path / "both.asc"
+    both.write_bytes(pinned[1].read_bytes() + other[1].read_bytes())
+    smuggled = add_repository(tmp_path / "both", both, pinned[0])
+    assert smuggled.returncode != 0
+    for case in ("other", "both"):
+        assert not (tmp_path / case / "root/etc/apt/keyrings/containerd-apt-keyring.gpg").exists()

@@ -30,7 +30,7 @@ def test_plan_prints_tree_and_summary(dev_plan):
     assert result.returncode == 0, result.stderr
     assert "hybrid-infra:index:HybridPlatform dev" in result.stdout
     assert "openstack:compute/instance:Instance dev-cluster-virt-1" in result.stdout
-    assert "dev: Kubernetes 1.34.2 on openstack" in result.stdout
+    assert "dev: Kubernetes 1.35.8 on openstack" in result.stdout
     rows = {
         cells[0]: cells[1:4]
         for line in result.stdout.splitlines()
@@ -40,7 +40,7 @@ def test_plan_prints_tree_and_summary(dev_plan):
     assert rows["general"] == ["worker", "3", "large"]
     assert rows["virt"] == ["worker", "2", "virt"]
     assert "API endpoint https://203.0.113.10:6443 (loadBalancer, public)" in result.stdout
-    assert "versions: Kubernetes 1.34.2, cilium 1.19.3, OpenStack CCM 2.34.1, Cinder CSI 2.34.1" in result.stdout
+    assert "versions: Kubernetes 1.35.8, cilium 1.20.2, OpenStack CCM 2.35.0, Cinder CSI 2.35.0" in result.stdout
     assert f"plan written to {out}" in result.stdout
     [path] = [line for line in result.stdout.splitlines() if line.startswith("time to ")]
     assert path.startswith(
@@ -136,7 +136,7 @@ def test_a_kubernetes_version_newer_than_known_exits_2_with_one_line(tmp_path, d
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "stacks/Pulumi.future.yaml: cluster.kubernetesVersion: '1.99.0' is not allowed; "
-        "this version of hybrid-infra knows Kubernetes 1.31 to 1.36"
+        "this version of hybrid-infra knows Kubernetes 1.31 to 1.37"
     ]
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "build").exists()
@@ -176,7 +176,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
 def test_validate_accepts_dev():
     result = cli("validate", "dev", "--stacks", str(STACKS))
     assert result.returncode == 0
-    assert "stack 'dev' is valid: openstack, Kubernetes 1.34.2" in result.stdout
+    assert "stack 'dev' is valid: openstack, Kubernetes 1.35.8" in result.stdout
 
 
 def test_plan_refuses_to_write_over_a_directory_that_is_not_a_plan(tmp_path):

@@ -17,7 +17,7 @@ from cryptography import x509
 from hybrid_infra.bootstrap.cloudinit import DEFAULT_USER_DATA_TARGET
 from hybrid_infra.offline.plan import Redactor, run_plan
 from hybrid_infra.offline.simulate import Simulation
-from tests.conftest import STACKS, cloud_init_schema, write_stack
+from tests.conftest import STACKS, VALIDATE_VERSION, cloud_init_schema, write_stack
 from tests.test_bootstrap import openssl_discovery_hash
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -148,12 +148,12 @@ def test_manifests_hold_the_pinned_releases(hidden):
         p.name: yaml.safe_load(p.read_text())["helmRelease"] for p in (out / "manifests").glob("helmrelease-*.yaml")
     }
     cilium = releases["helmrelease-kube-system-cilium.yaml"]
-    assert (cilium["chart"], cilium["repository"], cilium["version"]) == ("cilium", "https://helm.cilium.io/", "1.19.3")
+    assert (cilium["chart"], cilium["repository"], cilium["version"]) == ("cilium", "https://helm.cilium.io/", "1.20.2")
     assert cilium["values"]["ipam"]["operator"]["clusterPoolIPv4PodCIDRList"] == ["10.244.0.0/16"]
     ccm = releases["helmrelease-kube-system-openstack-cloud-controller-manager.yaml"]
-    assert (ccm["chart"], ccm["version"]) == ("openstack-cloud-controller-manager", "2.34.1")
+    assert (ccm["chart"], ccm["version"]) == ("openstack-cloud-controller-manager", "2.35.0")
     csi = releases["helmrelease-kube-system-cinder-csi.yaml"]
-    assert (csi["chart"], csi["version"]) == ("openstack-cinder-csi", "2.34.1")
+    assert (csi["chart"], csi["version"]) == ("openstack-cinder-csi", "2.35.0")
     assert (ccm["values"]["secret"]["name"], csi["values"]["secret"]["name"]) == ("cloud-config", "cloud-config")
     secrets = {p.name for p in (out / "manifests").glob("secret-kube-system-*")}
     assert "secret-kube-system-cloud-config.yaml" in secrets
@@ -174,7 +174,7 @@ def test_every_plain_manifest_passes_kubernetes_validate_strict(hidden):
     kinds = {yaml.safe_load(p.read_text())["kind"] for p in plain}
     assert {"Secret", "StorageClass"} <= kinds
     for path in plain:
-        kubernetes_validate.validate(yaml.safe_load(path.read_text()), "1.34.0", strict=True)
+        kubernetes_validate.validate(yaml.safe_load(path.read_text()), VALIDATE_VERSION, strict=True)
 
 
 def test_default_storage_class_is_cinder(hidden):

@@ -222,7 +222,7 @@ def test_every_component_builds_from_the_inputs_another_language_gives(provider,
     exported = exported.value if isinstance(exported, Secret) else exported  # the PKI's keys make it secret
     assert exported["ContainerApp"] == {"service": "web.default.svc"}
     assert exported["VirtualMachine"] == {"service": "erp.default.svc"}
-    assert exported["Cni"] == {"chartVersion": "1.19.3"}
+    assert exported["Cni"] == {"chartVersion": "1.20.2"}
     assert exported["MetadataPolicy"] == {"policies": ["hybrid-infra-deny-metadata"]}
     assert exported["SystemUpgrade"]["plans"] == ["hybrid-infra-control-plane", "hybrid-infra-workers"]
 

@@ -29,7 +29,7 @@ def test_json_format_prints_the_summary_alone(planned):
     out, result = planned
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
-    assert (facts["stack"], facts["platform"], facts["kubernetesVersion"]) == ("dev", "openstack", "1.34.2")
+    assert (facts["stack"], facts["platform"], facts["kubernetesVersion"]) == ("dev", "openstack", "1.35.8")
     assert facts["endpoint"]["url"] == "https://203.0.113.10:6443" and facts["endpoint"]["public"] is True
     assert [(p["name"], p["nodes"], p["size"], p["machine"]) for p in facts["pools"]] == [
         ("control-plane", 3, "medium", "m1.medium"),
@@ -37,7 +37,7 @@ def test_json_format_prints_the_summary_alone(planned):
         ("virt", 2, "virt", "v1.xlarge.kvm"),
     ]
     assert facts["nodeCount"] == len(facts["nodes"]) == 8
-    assert {"name": "Cinder CSI", "version": "2.34.1"} in facts["versions"]
+    assert {"name": "Cinder CSI", "version": "2.35.0"} in facts["versions"]
     assert facts["kubevirt"] == {
         "version": "v1.9.0",
         "cdiVersion": "v1.66.0",
@@ -72,7 +72,7 @@ def test_report_has_the_summary_and_the_mermaid_diagram(planned):
     out, _ = planned
     report = (out / "report.md").read_text()
     assert report.startswith("# Plan of stack dev\n")
-    assert "Kubernetes 1.34.2 on openstack: 8 nodes in 3 pools; API at https://203.0.113.10:6443" in report
+    assert "Kubernetes 1.35.8 on openstack: 8 nodes in 3 pools; API at https://203.0.113.10:6443" in report
     assert (
         "\nEstimated time to KubeVirt Available: a chain of 12 resources, about 17.7 min (modelled from "
         "hybrid_infra/offline/durations.yaml); slowest: dev-cluster-ready 5.5 min, dev-kubevirt-kubevirt 5.0 min, "

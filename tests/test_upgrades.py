@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import stat
@@ -14,6 +16,7 @@ import pytest
 import yaml
 
 from hybrid_infra.addons.upgrades import adjust_controller, plan_resource, version_failures
+from hybrid_infra.bootstrap.cloudinit import containerd_config
 from hybrid_infra.bootstrap.upgrade import upgrade_script
 from hybrid_infra.config import parse_stack_config
 from hybrid_infra.config.versions import VERSION_KEYS, change_problem, upgrade_problems
@@ -60,9 +63,11 @@ def test_the_version_guard_refuses_a_bad_change_in_its_check():
 # --- plan --against ---------------------------------------------------------------------------
 
 
-def plan(tmp_path: Path, config: dict[str, Any], out: str, against: str | None = None) -> subprocess.CompletedProcess[str]:
+def plan(
+    tmp_path: Path, config: dict[str, Any], out: str, against: str | None = None, show_secrets: bool = False
+) -> subprocess.CompletedProcess[str]:
     write_stack(tmp_path / "stacks", "dev", config)
-    command = [sys.executable, "-m", "hybrid_infra", "plan", "dev", "--out", out]
+    command = [sys.executable, "-m", "hybrid_infra", "plan", "dev", "--out", out, *(["--show-secrets"] if show_secrets else [])]
     if against:
         command += ["--against", against]
     return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -94,14 +99,14 @@ def test_scaling_out_creates_one_node_and_updates_no_running_one(tmp_path, earli
     assert "against " in result.stdout and "create" in result.stdout
 
 
-@pytest.mark.parametrize(("asked", "words"), [("1.36.0", "one minor version at a time"), ("1.33.5", "cannot be downgraded")])
+@pytest.mark.parametrize(("asked", "words"), [("1.37.2", "one minor version at a time"), ("1.34.5", "cannot be downgraded")])
 def test_a_refused_version_exits_2_before_anything_is_written(tmp_path, earlier, dev_config, asked, words):
     dev_config["hybrid-infra:cluster"]["kubernetesVersion"] = asked
     result = plan(tmp_path, dev_config, "out", str(earlier))
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"stacks/Pulumi.dev.yaml: cluster.kubernetesVersion: '{asked}' is not allowed")
-    assert "1.34.2" in line and words in line
+    assert "1.35.8" in line and words in line
     assert not (tmp_path / "out").exists()
 
 
@@ -214,7 +219,7 @@ def test_the_controllers_drain_jobs_use_kubectl_of_the_cluster_version():
 
 
 def test_the_dev_plan_holds_the_plans_and_the_upgrade_gate(tmp_path, earlier, dev_config):
-    dev_config["hybrid-infra:cluster"]["kubernetesVersion"] = "1.35.0"
+    dev_config["hybrid-infra:cluster"]["kubernetesVersion"] = "1.36.5"
     result = plan(tmp_path, dev_config, "out", str(earlier))
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
@@ -223,7 +228,7 @@ def test_the_dev_plan_holds_the_plans_and_the_upgrade_gate(tmp_path, earlier, de
     jsonschema = pytest.importorskip("jsonschema")
     for written in plans.values():
         jsonschema.validate(written, plan_schema())
-        assert written["spec"]["version"] == "v1.35.0"
+        assert written["spec"]["version"] == "v1.36.5"
     diff = changes(out)
     updated = {r["urn"].rsplit("::", 1)[-1]: r for r in diff.values() if r["action"] == "update"}
     assert {"dev-upgrade-control-plane", "dev-upgrade-workers", "dev-upgraded"} <= set(updated)
@@ -239,6 +244,7 @@ echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
 case "$(basename "$0")" in
   kubelet) echo "Kubernetes $(cat "$HYBRID_INFRA_ROOT/kubelet-version")" ;;
   kubectl) case "$*" in *"get configmap kubeadm-config"*) printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkubernetesVersion: %s\\n' "$(cat "$HYBRID_INFRA_ROOT/cluster-version")" ;; esac ;;
+  containerd) echo "containerd containerd.io 2.3.7 1234abcd" ;;
 esac
 """
 
@@ -247,12 +253,15 @@ def run_upgrade(tmp_path: Path, role: str, kubelet: str, cluster: str) -> tuple[
     root = tmp_path / "root"
     for directory in ("etc/apt/sources.list.d", "var/log", "bin"):
         (root / directory).mkdir(parents=True, exist_ok=True)
-    for command in ("apt-get", "apt-mark", "kubeadm", "kubectl", "kubelet", "systemctl", "sleep"):
+    for command in ("apt-get", "apt-mark", "containerd", "kubeadm", "kubectl", "kubelet", "systemctl", "sleep"):
         stub = root / "bin" / command
         stub.write_text(UPGRADE_STUB)
         stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
     (root / "kubelet-version").write_text(kubelet)
     (root / "cluster-version").write_text(cluster)
+    # A node of this version: containerd 2 with the configuration the new version renders.
+    (root / "etc/containerd").mkdir(parents=True)
+    (root / "etc/containerd/config.toml").write_text(containerd_config(spec_at("1.35.0").cluster))
     path = root / "upgrade.sh"
     path.write_text(upgrade_script(spec_at("1.35.0").cluster))
     env = {**os.environ, "HYBRID_INFRA_ROOT": str(root), "PATH": f"{root / 'bin'}:{os.environ['PATH']}",
@@ -311,3 +320,144 @@ def test_a_node_already_at_the_version_only_gets_its_label(tmp_path):
 def test_the_upgrade_script_refuses_an_unknown_role(tmp_path):
     result, made, _ = run_upgrade(tmp_path, "etcd", "v1.34.2", "v1.34.2")
     assert result.returncode == 2 and made == []
+
+
+# --- a cluster made with containerd 1.7 (the previous version of hybrid-infra) ------------------
+
+PREVIOUS = ROOT / "tests" / "fixtures" / "dev-1.35.8-containerd-1.7"
+OS_RELEASE = 'NAME="Ubuntu"\nVERSION_ID="24.04"\nVERSION_CODENAME=noble\nID=ubuntu\n'
+# Ubuntu's containerd 1.7 until containerd.io is installed, then containerd.io's 2.3.
+NODE_STUB = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
+case "$(basename "$0")" in
+  kubelet) echo "Kubernetes $(cat "$HYBRID_INFRA_ROOT/kubelet-version")" ;;
+  kubectl) case "$*" in *"get configmap kubeadm-config"*) printf 'kubernetesVersion: %s\\n' "$(cat "$HYBRID_INFRA_ROOT/cluster-version")" ;; esac ;;
+  containerd)
+    if [ -e "$HYBRID_INFRA_ROOT/containerd.io" ]; then echo "containerd containerd.io 2.3.7 1234abcd"
+    else echo "containerd github.com/containerd/containerd 1.7.28 "; fi ;;
+  apt-get) case "$*" in *"containerd.io=2.3.*"*) touch "$HYBRID_INFRA_ROOT/containerd.io" ;; esac ;;
+  curl) [ "$2" != -o ] || touch "$3" ;;
+  gpg)
+    if [ "$2" = --with-colons ]; then printf 'pub:-:4096:1:8D81803C0EBFCD88:1487788586:::-:::scESA::::::23::0:\\nfpr:::::::::%s:\\n' \\
+      "$(cat "$HYBRID_INFRA_ROOT/served-key" 2>/dev/null || echo 9DC858229FC7DD38854AE2D88D81803C0EBFCD88)"
+    else touch "$5"; fi ;;
+esac
+"""
+NODE_COMMANDS = ("apt-get", "apt-mark", "containerd", "curl", "gpg", "kubeadm", "kubectl", "kubelet", "systemctl", "sleep")
+
+
+def previous_node(tmp_path: Path) -> Path:
+    """A worker as the previous version bootstrapped it: its cloud-config's files, and its containerd
+    configuration installed where its script installed it."""
+    root = tmp_path / "root"
+    config = yaml.safe_load((PREVIOUS / "dev-general-0.user-data").read_text())
+    for entry in config["write_files"]:
+        path = root / entry["path"].lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        content = entry["content"]
+        path.write_text(gzip.decompress(base64.b64decode(content)).decode() if entry.get("encoding") == "gz+b64" else content)
+    (root / "etc/containerd").mkdir(parents=True)
+    (root / "etc/containerd/config.toml").write_text((root / "etc/hybrid-infra/containerd.toml").read_text())
+    (root / "etc/os-release").write_text(OS_RELEASE)
+    for directory in ("etc/apt/sources.list.d", "var/log", "bin"):
+        (root / directory).mkdir(parents=True, exist_ok=True)
+    for command in NODE_COMMANDS:
+        stub = root / "bin" / command
+        stub.write_text(NODE_STUB)
+        stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    (root / "kubelet-version").write_text("v1.35.8")
+    (root / "cluster-version").write_text("v1.36.5")
+    return root
+
+
+def run_on(root: Path, script: str, role: str = "worker") -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    path = root / "upgrade.sh"
+    path.write_text(script)
+    env = {**os.environ, "HYBRID_INFRA_ROOT": str(root), "PATH": f"{root / 'bin'}:{os.environ['PATH']}",
+           "SYSTEM_UPGRADE_NODE_NAME": "dev-general-0"}
+    result = subprocess.run(["bash", str(path), role], capture_output=True, text=True, env=env, timeout=60)
+    log = root / "calls.log"
+    return result, log.read_text().splitlines() if log.exists() else []
+
+
+def first(calls: list[str], prefix: str) -> int:
+    return next(i for i, line in enumerate(calls) if line.startswith(prefix))
+
+
+def test_a_node_made_with_containerd_1_7_moves_to_containerd_2_before_its_kubelet(tmp_path):
+    root = previous_node(tmp_path)
+    assert 'plugins."io.containerd.grpc.v1.cri"' in (root / "etc/containerd/config.toml").read_text()
+    cluster = spec_at("1.36.5").cluster
+    result, made = run_on(root, upgrade_script(cluster))
+    assert result.returncode == 0, result.stderr
+    apt = "apt-get -q -o DPkg::Lock::Timeout=600 install -y --allow-change-held-packages"
+    order = [
+        first(made, prefix)
+        for prefix in (
+            "systemctl stop kubelet",
+            f"{apt} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold containerd.io=2.3.*",
+            "apt-mark hold containerd.io",
+            "systemctl restart containerd",
+            "systemctl start kubelet",
+            f"{apt} kubeadm=1.36.5-1.1",
+            "kubeadm upgrade node",
+            f"{apt} kubelet=1.36.5-1.1 kubectl=1.36.5-1.1",
+            "systemctl restart kubelet",
+        )
+    ]
+    assert order == sorted(order)
+    written = (root / "etc/containerd/config.toml").read_text()
+    assert written.startswith("version = 3\n") and "sandbox = 'registry.k8s.io/pause:3.10.2'" in written
+    repository = (root / "etc/apt/sources.list.d/containerd.list").read_text()
+    assert f"https://download.docker.com/linux/ubuntu noble stable" in repository
+
+
+def test_a_node_already_on_containerd_2_gets_only_the_new_versions_configuration(tmp_path):
+    root = previous_node(tmp_path)
+    (root / "containerd.io").touch()
+    result, made = run_on(root, upgrade_script(spec_at("1.36.5").cluster))
+    assert result.returncode == 0, result.stderr
+    assert not [line for line in made if "containerd.io=" in line or line.startswith("curl")]
+    assert first(made, "systemctl restart containerd") < first(made, "apt-get -q -o DPkg::Lock::Timeout=600 install -y --allow-change-held-packages kubeadm=")
+    assert "pause:3.10.2" in (root / "etc/containerd/config.toml").read_text()
+    # Once the configuration is the rendered one, containerd is left alone.
+    (root / "calls.log").unlink()
+    (root / "kubelet-version").write_text("v1.35.8")
+    _, again = run_on(root, upgrade_script(spec_at("1.36.5").cluster))
+    assert not [line for line in again if "containerd" in line and line.startswith("systemctl")]
+
+
+def test_a_repository_key_without_the_pinned_fingerprint_stops_the_upgrade(tmp_path):
+    root = previous_node(tmp_path)
+    (root / "served-key").write_text("0123456789ABCDEF0123456789ABCDEF01234567")
+    result, made = run_on(root, upgrade_script(spec_at("1.36.5").cluster))
+    assert result.returncode == 1
+    assert "refusing the key at https://download.docker.com/linux/ubuntu/gpg" in result.stderr
+    assert not [line for line in made if "containerd.io=" in line or "kubeadm=" in line]
+
+
+def test_plan_against_a_containerd_1_7_cluster_moves_containerd_first(tmp_path, dev_config):
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "plan.json").write_bytes(gzip.decompress((PREVIOUS / "plan.json.gz").read_bytes()))
+    dev_config["hybrid-infra:cluster"]["kubernetesVersion"] = "1.36.5"
+    result = plan(tmp_path, dev_config, "out", against=str(earlier), show_secrets=True)
+    assert result.returncode == 0, result.stderr
+    assert "upgrade: running nodes move from Kubernetes 1.35.8 to 1.36.5" in result.stdout
+    said = result.stdout[result.stdout.index("upgrade: running nodes") :]
+    assert said.index("containerd.io 2.3.*") < said.index("kubeadm 1.36.5")
+    out = tmp_path / "out"
+    diff = changes(out)
+    updated = {r["urn"].rsplit("::", 1)[-1] for r in diff.values() if r["action"] == "update"}
+    assert {"dev-upgrade-control-plane", "dev-upgrade-workers"} <= updated
+    instances = [r for r in diff.values() if r["type"] == "openstack:compute/instance:Instance"]
+    assert len(instances) == 8 and {r["action"] for r in instances} == {"same"}
+    secret = yaml.safe_load((out / "manifests" / "secret-system-upgrade-hybrid-infra-upgrade.yaml").read_text())
+    script = next(iter(secret["stringData"].values()))
+    main = script[script.index("\nmain() {") :]
+    assert main.index("update_containerd") < main.index("use_repository_of_version") < main.index("install_package kubeadm")
+    # The very script the plan hands the controller, on a node the earlier plan made.
+    node = previous_node(tmp_path / "node")
+    ran, made = run_on(node, script)
+    assert ran.returncode == 0, ran.stderr
+    assert first(made, "systemctl restart containerd") < first(made, "apt-get -q -o DPkg::Lock::Timeout=600 install -y --allow-change-held-packages kubeadm=")

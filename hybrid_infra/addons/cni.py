@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
 
-from ..config.addons import AddonsSpec
+from ..config.addons import CALICO_CRDS_URL, AddonsSpec
 from ..config.cluster import ClusterSpec
 from ..objects import child_options
 from .helm import release
+from .manifests import PinnedManifest, install_release
 
 
 def cilium_values(cluster: ClusterSpec, api_host: str, api_port: int) -> dict[str, Any]:
@@ -69,17 +71,33 @@ class Cni(pulumi.ComponentResource):
         api_host: pulumi.Input[str],
         api_port: int,
         opts: pulumi.ResourceOptions,
+        base_dir: Path | None = None,
     ):
+        """``base_dir`` resolves a CRD manifest file named in the stack; default: the working directory."""
         super().__init__("hybrid-infra:index:Cni", name, None, opts)
         child = child_options(self, opts)
+        self.crds: list[pulumi.CustomResource] = []
+        self.crds_manifest: dict[str, Any] | None = None
         if cluster.cni == "cilium":
             values = pulumi.Output.from_input(api_host).apply(
                 lambda host: cilium_values_for(cluster, addons, host, api_port)
             )
             self.release = release(f"{name}-cilium", "cilium", "cilium", addons.charts.cilium, "kube-system", values, child)
         else:
+            # From v3.32 the chart renders the operator's resources but carries no CRDs: they come first.
+            version = addons.charts.calico.version
+            pinned = PinnedManifest(
+                "calico-crds", version, addons.calico_crds_source, CALICO_CRDS_URL.format(version=version), "addons.calicoCrds"
+            )
+            self.crds, self.crds_manifest = install_release(self, f"{name}-calico-crds", pinned, base_dir or Path.cwd(), opts)
             values = pulumi.Output.from_input(api_host).apply(lambda host: calico_values(cluster, host, api_port))
             self.release = release(
-                f"{name}-calico", "calico", "tigera-operator", addons.charts.calico, "tigera-operator", values, child
+                f"{name}-calico",
+                "calico",
+                "tigera-operator",
+                addons.charts.calico,
+                "tigera-operator",
+                values,
+                child_options(self, opts, *self.crds),
             )
-        self.register_outputs({})
+        self.register_outputs({"operatorManifest": self.crds_manifest} if self.crds_manifest else {})

@@ -100,6 +100,7 @@ def bootstrap_script(node: NodeBootstrap) -> str:
         "PACKAGE_REPOSITORY": cluster.packages.repository.rstrip("/"),
         "PACKAGE_REVISION": cluster.packages.revision,
         "PREINSTALLED": "true" if cluster.packages.preinstalled else "false",
+        **containerd_settings(cluster),
         "API_ENDPOINT": node.endpoint.host_port,
         # Only a joining control-plane node reads it; a worker's cloud-config must not change with it.
         "CONTROL_PLANE_NODES": " ".join(NodeGroup.control_plane(cluster).node_names) if node.group.role == "control-plane" else "",
@@ -210,34 +211,50 @@ def containerd_hosts(cluster: ClusterSpec) -> dict[str, str]:
 
 
 def containerd_config(cluster: ClusterSpec) -> str:
-    """containerd's whole config.toml, version 2 (docs/cri/config.md at containerd v1.7.27).
+    """containerd's whole config.toml, version 3, the format of containerd 2.x (docs/cri/config.md at
+    containerd v2.3.x: the CRI plugin split into ``io.containerd.cri.v1.images`` and ``.runtime``).
 
-    Nodes get Ubuntu 24.04's ``containerd`` package, 1.7.x, which reads version 2; containerd 2.x (an
-    image with it preinstalled) migrates a version 2 file on start (RELEASES.md at v2.0.7). Settings
-    not written here keep containerd's defaults.
+    containerd 2.0 to 2.2 read version 3 as it is; 2.3 and later migrate it on start. Settings not
+    written here keep containerd's defaults.
     """
-    cri = 'plugins."io.containerd.grpc.v1.cri"'
+    images, runtime = "plugins.'io.containerd.cri.v1.images'", "plugins.'io.containerd.cri.v1.runtime'"
     return "\n".join(
         [
-            "version = 2",
+            "version = 3",
             "",
-            f"[{cri}]",
-            f'  sandbox_image = "{kubeadm.pause_image(cluster)}"',
+            f"[{images}.pinned_images]",
+            f"  sandbox = '{kubeadm.pause_image(cluster)}'",
             "",
-            f"[{cri}.containerd]",
-            '  default_runtime_name = "runc"',
+            f"[{images}.registry]",
+            "  config_path = '/etc/containerd/certs.d'",
             "",
-            f"[{cri}.containerd.runtimes.runc]",
-            '  runtime_type = "io.containerd.runc.v2"',
+            f"[{runtime}.containerd]",
+            "  default_runtime_name = 'runc'",
             "",
-            f"[{cri}.containerd.runtimes.runc.options]",
+            f"[{runtime}.containerd.runtimes.runc]",
+            "  runtime_type = 'io.containerd.runc.v2'",
+            "",
+            f"[{runtime}.containerd.runtimes.runc.options]",
             "  SystemdCgroup = true",
-            "",
-            f"[{cri}.registry]",
-            '  config_path = "/etc/containerd/certs.d"',
             "",
         ]
     )
+
+
+def containerd_package(cluster: ClusterSpec) -> str:
+    """The apt version of ``containerd.io`` the nodes install: any patch of a line (``2.3.*``), or one release."""
+    version = cluster.packages.containerd.version
+    return f"{version}.*" if version.count(".") == 1 else f"{version}-*"
+
+
+def containerd_settings(cluster: ClusterSpec) -> dict[str, str]:
+    """What the node scripts need to install containerd 2 from its signed repository."""
+    containerd = cluster.packages.containerd
+    return {
+        "CONTAINERD_REPOSITORY": containerd.repository.rstrip("/"),
+        "CONTAINERD_KEY_FINGERPRINT": containerd.key_fingerprint,
+        "CONTAINERD_PACKAGE": containerd_package(cluster),
+    }
 
 
 def encryption_configuration(encryption_key: str) -> str:

@@ -37,8 +37,8 @@ _ENCRYPTION_ALGORITHM = {
 Step = Literal["init", "join-control-plane", "join-worker"]
 
 # kubeadm's PauseVersion for each Kubernetes minor the project accepts, from
-# cmd/kubeadm/app/constants/constants.go; the same per patch release in `kubeadm config images list`
-# (minikube's generated table, pkg/minikube/constants/constants_kubeadm_images.go).
+# cmd/kubeadm/app/constants/constants.go of k8s.io/kubernetes at v1.31.14, v1.32.13, v1.33.13, v1.34.4,
+# v1.35.8, v1.36.5 and v1.37.2 (the module proxy's source of each tag).
 PAUSE_VERSIONS = {
     "1.31": "3.10",
     "1.32": "3.10",
@@ -46,6 +46,7 @@ PAUSE_VERSIONS = {
     "1.34": "3.10.1",
     "1.35": "3.10.1",
     "1.36": "3.10.2",
+    "1.37": "3.10.2",
 }
 
 # v1beta4 Timeouts (InitConfiguration and JoinConfiguration carry them; kubeadm's defaults in the

@@ -41,11 +41,17 @@ install_packages() {
       log "the image has kubeadm $found, the cluster needs v$KUBERNETES_VERSION"
       return 1
     fi
+    found=$(containerd_major)
+    if [ "$found" != 2 ]; then
+      log "the image has containerd ${found:-none}.x, the cluster needs containerd 2"
+      return 1
+    fi
     return 0
   fi
   export DEBIAN_FRONTEND=noninteractive
-  retry 10 15 "${APT[@]}" update
-  retry 5 15 "${APT[@]}" install -y apt-transport-https ca-certificates curl gpg containerd
+  retry 10 15 "${APT[@]}" update || return 1
+  retry 5 15 "${APT[@]}" install -y apt-transport-https ca-certificates curl gpg || return 1
+  add_containerd_repository || return 1
   local minor repository
   minor=$(printf '%s' "$KUBERNETES_VERSION" | cut -d. -f1-2)
   repository="$PACKAGE_REPOSITORY/v$minor/deb/"
@@ -55,7 +61,8 @@ install_packages() {
     gpg --batch --yes --dearmor -o "$KEYRING" "${KEYRING}.asc"
   fi
   printf 'deb [signed-by=%s] %s /\n' "$KEYRING" "$repository" >"${ROOT}/etc/apt/sources.list.d/kubernetes.list"
-  retry 10 15 "${APT[@]}" update
+  retry 10 15 "${APT[@]}" update || return 1
+  install_containerd_package || return 1
   local version="$KUBERNETES_VERSION-$PACKAGE_REVISION"
   retry 5 15 "${APT[@]}" install -y --allow-change-held-packages \
     "kubelet=$version" "kubeadm=$version" "kubectl=$version"

@@ -1,11 +1,11 @@
 # shellcheck shell=bash
-# Moves this node to KUBERNETES_VERSION in place, as kubeadm's upgrade guide does it: the package
-# repository of the new minor, kubeadm first, `kubeadm upgrade apply` on the first control-plane
-# node (the cluster still runs the old version) or `kubeadm upgrade node` everywhere else, then
-# kubelet and kubectl, and a kubelet restart. The system-upgrade-controller runs it on the host
-# (chroot) after cordoning and draining the node, one control-plane node at a time, and uncordons
-# the node when it succeeds. Idempotent: a node already at the version only gets its label.
-# Its argument is the node's role: control-plane or worker.
+# Moves this node to KUBERNETES_VERSION in place, as kubeadm's upgrade guide does it: containerd 2 and
+# its configuration for the new version first, then the package repository of the new minor, kubeadm,
+# `kubeadm upgrade apply` on the first control-plane node (the cluster still runs the old version) or
+# `kubeadm upgrade node` everywhere else, then kubelet and kubectl, and a kubelet restart. The
+# system-upgrade-controller runs it on the host (chroot) after cordoning and draining the node, one
+# control-plane node at a time, and uncordons the node when it succeeds. Idempotent: a node already
+# at the version only gets its label. Its argument is the node's role: control-plane or worker.
 # Everything happens below ROOT: "" on a node, a scratch directory when the script is exercised.
 readonly ROOT="${HYBRID_INFRA_ROOT:-}"
 readonly ROLE="${1:-}"
@@ -14,6 +14,7 @@ readonly KEYRING="/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 readonly SOURCES="${ROOT}/etc/apt/sources.list.d/kubernetes.list"
 readonly ADMIN_CONF="/etc/kubernetes/admin.conf"
 readonly KUBELET_CONF="/etc/kubernetes/kubelet.conf"
+readonly CONTAINERD_CONFIG_FILE="${ROOT}/etc/containerd/config.toml"
 APT=(apt-get -q -o DPkg::Lock::Timeout=600)
 
 log() {
@@ -36,6 +37,34 @@ install_package() {
   apt-mark unhold "${packages[@]}" >/dev/null || return 1
   retry 5 15 "${APT[@]}" install -y --allow-change-held-packages "${versioned[@]}" || return 1
   apt-mark hold "${packages[@]}" >/dev/null
+}
+
+# Kubernetes 1.35 is the last minor to support containerd 1.x: a node made with the distribution's
+# containerd 1.7 moves to containerd.io 2 before its kubelet moves, with the kubelet stopped meanwhile
+# (running containers outlive containerd's restart). Every node also gets the configuration of the new
+# version (its pause image) before kubeadm restarts anything.
+update_containerd() {
+  local major rendered
+  major=$(containerd_major) || return 1
+  rendered=$(mktemp) || return 1
+  printf '%s' "$CONTAINERD_CONFIG" >"$rendered" || return 1
+  if [ "$major" = 2 ] && cmp -s "$rendered" "$CONTAINERD_CONFIG_FILE"; then
+    rm -f "$rendered"
+    return 0
+  fi
+  log "containerd $major.x: moving to containerd.io $CONTAINERD_PACKAGE with the configuration of v$KUBERNETES_VERSION"
+  systemctl stop kubelet || return 1
+  if [ "$major" != 2 ]; then
+    add_containerd_repository && retry 10 15 "${APT[@]}" update && install_containerd_package || return 1
+  fi
+  install -m 0644 "$rendered" "$CONTAINERD_CONFIG_FILE" && rm -f "$rendered" || return 1
+  systemctl restart containerd || return 1
+  major=$(containerd_major) || return 1
+  if [ "$major" != 2 ]; then
+    log "containerd is still $major.x after the install"
+    return 1
+  fi
+  systemctl start kubelet
 }
 
 # The cluster's version as kubeadm keeps it; the first control-plane node to run finds the old one.
@@ -88,6 +117,7 @@ main() {
   else
     log "upgrading $ROLE node from $kubelet to v$KUBERNETES_VERSION"
     export DEBIAN_FRONTEND=noninteractive
+    update_containerd || return 1
     use_repository_of_version || return 1
     install_package kubeadm || return 1
     upgrade_kubeadm_state || return 1

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..config.cluster import VERSION_LABEL, ClusterSpec
-from .cloudinit import shell_script
+from .cloudinit import containerd_config, containerd_package, containerd_settings, shell_script
+from .kubeadm import pause_image
 
 
 def upgrade_script(cluster: ClusterSpec) -> str:
@@ -14,5 +15,17 @@ def upgrade_script(cluster: ClusterSpec) -> str:
             "PACKAGE_REPOSITORY": cluster.packages.repository.rstrip("/"),
             "PACKAGE_REVISION": cluster.packages.revision,
             "VERSION_LABEL": VERSION_LABEL,
+            **containerd_settings(cluster),
+            "CONTAINERD_CONFIG": containerd_config(cluster),
         },
+    )
+
+
+def upgrade_steps(cluster: ClusterSpec) -> str:
+    """What the upgrade script does on a node, in its order (node-upgrade.sh ``main``)."""
+    version = cluster.kubernetes_version
+    return (
+        f"first containerd (containerd.io {containerd_package(cluster)} in place of a containerd 1.x, and its "
+        f"configuration with the sandbox image {pause_image(cluster)}), then kubeadm {version} and "
+        f"`kubeadm upgrade`, then kubelet and kubectl {version}"
     )

@@ -8,13 +8,53 @@ from pydantic import Field, model_validator
 
 from .errors import problem
 from .fields import DnsLabel, HttpUrl, NonEmpty, Sha256, Spec
+from .versions import Pin
 
-CILIUM_VERSION = "1.19.3"
-CALICO_VERSION = "v3.30.3"
+CILIUM_VERSION = "1.20.2"
+CALICO_VERSION = "v3.32.1"
 KUBEVIRT_VERSION = "v1.9.0"
 CDI_VERSION = "v1.66.0"
-MULTUS_VERSION = "v4.2.2"
+MULTUS_VERSION = "v4.3.0"
 SYSTEM_UPGRADE_CONTROLLER_VERSION = "v0.20.1"
+CALICO_CRDS_URL = "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests/operator-crds.yaml"
+"""Calico's CRDs and the operator's, which the tigera-operator chart no longer carries from v3.32
+(projectcalico/calico v3.32.1, charts/tigera-operator/README.md)."""
+CALICO_CRDS_SHA256 = "192f8b2d934ef24b62e86b7e1a6e1762d1c8af26a916f78057bc13fa5ed60f71"
+"""sha256 of manifests/operator-crds.yaml at the tag v3.32.1."""
+
+ADDON_PINS = {
+    "cilium": Pin(
+        "Cilium",
+        CILIUM_VERSION,
+        ("1.33", "1.36"),
+        "cilium/cilium v1.20.2, Documentation/network/kubernetes/requirements.rst",
+    ),
+    "calico": Pin(
+        "Calico",
+        CALICO_VERSION,
+        ("1.34", "1.36"),
+        "tigera/docs f2a2762, calico_versioned_docs/version-3.32/_includes/partials/_system-requirements.mdx",
+    ),
+    "kubevirt": Pin(
+        "KubeVirt", KUBEVIRT_VERSION, ("1.34", "1.36"), "kubevirt/sig-release 9157c79, releases/k8s-support-matrix.md"
+    ),
+    "cdi": Pin(
+        "CDI",
+        CDI_VERSION,
+        ("1.34", "1.36"),
+        "kubevirt/containerized-data-importer v1.66.0, cluster-up/cluster/k8s-1.34 to k8s-1.36 (the clusters its CI tests)",
+    ),
+    "multus": Pin(
+        "Multus", MULTUS_VERSION, None, "k8snetworkplumbingwg/multus-cni v4.3.0 states no range (go.mod: k8s.io/api v0.35.2)"
+    ),
+    "systemUpgrade": Pin(
+        "system-upgrade-controller",
+        SYSTEM_UPGRADE_CONTROLLER_VERSION,
+        None,
+        "rancher/system-upgrade-controller v0.20.1 states no range (go.mod: k8s.io/api v0.36.0)",
+    ),
+}
+"""The add-ons' default pins, by their key under ``addons``."""
 
 
 class ChartSpec(Spec):
@@ -90,9 +130,37 @@ class SystemUpgradeSpec(Spec):
 
 class AddonsSpec(Spec):
     charts: ChartsSpec = ChartsSpec()
+    calico_crds: ManifestSource = Field(
+        ManifestSource(), description="Calico's CRDs, applied before its chart; the release's operator-crds.yaml"
+    )
     storage_class: StorageClassSpec = StorageClassSpec()
     kubevirt: KubeVirtSpec = KubeVirtSpec()
     cdi: CdiSpec = CdiSpec()
     multus: MultusSpec = MultusSpec()
     system_upgrade: SystemUpgradeSpec = SystemUpgradeSpec()
 
+    @model_validator(mode="after")
+    def _calico_crds_pinned(self) -> AddonsSpec:
+        if self.calico_crds.sha256 is None and self.calico_crds.url is not None:
+            raise problem("missing; a manifest from a custom url must be pinned by its sha256", key="calicoCrds.sha256")
+        return self
+
+    def pins(self, cni: str) -> list[Pin]:
+        """The default pins this stack keeps: an add-on set to another version is the stack's own choice."""
+        chosen = {
+            "cilium": self.charts.cilium.version if cni == "cilium" else None,
+            "calico": self.charts.calico.version if cni == "calico" else None,
+            "kubevirt": self.kubevirt.version,
+            "cdi": self.cdi.version,
+            "multus": self.multus.version if self.multus.enabled else None,
+            "systemUpgrade": self.system_upgrade.version,
+        }
+        return [pin for key, pin in ADDON_PINS.items() if chosen[key] == pin.version]
+
+    @property
+    def calico_crds_source(self) -> ManifestSource:
+        """The CRD manifest's source; the pinned digest when it is the release's own at the pinned version."""
+        source = self.calico_crds
+        if source.sha256 is None and source.url is None and source.file is None and self.charts.calico.version == CALICO_VERSION:
+            return ManifestSource(sha256=CALICO_CRDS_SHA256)
+        return source

@@ -78,11 +78,24 @@ class EndpointSpec(TypedDict):
     """With type vip, the image announcing the address."""
 
 
+class ContainerdSpec(TypedDict):
+    """containerd 2 from a signed apt repository (``containerd.io``)."""
+
+    repository: NotRequired[str]
+    """The apt repository or its mirror (Docker's by default)."""
+    version: NotRequired[str]
+    """A release line such as 2.3 (any patch of it) or one release such as 2.3.1."""
+    key_fingerprint: NotRequired[str]
+    """Fingerprint of the repository's signing key; a key without it is refused."""
+
+
 class PackagesSpec(TypedDict):
     """Where the nodes get containerd, kubelet, kubeadm and kubectl."""
 
     preinstalled: NotRequired[bool]
-    """The image already has them at the cluster's version."""
+    """The image already has them at the cluster's version (containerd 2)."""
+    containerd: NotRequired[ContainerdSpec]
+    """Where containerd 2 comes from."""
     repository: NotRequired[str]
     """Base of the Kubernetes package repository or its mirror."""
     revision: NotRequired[str]
@@ -117,7 +130,7 @@ class ClusterSpec(TypedDict):
     name: str
     """DNS-1123 label of at most 20 characters."""
     kubernetes_version: NotRequired[str]
-    """An exact release MAJOR.MINOR.PATCH, from 1.31 to 1.36."""
+    """An exact release MAJOR.MINOR.PATCH, from 1.31 to 1.37."""
     network: NotRequired[NetworkSpec]
     """Node, pod and service networks."""
     control_plane: ControlPlaneSpec
@@ -239,6 +252,8 @@ class AddonsSpec(TypedDict):
 
     charts: NotRequired[ChartsSpec]
     """The CNI charts."""
+    calico_crds: NotRequired[ManifestSource]
+    """Calico's CRDs, applied before its chart: the release's operator-crds.yaml, or a mirror."""
     storage_class: NotRequired[StorageClassSpec]
     """The default StorageClass."""
     kubevirt: NotRequired[KubeVirtSpec]

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import problem
+from .versions import Pin
 from .fields import (
     DEFAULT_KUBERNETES_VERSION,
     TAINT_EFFECTS,
@@ -35,6 +36,7 @@ POOL_LABEL = "hybrid-infra.io/pool"
 VERSION_LABEL = "hybrid-infra.io/kubernetes-version"
 """Every node carries the Kubernetes version it was bootstrapped or last upgraded to under this label."""
 KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip:v1.2.3"
+"""kube-vip v1.2.3, the newest release (kube-vip/kube-vip tags)."""
 API_PORT = 6443
 
 
@@ -199,10 +201,72 @@ class EndpointSpec(Spec):
         return self
 
 
+CONTAINERD_REPOSITORY = "https://download.docker.com/linux/ubuntu"
+"""Docker's apt repository, which publishes containerd 2 as ``containerd.io`` for each Ubuntu release
+(docker/docs, content/manuals/engine/install/ubuntu.md)."""
+CONTAINERD_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+"""The fingerprint of the key that signs that repository, as Docker's install guide states it
+(docker/docker.github.io, engine/install/ubuntu.md: "9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88")."""
+CONTAINERD_VERSION = "2.3"
+"""containerd's long-term support line, supported until April 30, 2028, and the one containerd recommends
+first for Kubernetes 1.36 ("2.3.0+, 2.2.0+"; 1.35: "2.2.0+, 2.1.5+, 1.7.28+"): containerd/containerd
+RELEASES.md at v2.3.7, "Kubernetes Support". Any patch of it."""
+
+
+CLUSTER_PINS = {
+    "containerd": Pin(
+        "containerd",
+        CONTAINERD_VERSION,
+        ("1.32", "1.36"),
+        "containerd/containerd v2.3.7, RELEASES.md, Kubernetes Support (1.32: 2.1.0+ ... 1.36: 2.3.0+)",
+    ),
+    "kubeVip": Pin("kube-vip", KUBE_VIP_IMAGE, None, "kube-vip/kube-vip v1.2.3 states no range (go.mod: k8s.io/api v0.36.3)"),
+}
+"""The cluster's default pins, by their key in ``cluster``."""
+
+
+def _containerd_version(value: str) -> str:
+    parts = value.split(".")
+    if not (2 <= len(parts) <= 3 and all(part.isdigit() for part in parts) and parts[0] == "2"):
+        raise problem(
+            f"{value!r} is not allowed; use containerd 2: a release line such as {CONTAINERD_VERSION} or a release "
+            "such as 2.3.1 (Kubernetes 1.36 and later need containerd 2)"
+        )
+    return value
+
+
+def _fingerprint(value: str) -> str:
+    compact = value.replace(" ", "").upper()
+    if len(compact) != 40 or any(c not in "0123456789ABCDEF" for c in compact):
+        raise problem(f"{value!r} is not allowed; give the signing key's 40 hexadecimal digits (spaces allowed)")
+    return compact
+
+
+class ContainerdSpec(Spec):
+    """containerd 2 from a signed apt repository (``containerd.io``, which brings its own runc)."""
+
+    repository: HttpUrl = Field(CONTAINERD_REPOSITORY, description="apt repository of containerd.io (or its mirror)")
+    version: NonEmpty = Field(CONTAINERD_VERSION, description="a release line (any patch of it) or one release")
+    key_fingerprint: NonEmpty = Field(
+        CONTAINERD_KEY_FINGERPRINT, description="fingerprint of the repository's signing key; a key without it is refused"
+    )
+
+    @field_validator("version")
+    @classmethod
+    def _containerd_2(cls, value: str) -> str:
+        return _containerd_version(value)
+
+    @field_validator("key_fingerprint")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        return _fingerprint(value)
+
+
 class PackagesSpec(Spec):
     preinstalled: bool = Field(
-        False, description="the image already has containerd, kubelet, kubeadm and kubectl at the cluster's version"
+        False, description="the image already has containerd 2, kubelet, kubeadm and kubectl at the cluster's version"
     )
+    containerd: ContainerdSpec = ContainerdSpec()
     repository: HttpUrl = Field(
         "https://pkgs.k8s.io/core:/stable:", description="base of the Kubernetes package repository (or its mirror)"
     )
@@ -274,6 +338,11 @@ class ClusterSpec(Spec):
                 raise problem(f"{pool.name!r} is not allowed; pool names must be unique", key=f"[{index}].name")
             seen.add(pool.name)
         return pools
+
+    def pins(self) -> list[Pin]:
+        """The default pins of the nodes' runtime and endpoint this cluster keeps."""
+        chosen = {"containerd": self.packages.containerd.version, "kubeVip": self.endpoint.kube_vip_image}
+        return [pin for key, pin in CLUSTER_PINS.items() if chosen[key] == pin.version]
 
     def node_count(self, pools: Collection[str] | None = None) -> int:
         """The cluster's nodes, or those of the pools named (the control plane's is ``control-plane``)."""

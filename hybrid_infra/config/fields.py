@@ -14,10 +14,14 @@ from pydantic.alias_generators import to_camel
 from .errors import problem
 
 MIN_KUBERNETES = (1, 31)
-# The newest minor the bootstrap knows kubeadm's pause image for (PAUSE_VERSIONS in
-# bootstrap/kubeadm.py; tests/test_bootstrap.py keeps both in step).
-MAX_KUBERNETES = (1, 36)
-DEFAULT_KUBERNETES_VERSION = "1.34.2"
+# The newest minor upstream has released (k8s.io/kubernetes v1.37.2; 1.38 is at v1.38.0-beta.0), and
+# the newest the bootstrap knows kubeadm's pause image for (PAUSE_VERSIONS in bootstrap/kubeadm.py;
+# tests/test_bootstrap.py keeps both in step).
+MAX_KUBERNETES = (1, 37)
+DEFAULT_KUBERNETES_VERSION = "1.35.8"
+"""The newest patch of the newest minor every pinned add-on supports (docs/versions.md says which pins
+stop 1.36 and 1.37), at the newest patch the Go module proxy serves k8s.io/kubernetes at, so that
+`make e2e` runs the kubeadm users get. ``tests/test_versions.py`` holds it to the pins' ranges."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")

@@ -20,6 +20,7 @@ from .addons import AddonsSpec
 from .cluster import CONTROL_PLANE_POOL, ClusterSpec
 from .errors import ConfigError, format_errors, problem, suggestion
 from .fields import Spec
+from .versions import Pin
 from .workloads import WorkloadsSpec
 
 if TYPE_CHECKING:
@@ -54,6 +55,14 @@ class StackSpec(Spec):
     @property
     def platform_section(self) -> PlatformSection:
         return self.sections[self.platform]
+
+    def pins(self) -> list[Pin]:
+        """Every default pin the stack keeps: the cluster's, the add-ons' and each platform section's."""
+        return [
+            *self.cluster.pins(),
+            *self.addons.pins(self.cluster.cni),
+            *(pin for section in self.sections.values() for pin in section.pins()),
+        ]
 
     def nodes_on(self, platform: str, pools: Collection[str] | None = None) -> int:
         """The nodes a platform section runs, or those of its pools named (the control plane's is ``control-plane``).

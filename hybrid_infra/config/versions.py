@@ -9,9 +9,12 @@ plan --against`` (the earlier plan's versions).
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from .fields import MAX_KUBERNETES, MIN_KUBERNETES
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
@@ -30,6 +33,75 @@ VERSION_KEYS = (
     VersionKey("kubevirtVersion", "addons.kubevirt.version", "KubeVirt"),
     VersionKey("cdiVersion", "addons.cdi.version", "CDI"),
 )
+
+
+END_OF_LIFE = {
+    "1.31": datetime.date(2025, 11, 11),
+    "1.32": datetime.date(2026, 2, 28),
+    "1.33": datetime.date(2026, 6, 28),
+    "1.34": datetime.date(2026, 10, 27),
+    "1.35": datetime.date(2027, 2, 28),
+    "1.36": datetime.date(2027, 6, 28),
+}
+"""The day upstream stops patching each minor: kubernetes/website data/releases/schedule.yaml
+(``endOfLifeDate``; minors already ended in data/releases/eol.yaml), as read on 2026-12-07. A minor
+missing here has no date in that calendar yet (1.37)."""
+
+
+def minor_of(version: str) -> tuple[int, int] | None:
+    parts = _parts(version)
+    return (parts[0], parts[1]) if parts else None
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A version the project pins by default, and the Kubernetes minors its upstream supports.
+
+    docs/versions.md shows every pin with its source; a test finds each there.
+    """
+
+    component: str
+    version: str
+    kubernetes: tuple[str, str] | None
+    """The oldest and newest minor upstream supports at that tag; None: upstream states no range."""
+    source: str
+    """Where upstream says so: repository, tag and file."""
+
+    def supports(self, version: str) -> bool:
+        minor = minor_of(version)
+        if self.kubernetes is None or minor is None:
+            return True
+        low, high = (minor_of(f"{bound}.0") for bound in self.kubernetes)
+        assert low is not None and high is not None
+        return low <= minor <= high
+
+
+def unsupported_warnings(version: str, pins: list[Pin]) -> list[str]:
+    """One line naming ``cluster.kubernetesVersion`` for each pin whose upstream does not support ``version``."""
+    return [
+        f"cluster.kubernetesVersion: {version} is outside what {pin.component} {pin.version} supports "
+        f"({pin.kubernetes[0]} to {pin.kubernetes[1]}; docs/versions.md)"
+        for pin in pins
+        if pin.kubernetes is not None and not pin.supports(version)
+    ]
+
+
+def end_of_life_warning(version: str, today: datetime.date) -> str | None:
+    """One line naming ``cluster.kubernetesVersion`` when ``version``'s minor is past its end of life on ``today``."""
+    parts = _parts(version)
+    if parts is None:
+        return None
+    minor = f"{parts[0]}.{parts[1]}"
+    ended = END_OF_LIFE.get(minor)
+    if ended is None or today <= ended:
+        return None
+    accepted = [f"{MIN_KUBERNETES[0]}.{m}" for m in range(MIN_KUBERNETES[1], MAX_KUBERNETES[1] + 1)]
+    supported = [m for m in accepted if END_OF_LIFE.get(m, today) >= today]
+    after = f"; upstream patches {', '.join(supported)}" if supported else ""
+    return (
+        f"cluster.kubernetesVersion: {version} is past its end of life ({minor} left upstream patch support on "
+        f"{ended.isoformat()}){after}: upgrade one minor at a time (docs/versions.md)"
+    )
 
 
 def _parts(version: str) -> tuple[int, int, int] | None:

@@ -19,6 +19,7 @@ import pulumi
 
 from ..config.cluster import API_PORT, ClusterSpec
 from ..config.fields import Spec
+from ..config.versions import Pin
 from ..topology import NodeGroup, PlatformHints, Role
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ class PlatformSection(Spec):
 
     def versions(self) -> list[str]:
         """The platform's pinned add-ons, as ``name version``, for the plan's summary."""
+        return []
+
+    def pins(self) -> list[Pin]:
+        """The platform's default pins this section keeps, with the Kubernetes minors each supports."""
         return []
 
     @classmethod

@@ -12,7 +12,7 @@ import yaml
 
 from hybrid_infra import POOL_LABEL
 from hybrid_infra.testing import Secret, Simulation, Unknown, simulate
-from tests.conftest import cloud_init_schema
+from tests.conftest import VALIDATE_VERSION, cloud_init_schema
 from tests.openapi import CDI_SCHEMA, KUBEVIRT_SCHEMA, check_openapi
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -179,7 +179,7 @@ def test_the_lab_objects_pass_kubernetes_validate_strict(up):
     found.append(named(up, "lab-dev-namespace"))
     assert sorted(r.type.rsplit(":", 1)[-1] for r in found) == ["Namespace", "Secret", "Secret", "Service", "Service"]
     for resource in found:
-        kubernetes_validate.validate(plain(resource.inputs), "1.34.0", strict=True)
+        kubernetes_validate.validate(plain(resource.inputs), VALIDATE_VERSION, strict=True)
     ports = {r.inputs["metadata"]["name"]: [p["port"] for p in r.inputs["spec"]["ports"]] for r in found if r.type.endswith("Service")}
     assert ports == {"devbox": [22], "web": [22, 80]}
 

@@ -12,7 +12,7 @@ from ...addons.storage import DefaultStorageClass
 from ...config.addons import AddonsSpec
 from ...config.cluster import ClusterSpec
 from ...objects import child_options
-from .config import AwsSpec
+from .config import CCM_CHART_VERSION, CCM_IMAGE_TAG, AwsSpec
 
 EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
 STORAGE_PARAMETERS = {"type": "gp3", "encrypted": "true"}
@@ -21,12 +21,16 @@ EBS_CSI_CONTROLLER = "ebs-csi-controller"
 """The chart's controller Deployment (charts/aws-ebs-csi-driver/templates/controller.yaml, 2.64.0)."""
 
 
-def ccm_values() -> dict[str, Any]:
-    """Chart aws-cloud-controller-manager 0.0.10 runs on the control-plane nodes (values.yaml nodeSelector),
+def ccm_values(spec: AwsSpec) -> dict[str, Any]:
+    """Chart aws-cloud-controller-manager 0.0.11 runs on the control-plane nodes (values.yaml nodeSelector),
     in the pod network unless ``hostNetworking`` (templates/daemonset.yaml). On the host network it
     reaches the instance metadata (region, credentials of the instance profile) despite the hop limit of
-    1, and it is no endpoint of the CNI's policy that denies pods the metadata address."""
-    return {"hostNetworking": True}
+    1, and it is no endpoint of the CNI's policy that denies pods the metadata address. On the pinned
+    chart, the image is the release for the cluster's minor (``image.tag``); another chart keeps its own."""
+    values: dict[str, Any] = {"hostNetworking": True}
+    if spec.charts.cloud_controller_manager.version == CCM_CHART_VERSION:
+        values["image"] = {"tag": CCM_IMAGE_TAG}
+    return values
 
 
 def ebs_csi_values(cluster: ClusterSpec, region: str) -> dict[str, Any]:
@@ -59,7 +63,7 @@ class AwsCloudProvider(pulumi.ComponentResource):
             "aws-cloud-controller-manager",
             spec.charts.cloud_controller_manager,
             "kube-system",
-            ccm_values(),
+            ccm_values(spec),
             child_options(self, opts),
         )
         # The node plugin reads what the controller manager writes on the Nodes: it comes after.

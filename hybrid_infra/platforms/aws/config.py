@@ -14,6 +14,7 @@ from ...config.addons import ChartSpec
 from ...config.cluster import ClusterSpec, NodeLimit
 from ...config.errors import problem
 from ...config.fields import Cidr, Int, NonEmpty, Spec
+from ...config.versions import Pin
 from ...topology import NodeGroup, node_groups
 from ..contract import PlatformSection, PoolPlacement
 
@@ -21,15 +22,33 @@ if TYPE_CHECKING:
     from ...config.stack import StackSpec
 
 CCM_CHART_REPOSITORY = "https://kubernetes.github.io/cloud-provider-aws"
-CCM_CHART_VERSION = "0.0.10"
-"""Chart aws-cloud-controller-manager 0.0.10 runs cloud-controller-manager v1.34.0, the cluster's minor
-(kubernetes/cloud-provider-aws, tag helm-chart-aws-cloud-controller-manager-0.0.10,
-charts/aws-cloud-controller-manager/Chart.yaml and values.yaml)."""
+CCM_CHART_VERSION = "0.0.11"
+"""Chart aws-cloud-controller-manager 0.0.11, the newest (kubernetes/cloud-provider-aws, tag
+helm-chart-aws-cloud-controller-manager-0.0.11); its values.yaml runs v1.35.0 unless ``image.tag`` says."""
+CCM_IMAGE_TAG = "v1.35.2"
+"""The cloud controller manager for Kubernetes 1.35 at its newest patch whose image the registry's
+promoter lists (kubernetes/k8s.io, registry.k8s.io/images/k8s-staging-provider-aws/images.yaml); set on
+chart 0.0.11 only. Upstream pairs each release with its own Kubernetes minor (docs/README.md)."""
 EBS_CSI_CHART_REPOSITORY = "https://kubernetes-sigs.github.io/aws-ebs-csi-driver"
 EBS_CSI_CHART_VERSION = "2.64.0"
 """Chart aws-ebs-csi-driver 2.64.0 runs the driver v1.64.0, compatible with the Kubernetes releases the
 Kubernetes project and EKS support, 1.34 among them (kubernetes-sigs/aws-ebs-csi-driver, tag
 helm-chart-aws-ebs-csi-driver-2.64.0, charts/aws-ebs-csi-driver/Chart.yaml, README.md "Compatibility")."""
+
+PINS = {
+    "cloudControllerManager": Pin(
+        f"AWS cloud controller manager chart (image {CCM_IMAGE_TAG})",
+        CCM_CHART_VERSION,
+        ("1.35", "1.35"),
+        "kubernetes/cloud-provider-aws v1.35.2, docs/README.md (a release works with its own Kubernetes minor only)",
+    ),
+    "ebsCsiDriver": Pin(
+        "EBS CSI driver chart",
+        EBS_CSI_CHART_VERSION,
+        None,
+        "kubernetes-sigs/aws-ebs-csi-driver v1.64.0, README.md: every Kubernetes version the Kubernetes project supports",
+    ),
+}
 
 CANONICAL_OWNER = "099720109477"
 """Canonical's AWS account, which publishes the Ubuntu images (kubernetes/kops v1.36.2,
@@ -203,6 +222,10 @@ class AwsSpec(PlatformSection):
             f"AWS cloud controller manager chart {self.charts.cloud_controller_manager.version}",
             f"EBS CSI driver chart {self.charts.ebs_csi_driver.version}",
         ]
+
+    def pins(self) -> list[Pin]:
+        chosen = {"cloudControllerManager": self.charts.cloud_controller_manager, "ebsCsiDriver": self.charts.ebs_csi_driver}
+        return [pin for key, pin in PINS.items() if chosen[key].version == pin.version]
 
     def zones_key(self) -> str:
         """The key that decides the zones: the reused subnets, or the zone list."""

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from ...config.addons import ChartSpec
 from ...config.errors import problem
 from ...config.fields import IPv4, Cidr, HttpUrl, Int, NonEmpty, Secret, Spec
+from ...config.versions import Pin
 from ...topology import NodeGroup
 from ..contract import PlatformSection, PoolPlacement
 
@@ -16,8 +17,26 @@ if TYPE_CHECKING:
     from ...config.stack import StackSpec
 
 CHART_REPOSITORY = "https://kubernetes.github.io/cloud-provider-openstack"
-CCM_VERSION = "2.34.1"
-CINDER_CSI_VERSION = "2.34.1"
+CCM_VERSION = "2.35.0"
+CINDER_CSI_VERSION = "2.35.0"
+"""Charts openstack-cloud-controller-manager and openstack-cinder-csi 2.35.0 run v1.35.0, the release
+for Kubernetes 1.35 (kubernetes/cloud-provider-openstack, tags openstack-cloud-controller-manager-2.35.0
+and openstack-cinder-csi-2.35.0, Chart.yaml appVersion)."""
+PINS = {
+    "cloudControllerManager": Pin(
+        "OpenStack cloud controller manager chart",
+        CCM_VERSION,
+        ("1.35", "1.35"),
+        "kubernetes/cloud-provider-openstack v1.35.0, docs/cinder-csi-plugin/using-cinder-csi-plugin.md "
+        "(a release per Kubernetes release) and docs/release-procedure.md",
+    ),
+    "cinderCsi": Pin(
+        "Cinder CSI chart",
+        CINDER_CSI_VERSION,
+        ("1.35", "1.35"),
+        "kubernetes/cloud-provider-openstack v1.35.0, docs/cinder-csi-plugin/using-cinder-csi-plugin.md",
+    ),
+}
 LOAD_BALANCER_PROVIDER = "amphora"
 """Octavia's amphora driver, for the API endpoint and Services alike: the OVN driver has no HTTPS
 health monitors (ovn-octavia-provider 10.0.0: TCP and UDP-CONNECT only)."""
@@ -103,6 +122,12 @@ class OpenStackSpec(PlatformSection):
             f"OpenStack CCM {self.charts.cloud_controller_manager.version}",
             f"Cinder CSI {self.charts.cinder_csi.version}",
         ]
+
+    def pins(self) -> list[Pin]:
+        if self.cloud_provider is None:
+            return []
+        chosen = {"cloudControllerManager": self.charts.cloud_controller_manager, "cinderCsi": self.charts.cinder_csi}
+        return [pin for key, pin in PINS.items() if chosen[key].version == pin.version]
 
     def check(self, stack: StackSpec) -> None:
         cluster = stack.cluster

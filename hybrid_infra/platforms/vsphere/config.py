@@ -25,6 +25,7 @@ from ...config.fields import (
     quantity_bytes,
     strict_str,
 )
+from ...config.versions import Pin
 from ...topology import NodeGroup, node_groups
 from ..contract import PlatformSection, PoolPlacement
 
@@ -32,16 +33,30 @@ if TYPE_CHECKING:
     from ...config.stack import StackSpec
 
 CHART_REPOSITORY = "https://kubernetes.github.io/cloud-provider-vsphere"
-CPI_VERSION = "1.34.0"
-"""Chart vsphere-cpi 1.34.0 (image cloud-provider-vsphere v1.34.0), the release for Kubernetes 1.34.x in
-kubernetes/cloud-provider-vsphere's README version matrix; its index.yaml lists the chart at this repository."""
-CSI_VERSION = "v3.6.3"
-"""kubernetes-sigs/vsphere-csi-driver v3.6.3, the 3.6 line built against Kubernetes 1.34 (go.mod at the tag)."""
+CPI_VERSION = "1.35.1"
+"""Chart vsphere-cpi 1.35.1 (image cloud-provider-vsphere v1.35.1), the release for Kubernetes 1.35.x in
+kubernetes/cloud-provider-vsphere's README version matrix (tag v1.35.1); its index.yaml lists the chart at
+this repository."""
+CSI_VERSION = "v3.7.3"
+"""kubernetes-sigs/vsphere-csi-driver v3.7.3, the newest stable release, of the 3.7 line built against
+Kubernetes 1.35 (go.mod at the tag: k8s.io/kubernetes v1.35.0)."""
 CSI_MANIFEST_URL = (
     "https://raw.githubusercontent.com/kubernetes-sigs/vsphere-csi-driver/{version}/manifests/vanilla/vsphere-csi-driver.yaml"
 )
-CSI_MANIFEST_SHA256 = "e5b3730805beca9544976cb1b6c2e6fdf65c82c170c2e1077a8056eea686965d"
-"""sha256 of manifests/vanilla/vsphere-csi-driver.yaml at the tag v3.6.3."""
+CSI_MANIFEST_SHA256 = "594c5769f14de0bd89309edca0c15e29efb73bd7e727833965e0ee41dac38531"
+"""sha256 of manifests/vanilla/vsphere-csi-driver.yaml at the tag v3.7.3."""
+PINS = {
+    "cpi": Pin(
+        "vSphere CPI chart", CPI_VERSION, ("1.35", "1.35"), "kubernetes/cloud-provider-vsphere v1.35.1, README.md (version matrix)"
+    ),
+    "csi": Pin(
+        "vSphere CSI driver",
+        CSI_VERSION,
+        ("1.33", "1.35"),
+        "vsphere-tmm/helm-charts issue 106 (3.7: Kubernetes 1.33 to 1.35); the repository states none, "
+        "its go.mod at v3.7.3 builds against k8s.io/kubernetes v1.35.0",
+    ),
+}
 
 _THUMBPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+$")
 # What vsphere-csi-driver v3.6.3 accepts (pkg/common/config, isValidvCenterUsernameWithDomain): a
@@ -257,6 +272,12 @@ class VSphereSpec(PlatformSection):
         if self.cloud_provider is None:
             return []
         return [f"vSphere CPI {self.charts.cloud_controller_manager.version}", f"vSphere CSI {self.csi_driver.version}"]
+
+    def pins(self) -> list[Pin]:
+        if self.cloud_provider is None:
+            return []
+        chosen = {"cpi": self.charts.cloud_controller_manager.version, "csi": self.csi_driver.version}
+        return [pin for key, pin in PINS.items() if chosen[key] == pin.version]
 
     def check(self, stack: StackSpec) -> None:
         cluster = stack.cluster

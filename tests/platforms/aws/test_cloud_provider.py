@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
+from hybrid_infra.config import parse_stack_config
 from hybrid_infra.offline.plan import run_plan, write_plan
+from hybrid_infra.platforms.aws.cloud_provider import ccm_values
 from hybrid_infra.offline.simulate import Simulation
 from tests.conftest import STACKS, cloud_init_schema
+from tests.platforms.aws.conftest import load_aws_config
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -35,20 +38,31 @@ def releases(result: Simulation) -> dict[str, Any]:
 def test_the_charts_are_pinned(aws_plan):
     ccm = manifest(aws_plan, "helmrelease-kube-system-aws-cloud-controller-manager.yaml")["helmRelease"]
     assert (ccm["chart"], ccm["repository"], ccm["version"]) == (
-        "aws-cloud-controller-manager", "https://kubernetes.github.io/cloud-provider-aws", "0.0.10"
+        "aws-cloud-controller-manager", "https://kubernetes.github.io/cloud-provider-aws", "0.0.11"
     )
     csi = manifest(aws_plan, "helmrelease-kube-system-aws-ebs-csi-driver.yaml")["helmRelease"]
     assert (csi["chart"], csi["repository"], csi["version"]) == (
         "aws-ebs-csi-driver", "https://kubernetes-sigs.github.io/aws-ebs-csi-driver", "2.64.0"
     )
     assert ccm["namespace"] == csi["namespace"] == "kube-system"
+    # The chart's own image is v1.35.0; the release for the cluster's minor at its newest promoted patch.
+    assert ccm["values"]["image"] == {"tag": "v1.35.2"}
+
+
+def test_another_ccm_chart_runs_its_own_image():
+    config = load_aws_config()
+    config["hybrid-infra:aws"].setdefault("charts", {})["cloudControllerManager"] = {
+        "repository": "https://kubernetes.github.io/cloud-provider-aws", "version": "0.0.12"
+    }
+    values = ccm_values(parse_stack_config(config).sections["aws"])
+    assert values == {"hostNetworking": True}
 
 
 def test_only_host_network_pods_reach_the_instance_metadata(aws_plan):
     # Pods in the pod network are one hop too far for IMDSv2 (hop limit 1), and the CNI's policy denies them
     # the metadata address: the controller manager and the CSI controller run on the host network.
     ccm = manifest(aws_plan, "helmrelease-kube-system-aws-cloud-controller-manager.yaml")["helmRelease"]["values"]
-    assert ccm == {"hostNetworking": True}
+    assert ccm["hostNetworking"] is True
     csi = manifest(aws_plan, "helmrelease-kube-system-aws-ebs-csi-driver.yaml")["helmRelease"]["values"]
     assert csi == {"controller": {"region": "us-east-1", "k8sTagClusterId": "aws"}, "node": {"metadataSources": "kubernetes"}}
     patch = manifest(aws_plan, "deployment-kube-system-ebs-csi-controller.yaml")

@@ -17,7 +17,7 @@ from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.offline.simulate import Simulation
 from hybrid_infra.platforms.vsphere.cloud_provider import csi_config, pinned_csi_manifest
 from hybrid_infra.platforms.vsphere.config import CSI_MANIFEST_SHA256
-from tests.conftest import STACKS, STAND_IN
+from tests.conftest import STACKS, STAND_IN, VALIDATE_VERSION
 from tests.platforms.vsphere.conftest import load_prod_config, run, shown
 from tests.test_addon_order import assert_after, stage
 from tests.test_config import problems
@@ -92,7 +92,7 @@ def test_the_cpi_chart_is_pinned_and_its_values_hold_no_credential(prod):
     release = by_name(prod)["prod-vsphere-cpi"]
     inputs = release.inputs
     assert (inputs["chart"], inputs["version"], inputs["repositoryOpts"]["repo"], inputs["namespace"]) == (
-        "vsphere-cpi", "1.34.0", "https://kubernetes.github.io/cloud-provider-vsphere", "kube-system"
+        "vsphere-cpi", "1.35.1", "https://kubernetes.github.io/cloud-provider-vsphere", "kube-system"
     )
     # The chart mounts the ConfigMap named cloud-config when it makes none itself.
     assert inputs["values"] == {"config": {"enabled": False}}
@@ -133,8 +133,8 @@ def test_the_csi_manifest_is_pinned_by_version_and_digest(prod):
     record = component.outputs["operatorManifest"]
     assert record == {
         "component": "vsphere-csi",
-        "version": "v3.6.3",
-        "url": "https://raw.githubusercontent.com/kubernetes-sigs/vsphere-csi-driver/v3.6.3/manifests/vanilla/vsphere-csi-driver.yaml",
+        "version": "v3.7.3",
+        "url": "https://raw.githubusercontent.com/kubernetes-sigs/vsphere-csi-driver/v3.7.3/manifests/vanilla/vsphere-csi-driver.yaml",
         "sha256": CSI_MANIFEST_SHA256,
         "expanded": False,
     }
@@ -189,7 +189,7 @@ def test_every_plain_object_passes_kubernetes_validate_strict(prod):
         kind = resource.type.rsplit(":", 1)[-1]
         api = f"{group.split('/')[0]}/{version}" if group != "core" else version
         document = {"apiVersion": api, "kind": kind, **shown(resource.inputs)}
-        kubernetes_validate.validate(document, "1.34.0", strict=True)
+        kubernetes_validate.validate(document, VALIDATE_VERSION, strict=True)
 
 
 def test_without_credentials_no_cloud_provider_runs(prod_config):

@@ -157,8 +157,8 @@ def test_prod_stack_is_valid(prod_config):
             "vsphere.csiDriver.sha256: missing; a manifest from a custom url must be pinned by its sha256",
         ),
         (
-            lambda c: section(c).update(csiDriver={"version": "v3.7.3"}),
-            "vsphere.csiDriver.sha256: missing; version 'v3.7.3' needs the sha256 of its manifest",
+            lambda c: section(c).update(csiDriver={"version": "v3.8.0"}),
+            "vsphere.csiDriver.sha256: missing; version 'v3.8.0' needs the sha256 of its manifest",
         ),
         (
             lambda c: section(c).update(templat="ubuntu"),
