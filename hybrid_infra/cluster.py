@@ -88,6 +88,9 @@ class KubernetesCluster(pulumi.ComponentResource):
     """Kubernetes provider for the new cluster; usable once the API answers /readyz."""
     ready: ReadinessGate
     """Exists once the API answers; add-ons depend on it through ``provider``."""
+    adopting_provider: k8s.Provider
+    """Kubernetes provider that takes over objects which already exist (the first node's join token
+    ``kubeadm init`` made; CRDs an earlier chart installed outside its release)."""
 
     def __init__(
         self,
@@ -157,6 +160,12 @@ class KubernetesCluster(pulumi.ComponentResource):
             kubeconfig=self.kubeconfig,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
         )
+        self.adopting_provider = k8s.Provider(
+            f"{name}-kubernetes-adopt",
+            kubeconfig=self.kubeconfig,
+            upsert_existing_objects=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
+        )
         self._manage_join_tokens(name)
 
         node_list: list[Node] = [node for pool in self.pools.values() for node in pool.nodes]
@@ -194,12 +203,6 @@ class KubernetesCluster(pulumi.ComponentResource):
         then. A node added later brings a token of its own; Kubernetes' token cleaner deletes an
         expired Secret by itself, and a `pulumi up` that adds no node changes no token.
         """
-        adopter = k8s.Provider(
-            f"{name}-kubernetes-adopt",
-            kubeconfig=self.kubeconfig,
-            upsert_existing_objects=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
-        )
         for node, token in self.pki.join_tokens.items():
             token_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
                 pulumi.Output.all(token.token, token.expiration).apply(lambda args: _token_secret_data(*args))
@@ -211,5 +214,5 @@ class KubernetesCluster(pulumi.ComponentResource):
                 ),
                 type="bootstrap.kubernetes.io/token",
                 string_data=token_data,
-                opts=pulumi.ResourceOptions(parent=self, provider=adopter),
+                opts=pulumi.ResourceOptions(parent=self, provider=self.adopting_provider),
             )

@@ -69,7 +69,14 @@ class HybridPlatform(pulumi.ComponentResource):
             )
 
         self.cni = Cni(
-            f"{name}-cni", spec.cluster, spec.addons, self.cluster.api_address, self.cluster.api_port, after(), base_dir
+            f"{name}-cni",
+            spec.cluster,
+            spec.addons,
+            self.cluster.api_address,
+            self.cluster.api_port,
+            after(),
+            base_dir,
+            crds_provider=self.cluster.adopting_provider,
         )
         # Before anything else schedules: no pod may ever reach the nodes' user data.
         self.metadata_policy = MetadataPolicy(f"{name}-metadata-policy", spec.cluster, after(self.cni))

@@ -284,7 +284,16 @@ STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
 case "$(basename "$0") $1" in
   "curl -fsSL") touch "$3" ;;
-  "curl -fsS") [ -e "$HYBRID_INFRA_ROOT/api-answers" ] || exit 7 ;;
+  "curl -sS")
+    # The API's HTTP status at the endpoint: 200 once it answers, another when api-answers says.
+    if [ ! -e "$HYBRID_INFRA_ROOT/api-answers" ]; then printf 000; exit 7; fi
+    status=$(cat "$HYBRID_INFRA_ROOT/api-answers"); printf '%s' "${status:-200}"
+    ;;
+  "curl -fsS")
+    # As curl --fail does: no answer exits 7, an HTTP error status 22.
+    [ -e "$HYBRID_INFRA_ROOT/api-answers" ] || exit 7
+    status=$(cat "$HYBRID_INFRA_ROOT/api-answers"); [ "${status:-200}" -lt 400 ] || exit 22
+    ;;
   "gpg --batch")
     if [ "$2" = --with-colons ]; then
       # The key served at the repository: the pinned one unless a test serves another.
@@ -663,7 +672,7 @@ def test_a_systemd_unit_runs_the_script_until_it_is_done(spec, node_root):
     assert unit["Service"]["Type"] == "oneshot"
     assert unit["Service"]["ExecStart"] == BOOTSTRAP_SCRIPT
     assert (unit["Service"]["Restart"], unit["Service"]["RestartSec"]) == ("on-failure", "30")
-    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    assert unit["Install"]["WantedBy"] == "cloud-init.target"
     # The marker the unit waits for is the one the script leaves.
     place_files(node, node_root)
     assert run_script(script(node), node_root).returncode == 0
@@ -891,3 +900,84 @@ def test_gpg_reads_the_fingerprint_the_repository_check_compares(tmp_path, signi
     assert smuggled.returncode != 0
     for case in ("other", "both"):
         assert not (tmp_path / case / "root/etc/apt/keyrings/containerd-apt-keyring.gpg").exists()
+
+
+SYSTEM_UNITS = Path("/lib/systemd/system")
+
+
+def enable(directory: Path, unit: Path) -> None:
+    """What `systemctl enable` does: a link in the .wants directory of each target the unit names."""
+    parsed = configparser.ConfigParser(interpolation=None, strict=False)
+    parsed.optionxform = str
+    parsed.read_string(unit.read_text())
+    for target in parsed.get("Install", "WantedBy", fallback="").split():
+        wants = directory / f"{target}.wants"
+        wants.mkdir(exist_ok=True)
+        (wants / unit.name).symlink_to(unit)
+
+
+def ordering_problems(node_units: dict[str, str], directory: Path) -> str:
+    """systemd-analyze verify of the node's units beside the distribution's cloud-init units (Debian's
+    package), enabled as on a node: each unit by its [Install] section, cloud-init.target in
+    multi-user.target as the cloud-init generator does. The lines about ordering cycles, if any."""
+    analyze = require_tool("systemd-analyze")
+    require_tool("cloud-init")  # the package whose units these are
+    cloud_units = sorted(SYSTEM_UNITS.glob("cloud-*.service"))
+    assert cloud_units, f"cloud-init is installed, but its units are not in {SYSTEM_UNITS}"
+    directory.mkdir(parents=True)
+    for cloud_unit in cloud_units:
+        enable(directory, cloud_unit)
+    (directory / "multi-user.target.wants").mkdir(exist_ok=True)
+    (directory / "multi-user.target.wants" / "cloud-init.target").symlink_to(SYSTEM_UNITS / "cloud-init.target")
+    written = []
+    for name, content in node_units.items():
+        path = directory / name
+        path.write_text(content)
+        enable(directory, path)
+        written.append(str(path))
+    result = subprocess.run([analyze, "verify", *written, str(SYSTEM_UNITS / "multi-user.target")], capture_output=True, text=True)
+    return "\n".join(line for line in (result.stdout + result.stderr).splitlines() if "cycle" in line)
+
+
+def node_units(node: NodeBootstrap) -> dict[str, str]:
+    return {
+        Path(path).name: entry["content"] for path, entry in files(node).items() if path.startswith("/etc/systemd/system/")
+    }
+
+
+def test_no_node_unit_forms_an_ordering_cycle_with_cloud_inits_units(spec, tmp_path):
+    for name, node in nodes(spec).items():
+        units = node_units(node)
+        assert BOOTSTRAP_UNIT in units
+        assert ordering_problems(units, tmp_path / name) == "", name
+
+
+def test_the_ordering_check_sees_a_cycle(spec, tmp_path):
+    """The check can fail: the unit as it was, wanted by multi-user.target after cloud-final."""
+    units = node_units(nodes(spec)["dev-general-0"])
+    units[BOOTSTRAP_UNIT] = units[BOOTSTRAP_UNIT].replace("WantedBy=cloud-init.target", "WantedBy=multi-user.target")
+    found = ordering_problems(units, tmp_path / "cycle")
+    assert "Found ordering cycle on hybrid-infra-bootstrap.service/start" in found
+
+
+@pytest.mark.parametrize("status", ["200", "500", "401", "403"])
+def test_a_first_control_plane_node_joins_whenever_the_api_answers_whatever_its_status(spec, node_root, status):
+    """A live cluster whose etcd is degraded answers 500; one that refuses the probe 401 or 403: the cluster
+    exists, and a replaced first node must never initialise a second one behind the same endpoint."""
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    (node_root / "api-answers").write_text(status)
+    (node_root / "etcd-pods").write_text("etcd-dev-cp-1\n")
+    (node_root / "etcd-members").write_text(member_list(("dev-cp-0", "started", False), ("dev-cp-1", "started", False)))
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    assert "joining it instead of initialising" in result.stderr
+    assert "kubeadm init" not in [c.split(" --")[0] for c in kubeadm_calls(node_root)]
+
+
+def test_a_first_control_plane_node_initialises_when_nothing_answers(spec, node_root):
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    assert [c.split(" --")[0] for c in kubeadm_calls(node_root)][:1] == ["kubeadm init"]

@@ -57,6 +57,12 @@ def test_calico_gets_its_crds_pinned_by_digest_and_before_its_chart(tmp_path, de
     crd = next(r for r in resources if r.type == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
     release = next(r for r in resources if r.type == "kubernetes:helm.sh/v3:Release" and r.name == "dev-cni-calico")
     assert crd.urn in release.dependencies
+    # A cluster made with v3.30 has these CRDs already, installed by its chart outside the release: they are
+    # adopted, and their fields taken over from Helm.
+    assert "pulumi:providers:kubernetes::dev-cluster-kubernetes-adopt" in crd.provider
+    assert crd.inputs["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}
+    adopter = next(r for r in resources if r.name == "dev-cluster-kubernetes-adopt")
+    assert adopter.inputs["upsertExistingObjects"] in (True, "true")
 
 
 def test_a_mirrored_calico_crd_manifest_needs_its_digest(dev_config):

@@ -319,6 +319,32 @@ def test_multus_adds_a_bridge_interface_and_keeps_cilium_non_exclusive(tmp_path,
     assert resources["dev-multus"].outputs["operatorManifest"]["component"] == "multus"
 
 
+MULTUS_DAEMONSET = """apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: kube-multus-ds, namespace: kube-system}
+spec:
+  selector: {matchLabels: {name: multus}}
+  template:
+    metadata: {labels: {name: multus}}
+    spec:
+      initContainers:
+      - {name: install-multus-binary, image: "ghcr.io/k8snetworkplumbingwg/multus-cni:snapshot-thick"}
+      containers:
+      - {name: kube-multus, image: "ghcr.io/k8snetworkplumbingwg/multus-cni:snapshot-thick"}
+"""
+
+
+def test_multus_runs_the_images_of_its_release_not_the_moving_snapshot(tmp_path, dev_config):
+    """The release manifest names the moving snapshot-thick tag; the pods run the release's own image."""
+    (tmp_path / "multus.yaml").write_text(MULTUS_DAEMONSET)
+    dev_config["hybrid-infra:addons"] = {"multus": {"enabled": True, "manifest": {"file": "multus.yaml"}}}
+    resources = by_name(plan_with(tmp_path, dev_config))
+    daemonset = next(r for r in resources.values() if r.type == "kubernetes:apps/v1:DaemonSet")
+    pod = daemonset.inputs["spec"]["template"]["spec"]
+    images = [c["image"] for c in [*pod["initContainers"], *pod["containers"]]]
+    assert images == ["ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick"] * 2
+
+
 # --- the VirtualMachine component's arguments -------------------------------------------------
 
 

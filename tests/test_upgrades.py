@@ -245,6 +245,7 @@ case "$(basename "$0")" in
   kubelet) echo "Kubernetes $(cat "$HYBRID_INFRA_ROOT/kubelet-version")" ;;
   kubectl) case "$*" in *"get configmap kubeadm-config"*) printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkubernetesVersion: %s\\n' "$(cat "$HYBRID_INFRA_ROOT/cluster-version")" ;; esac ;;
   containerd) echo "containerd containerd.io 2.3.7 1234abcd" ;;
+  dpkg-query) printf installed ;;
 esac
 """
 
@@ -253,7 +254,7 @@ def run_upgrade(tmp_path: Path, role: str, kubelet: str, cluster: str) -> tuple[
     root = tmp_path / "root"
     for directory in ("etc/apt/sources.list.d", "var/log", "bin"):
         (root / directory).mkdir(parents=True, exist_ok=True)
-    for command in ("apt-get", "apt-mark", "containerd", "kubeadm", "kubectl", "kubelet", "systemctl", "sleep"):
+    for command in ("apt-get", "apt-mark", "containerd", "curl", "dpkg-query", "kubeadm", "kubectl", "kubelet", "systemctl", "sleep"):
         stub = root / "bin" / command
         stub.write_text(UPGRADE_STUB)
         stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
@@ -335,7 +336,12 @@ case "$(basename "$0")" in
   containerd)
     if [ -e "$HYBRID_INFRA_ROOT/containerd.io" ]; then echo "containerd containerd.io 2.3.7 1234abcd"
     else echo "containerd github.com/containerd/containerd 1.7.28 "; fi ;;
-  apt-get) case "$*" in *"containerd.io=2.3.*"*) touch "$HYBRID_INFRA_ROOT/containerd.io" ;; esac ;;
+  apt-get)
+    case "$*" in *"--download-only"*) ;; *"containerd.io=2.3.*"*) touch "$HYBRID_INFRA_ROOT/containerd.io" ;; esac
+    [ ! -e "$HYBRID_INFRA_ROOT/apt-fails" ] || ! grep -q -- "$(cat "$HYBRID_INFRA_ROOT/apt-fails")" <<<"$*"
+    ;;
+  dpkg-query) [ ! -e "$HYBRID_INFRA_ROOT/containerd.io" ] || printf installed ;;
+  ctr) echo "Server: containerd.io" ;;
   curl) [ "$2" != -o ] || touch "$3" ;;
   gpg)
     if [ "$2" = --with-colons ]; then printf 'pub:-:4096:1:8D81803C0EBFCD88:1487788586:::-:::scESA::::::23::0:\\nfpr:::::::::%s:\\n' \\
@@ -343,7 +349,9 @@ case "$(basename "$0")" in
     else touch "$5"; fi ;;
 esac
 """
-NODE_COMMANDS = ("apt-get", "apt-mark", "containerd", "curl", "gpg", "kubeadm", "kubectl", "kubelet", "systemctl", "sleep")
+NODE_COMMANDS = (
+    "apt-get", "apt-mark", "containerd", "ctr", "curl", "dpkg-query", "gpg", "kubeadm", "kubectl", "kubelet", "systemctl", "sleep"
+)
 
 
 def previous_node(tmp_path: Path) -> Path:
@@ -394,10 +402,12 @@ def test_a_node_made_with_containerd_1_7_moves_to_containerd_2_before_its_kubele
     order = [
         first(made, prefix)
         for prefix in (
+            "apt-get -q -o DPkg::Lock::Timeout=600 install -y --download-only containerd.io=2.3.*",
             "systemctl stop kubelet",
             f"{apt} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold containerd.io=2.3.*",
             "apt-mark hold containerd.io",
             "systemctl restart containerd",
+            "ctr version",
             "systemctl start kubelet",
             f"{apt} kubeadm=1.36.5-1.1",
             "kubeadm upgrade node",
@@ -461,3 +471,30 @@ def test_plan_against_a_containerd_1_7_cluster_moves_containerd_first(tmp_path, 
     ran, made = run_on(node, script)
     assert ran.returncode == 0, ran.stderr
     assert first(made, "systemctl restart containerd") < first(made, "apt-get -q -o DPkg::Lock::Timeout=600 install -y --allow-change-held-packages kubeadm=")
+
+
+@pytest.mark.parametrize("failing", ["--download-only", "--force-confold"])
+def test_a_failed_containerd_move_leaves_the_kubelet_running(tmp_path, failing):
+    """A download that fails leaves the node as it was; an install that fails after the kubelet stopped
+    starts the kubelet again: the job fails, and no node is left without its kubelet."""
+    root = previous_node(tmp_path)
+    (root / "apt-fails").write_text(failing)
+    result, made = run_on(root, upgrade_script(spec_at("1.36.5").cluster))
+    assert result.returncode == 1
+    assert not [line for line in made if "kubeadm=" in line]
+    stopped = [i for i, line in enumerate(made) if line == "systemctl stop kubelet"]
+    started = [i for i, line in enumerate(made) if line == "systemctl start kubelet"]
+    if failing == "--download-only":
+        assert stopped == [] and started == []
+    else:
+        assert len(stopped) == 1 and started and started[-1] > stopped[0]
+
+
+def test_a_node_on_the_distributions_containerd_2_moves_to_containerd_io(tmp_path):
+    """Ubuntu's own containerd 2.x (an unattended update of the package the earlier nodes got) is not the
+    pinned containerd.io: the node moves as from 1.7."""
+    root = previous_node(tmp_path)
+    (root / "bin" / "containerd").write_text("#!/usr/bin/env bash\necho 'containerd github.com/containerd/containerd/v2 2.2.1 '\n")
+    result, made = run_on(root, upgrade_script(spec_at("1.36.5").cluster))
+    assert result.returncode == 0, result.stderr
+    assert [line for line in made if line.endswith("--force-confold containerd.io=2.3.*")]

@@ -14,6 +14,13 @@ from .helm import release
 from .manifests import PinnedManifest, install_release
 
 
+def take_over_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """Server-side apply takes the fields of an adopted CRD over from the manager that set them (Helm's)."""
+    annotations = document.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations["pulumi.com/patchForce"] = "true"
+    return document
+
+
 def cilium_values(cluster: ClusterSpec, api_host: str, api_port: int) -> dict[str, Any]:
     return {
         "ipam": {
@@ -72,8 +79,12 @@ class Cni(pulumi.ComponentResource):
         api_port: int,
         opts: pulumi.ResourceOptions,
         base_dir: Path | None = None,
+        crds_provider: pulumi.ProviderResource | None = None,
     ):
-        """``base_dir`` resolves a CRD manifest file named in the stack; default: the working directory."""
+        """``base_dir`` resolves a CRD manifest file named in the stack; default: the working directory.
+        ``crds_provider``: one that adopts objects which already exist (KubernetesCluster's
+        ``adopting_provider``), so that a cluster whose Calico chart installed the CRDs moves to
+        v3.32; without it, the CRDs are created with the provider of ``opts``."""
         super().__init__("hybrid-infra:index:Cni", name, None, opts)
         child = child_options(self, opts)
         self.crds: list[pulumi.CustomResource] = []
@@ -89,7 +100,9 @@ class Cni(pulumi.ComponentResource):
             pinned = PinnedManifest(
                 "calico-crds", version, addons.calico_crds_source, CALICO_CRDS_URL.format(version=version), "addons.calicoCrds"
             )
-            self.crds, self.crds_manifest = install_release(self, f"{name}-calico-crds", pinned, base_dir or Path.cwd(), opts)
+            self.crds, self.crds_manifest = install_release(
+                self, f"{name}-calico-crds", pinned, base_dir or Path.cwd(), opts, take_over_fields, crds_provider
+            )
             values = pulumi.Output.from_input(api_host).apply(lambda host: calico_values(cluster, host, api_port))
             self.release = release(
                 f"{name}-calico",

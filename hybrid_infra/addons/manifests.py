@@ -126,15 +126,20 @@ def install_release(
     base_dir: Path,
     opts: pulumi.ResourceOptions | None,
     adjust: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    provider: pulumi.ProviderResource | None = None,
 ) -> tuple[list[pulumi.CustomResource], dict[str, Any]]:
     """Register a release manifest's objects as children of ``parent``; return them and the plan's record.
 
-    ``adjust`` sees each object before it is registered and returns the one to register.
+    ``adjust`` sees each object before it is registered and returns the one to register; ``provider``
+    registers them instead of the one ``parent`` has.
     """
     objects = read_manifest(pinned, base_dir)
     if objects is not None and adjust is not None:
         objects = [adjust(item) for item in objects]
-    created = register_objects(name, objects or [], child_options(parent, opts))
+    children = child_options(parent, opts)
+    if provider is not None:
+        children = pulumi.ResourceOptions.merge(children, pulumi.ResourceOptions(provider=provider))
+    created = register_objects(name, objects or [], children)
     return created, pinned.record(expanded=objects is not None)
 
 

@@ -175,7 +175,12 @@ def bootstrap_unit(node: NodeBootstrap) -> str:
     blocking, it begins once cloud-init is done with the node (cloud-final, apt included). It runs on
     every boot, after cloud-init has written its copies of the user data again (Init.update rewrites
     user-data.txt each boot): a bootstrapped node deletes them and stops. With a provider ID hint, the
-    ID is filled in first, and a failure to find it is retried like any other."""
+    ID is filled in first, and a failure to find it is retried like any other.
+
+    Wanted by cloud-init.target, not multi-user.target: cloud-final.service is ordered after
+    multi-user.target, so a unit after cloud-final that multi-user.target wants closes an ordering
+    cycle, and at the next boot systemd deletes the unit's start job (cloud-init.target, which the
+    cloud-init generator enables, comes after both)."""
     fill = [f"ExecStartPre={PROVIDER_ID_SCRIPT}"] if node.hints.provider_id is not None else []
     return "\n".join(
         [
@@ -193,7 +198,7 @@ def bootstrap_unit(node: NodeBootstrap) -> str:
             "RestartSec=30",
             "",
             "[Install]",
-            "WantedBy=multi-user.target",
+            "WantedBy=cloud-init.target",
             "",
         ]
     )
@@ -217,25 +222,18 @@ def containerd_config(cluster: ClusterSpec) -> str:
     containerd 2.0 to 2.2 read version 3 as it is; 2.3 and later migrate it on start. Settings not
     written here keep containerd's defaults.
     """
-    images, runtime = "plugins.'io.containerd.cri.v1.images'", "plugins.'io.containerd.cri.v1.runtime'"
     return "\n".join(
         [
             "version = 3",
             "",
-            f"[{images}.pinned_images]",
-            f"  sandbox = '{kubeadm.pause_image(cluster)}'",
+            "[plugins.'io.containerd.cri.v1.images']",
+            f"  pinned_images.sandbox = '{kubeadm.pause_image(cluster)}'",
+            "  registry.config_path = '/etc/containerd/certs.d'",
             "",
-            f"[{images}.registry]",
-            "  config_path = '/etc/containerd/certs.d'",
-            "",
-            f"[{runtime}.containerd]",
+            "[plugins.'io.containerd.cri.v1.runtime'.containerd]",
             "  default_runtime_name = 'runc'",
-            "",
-            f"[{runtime}.containerd.runtimes.runc]",
-            "  runtime_type = 'io.containerd.runc.v2'",
-            "",
-            f"[{runtime}.containerd.runtimes.runc.options]",
-            "  SystemdCgroup = true",
+            "  runtimes.runc.runtime_type = 'io.containerd.runc.v2'",
+            "  runtimes.runc.options.SystemdCgroup = true",
             "",
         ]
     )

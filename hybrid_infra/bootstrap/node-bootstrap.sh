@@ -41,7 +41,7 @@ install_packages() {
       log "the image has kubeadm $found, the cluster needs v$KUBERNETES_VERSION"
       return 1
     fi
-    found=$(containerd_major)
+    found=$(containerd_major) || found=""
     if [ "$found" != 2 ]; then
       log "the image has containerd ${found:-none}.x, the cluster needs containerd 2"
       return 1
@@ -107,8 +107,14 @@ announce_endpoint() {
     install -m 0600 "$KUBE_VIP_SOURCE" "$KUBE_VIP_MANIFEST"
 }
 
+# Any HTTP answer over TLS verified against the cluster's CA means the cluster exists, whatever its
+# status: an API server whose etcd is degraded answers 500, and one that refuses the anonymous probe
+# 401 or 403. Only no answer at all (nothing listens, or TLS fails) leaves the first node to initialise.
 cluster_answers() {
-  curl -fsS --max-time 5 --cacert "$PKI_SOURCE/ca.crt" "https://$API_ENDPOINT/readyz" >/dev/null 2>&1
+  local status
+  status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$PKI_SOURCE/ca.crt" \
+    "https://$API_ENDPOINT/readyz" 2>/dev/null) || true
+  [ -n "$status" ] && [ "$status" != 000 ]
 }
 
 # From the moment etcd holds data and admin.conf exists, this node carries a live cluster.

@@ -39,32 +39,52 @@ install_package() {
   apt-mark hold "${packages[@]}" >/dev/null
 }
 
-# Kubernetes 1.35 is the last minor to support containerd 1.x: a node made with the distribution's
-# containerd 1.7 moves to containerd.io 2 before its kubelet moves, with the kubelet stopped meanwhile
-# (running containers outlive containerd's restart). Every node also gets the configuration of the new
-# version (its pause image) before kubeadm restarts anything.
+# Kubernetes 1.35 is the last minor to support containerd 1.x. A node whose containerd is not
+# containerd.io (the distribution's 1.7 on nodes made by earlier versions, or a 2.x update of it nobody
+# pinned) moves to containerd.io before its kubelet moves; every node also gets the configuration of the
+# new version (its pause image) before kubeadm restarts anything. The package is downloaded while the
+# node still runs as it was; only then is the kubelet stopped (running containers outlive containerd's
+# restart), and whatever fails after that, the kubelet is started again before the job ends.
+containerd_io_installed() {
+  [ "$(dpkg-query -W -f "\${db:Status-Status}" containerd.io 2>/dev/null)" = installed ]
+}
+
 update_containerd() {
-  local major rendered
-  major=$(containerd_major) || return 1
+  local rendered moving=false
   rendered=$(mktemp) || return 1
   printf '%s' "$CONTAINERD_CONFIG" >"$rendered" || return 1
-  if [ "$major" = 2 ] && cmp -s "$rendered" "$CONTAINERD_CONFIG_FILE"; then
+  containerd_io_installed || moving=true
+  if [ "$moving" = false ] && cmp -s "$rendered" "$CONTAINERD_CONFIG_FILE"; then
     rm -f "$rendered"
     return 0
   fi
-  log "containerd $major.x: moving to containerd.io $CONTAINERD_PACKAGE with the configuration of v$KUBERNETES_VERSION"
-  systemctl stop kubelet || return 1
-  if [ "$major" != 2 ]; then
-    add_containerd_repository && retry 10 15 "${APT[@]}" update && install_containerd_package || return 1
+  if [ "$moving" = true ]; then
+    add_containerd_repository && retry 10 15 "${APT[@]}" update &&
+      retry 5 15 "${APT[@]}" install -y --download-only "containerd.io=$CONTAINERD_PACKAGE" || return 1
   fi
-  install -m 0644 "$rendered" "$CONTAINERD_CONFIG_FILE" && rm -f "$rendered" || return 1
-  systemctl restart containerd || return 1
-  major=$(containerd_major) || return 1
-  if [ "$major" != 2 ]; then
-    log "containerd is still $major.x after the install"
+  log "containerd: $([ "$moving" = true ] && echo "moving to containerd.io $CONTAINERD_PACKAGE, ")configuration of v$KUBERNETES_VERSION"
+  systemctl stop kubelet || return 1
+  if ! replace_containerd "$rendered" "$moving"; then
+    log "containerd was not replaced; starting the kubelet again"
+    systemctl start kubelet
     return 1
   fi
+  rm -f "$rendered"
   systemctl start kubelet
+}
+
+replace_containerd() {
+  local rendered=$1 moving=$2
+  if [ "$moving" = true ]; then
+    install_containerd_package || return 1
+  fi
+  install -m 0644 "$rendered" "$CONTAINERD_CONFIG_FILE" || return 1
+  systemctl restart containerd || return 1
+  retry 30 2 ctr version >/dev/null || return 1
+  if [ "$(containerd_major)" != 2 ]; then
+    log "containerd is not 2.x after the install"
+    return 1
+  fi
 }
 
 # The cluster's version as kubeadm keeps it; the first control-plane node to run finds the old one.

@@ -208,17 +208,17 @@ CONTAINERD_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
 """The fingerprint of the key that signs that repository, as Docker's install guide states it
 (docker/docker.github.io, engine/install/ubuntu.md: "9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88")."""
 CONTAINERD_VERSION = "2.3"
-"""containerd's long-term support line, supported until April 30, 2028, and the one containerd recommends
-first for Kubernetes 1.36 ("2.3.0+, 2.2.0+"; 1.35: "2.2.0+, 2.1.5+, 1.7.28+"): containerd/containerd
-RELEASES.md at v2.3.7, "Kubernetes Support". Any patch of it."""
+"""containerd's long-term support line, supported until April 30, 2028, and listed for Kubernetes 1.32
+to 1.37 (1.36: "2.3.0+, 2.2.0+"; 1.37: "2.4.0+, 2.3.0+"): containerd/containerd RELEASES.md at v2.4.2,
+"Kubernetes Support". Any patch of it."""
 
 
 CLUSTER_PINS = {
     "containerd": Pin(
         "containerd",
         CONTAINERD_VERSION,
-        ("1.32", "1.36"),
-        "containerd/containerd v2.3.7, RELEASES.md, Kubernetes Support (1.32: 2.1.0+ ... 1.36: 2.3.0+)",
+        ("1.32", "1.37"),
+        "containerd/containerd v2.4.2, RELEASES.md, Kubernetes Support (1.32: 2.1.0+ ... 1.37: 2.4.0+, 2.3.0+)",
     ),
     "kubeVip": Pin("kube-vip", KUBE_VIP_IMAGE, None, "kube-vip/kube-vip v1.2.3 states no range (go.mod: k8s.io/api v0.36.3)"),
 }

@@ -67,5 +67,5 @@ def test_the_check_sees_a_misspelt_key(tmp_path):
     parsed, warnings = dump(path)
     runc = parsed["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]["runc"]
     assert runc["options"].get("SystemdCgroup") is not True
-    (path.parent / "misplaced.toml").write_text(text.replace("[plugins.'io.containerd.cri.v1.images'.registry]", "[registry]"))
+    (path.parent / "misplaced.toml").write_text(text.replace("[plugins.'io.containerd.cri.v1.images']", "[images]"))
     assert unexpected(dump(path.parent / "misplaced.toml")[1])
