@@ -25,7 +25,8 @@ def upgrade_steps(cluster: ClusterSpec) -> str:
     """What the upgrade script does on a node, in its order (node-upgrade.sh ``main``)."""
     version = cluster.kubernetes_version
     return (
-        f"first containerd (containerd.io {containerd_package(cluster)} in place of a containerd 1.x, and its "
-        f"configuration with the sandbox image {pause_image(cluster)}), then kubeadm {version} and "
+        f"first containerd (containerd.io {containerd_package(cluster)} where the node runs another containerd, "
+        f"1.7 on nodes made before, and its configuration with the sandbox image {pause_image(cluster)}), then "
+        f"kubeadm {version} and "
         f"`kubeadm upgrade`, then kubelet and kubectl {version}"
     )
