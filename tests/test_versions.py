@@ -137,3 +137,14 @@ def test_the_default_plans_without_a_warning_about_support():
     config = load_dev_config()
     assert "kubernetesVersion" not in config["hybrid-infra:cluster"]
     assert parse_stack_config(config).cluster.kubernetes_version == DEFAULT_KUBERNETES_VERSION
+
+
+def test_the_tools_pin_the_default_kubernetes_and_the_nodes_containerd_line():
+    """`make e2e` runs the kubeadm users get by default, and a containerd of the line nodes install."""
+    kubernetes = (ROOT / "tools" / "kubernetes" / "go.mod").read_text()
+    assert re.search(rf"^\s*k8s\.io/kubernetes v{re.escape(DEFAULT_KUBERNETES_VERSION)}\b", kubernetes, re.M)
+    minor = DEFAULT_KUBERNETES_VERSION.split(".")[1]
+    staging = re.findall(r"^\s*(k8s\.io/[\w-]+) => \1 (v\S+)$", kubernetes, re.M)
+    assert staging and {version for _, version in staging} == {f"v0.{minor}.{DEFAULT_KUBERNETES_VERSION.split('.')[2]}"}
+    containerd = (ROOT / "tools" / "containerd" / "go.mod").read_text()
+    assert re.search(rf"github\.com/containerd/containerd/v2 v{re.escape(CLUSTER_PINS['containerd'].version)}\.\d+\b", containerd)
