@@ -133,7 +133,7 @@ def test_a_stack_plans_at_every_accepted_minor(tmp_path, minor):
         assert ended == [end_of_life_warning(patch[1], datetime.date.today())]
 
 
-def test_the_default_plans_without_a_warning_about_support():
+def test_the_dev_stack_follows_the_default_version():
     config = load_dev_config()
     assert "kubernetesVersion" not in config["hybrid-infra:cluster"]
     assert parse_stack_config(config).cluster.kubernetes_version == DEFAULT_KUBERNETES_VERSION
