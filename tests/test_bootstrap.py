@@ -30,11 +30,11 @@ from hybrid_infra.bootstrap.cloudinit import (
     render_cloud_config,
 )
 from hybrid_infra.bootstrap.kubeadm import PAUSE_VERSIONS, PROVIDER_ID_PLACEHOLDER, ClusterEndpoint
-from hybrid_infra.config import parse_stack_config
+from hybrid_infra.config import ConfigError, parse_stack_config
 from hybrid_infra.config.fields import MAX_KUBERNETES, MIN_KUBERNETES
 from hybrid_infra.platforms.openstack.infrastructure import NOVA_MAX_USER_DATA
 from hybrid_infra.topology import NodeGroup, PlatformHints
-from tests.conftest import cloud_init_schema, require_tool
+from tests.conftest import cloud_init_schema, load_dev_config, require_tool
 from tests.pki_fixtures import material
 
 ENDPOINT = ClusterEndpoint("10.20.0.2", "203.0.113.10")
@@ -260,6 +260,36 @@ def test_kube_vip_only_when_the_control_plane_announces_the_address(spec):
     assert "/etc/kubernetes/admin.conf" in join["/etc/hybrid-infra/kube-vip.yaml"]["content"]
     assert "/etc/hybrid-infra/kube-vip.yaml" not in files(nodes(spec, vip)["dev-general-0"])
     assert "/etc/hybrid-infra/kube-vip.yaml" not in files(nodes(spec)["dev-cp-0"])
+
+
+def kube_vip_env(spec) -> dict[str, str]:
+    vip = ClusterEndpoint("10.20.0.2", "10.20.0.2", announce=True)
+    pod = yaml.safe_load(files(nodes(spec, vip)["dev-cp-0"])["/etc/hybrid-infra/kube-vip.yaml"]["content"])
+    return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+
+
+def test_kube_vip_holds_its_lease_long_enough_for_a_slow_api(spec):
+    """5/3/1 s moved the address whenever the API answered slowly; Cluster API's vSphere provider uses 15/10/2."""
+    env = kube_vip_env(spec)
+    assert (env["vip_leaseduration"], env["vip_renewdeadline"], env["vip_retryperiod"]) == ("15", "10", "2")
+    lease = {"durationSeconds": 30, "renewDeadlineSeconds": 20, "retryPeriodSeconds": 4}
+    config = load_dev_config()
+    config["hybrid-infra:cluster"]["endpoint"] = {"type": "vip", "kubeVipLease": lease}
+    env = kube_vip_env(parse_stack_config(config))
+    assert (env["vip_leaseduration"], env["vip_renewdeadline"], env["vip_retryperiod"]) == ("30", "20", "4")
+
+
+def test_a_lease_leader_election_refuses_is_one_line():
+    config = load_dev_config()
+    config["hybrid-infra:cluster"]["endpoint"] = {
+        "type": "vip", "kubeVipLease": {"durationSeconds": 10, "renewDeadlineSeconds": 10, "retryPeriodSeconds": 2}
+    }
+    with pytest.raises(ConfigError) as error:
+        parse_stack_config(config)
+    assert error.value.problems == [
+        "cluster.endpoint.kubeVipLease: durationSeconds 10, renewDeadlineSeconds 10 and retryPeriodSeconds 2 are not "
+        "allowed; the lease must outlast the renew deadline, and the deadline 1.2 retry periods"
+    ]
 
 
 # --- the bootstrap script ------------------------------------------------------------------

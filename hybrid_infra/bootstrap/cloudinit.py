@@ -299,6 +299,7 @@ def audit_policy() -> str:
 def kube_vip_pod(node: NodeBootstrap) -> dict[str, Any]:
     """Static pod announcing the API's virtual IP by ARP from the leading control-plane node."""
     kubeconfig = "/etc/kubernetes/super-admin.conf" if node.step == "init" else "/etc/kubernetes/admin.conf"
+    lease = node.cluster.endpoint.kube_vip_lease
     env = {
         "vip_arp": "true",
         "port": str(node.endpoint.port),
@@ -306,9 +307,9 @@ def kube_vip_pod(node: NodeBootstrap) -> dict[str, Any]:
         "cp_enable": "true",
         "vip_leaderelection": "true",
         "vip_leasename": "plndr-cp-lock",
-        "vip_leaseduration": "5",
-        "vip_renewdeadline": "3",
-        "vip_retryperiod": "1",
+        "vip_leaseduration": str(lease.duration_seconds),
+        "vip_renewdeadline": str(lease.renew_deadline_seconds),
+        "vip_retryperiod": str(lease.retry_period_seconds),
     }
     return {
         "apiVersion": "v1",

@@ -65,6 +65,17 @@ class PoolSpec(TypedDict):
     """The platform section the nodes run on; default: the only one given."""
 
 
+class KubeVipLeaseSpec(TypedDict):
+    """kube-vip's leader election."""
+
+    duration_seconds: NotRequired[int]
+    """How long a leader's lease lasts (15)."""
+    renew_deadline_seconds: NotRequired[int]
+    """How long the leader tries to renew it (10)."""
+    retry_period_seconds: NotRequired[int]
+    """How often candidates try to acquire it (2)."""
+
+
 class EndpointSpec(TypedDict):
     """The Kubernetes API endpoint."""
 
@@ -76,6 +87,8 @@ class EndpointSpec(TypedDict):
     """Clients that may reach the API besides the nodes; required when public."""
     kube_vip_image: NotRequired[str]
     """With type vip, the image announcing the address."""
+    kube_vip_lease: NotRequired[KubeVipLeaseSpec]
+    """With type vip, kube-vip's leader election (15, 10 and 2 seconds)."""
 
 
 class ContainerdSpec(TypedDict):

@@ -182,6 +182,29 @@ class PoolSpec(Spec):
         return value
 
 
+class KubeVipLeaseSpec(Spec):
+    """kube-vip's leader election, which decides the control-plane node that announces the address.
+
+    Cluster API's vSphere provider runs it with 15, 10 and 2 seconds (packaging/flavorgen); shorter
+    leases move the address whenever the API answers slowly."""
+
+    duration_seconds: Int = Field(15, ge=1, le=300, description="how long a leader's lease lasts")
+    renew_deadline_seconds: Int = Field(10, ge=1, le=300, description="how long the leader tries to renew it")
+    retry_period_seconds: Int = Field(2, ge=1, le=60, description="how often candidates try to acquire it")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> KubeVipLeaseSpec:
+        # client-go's leader election refuses anything else (tools/leaderelection: LeaseDuration >
+        # RenewDeadline > JitterFactor 1.2 x RetryPeriod).
+        if not (self.duration_seconds > self.renew_deadline_seconds > 1.2 * self.retry_period_seconds):
+            raise problem(
+                f"durationSeconds {self.duration_seconds}, renewDeadlineSeconds {self.renew_deadline_seconds} and "
+                f"retryPeriodSeconds {self.retry_period_seconds} are not allowed; the lease must outlast the renew "
+                "deadline, and the deadline 1.2 retry periods"
+            )
+        return self
+
+
 class EndpointSpec(Spec):
     type: Literal["loadBalancer", "vip"] = "loadBalancer"
     public: bool = False
@@ -189,6 +212,7 @@ class EndpointSpec(Spec):
         default=[], description="clients allowed to reach the API besides the nodes themselves"
     )
     kube_vip_image: NonEmpty = Field(KUBE_VIP_IMAGE, description="with type vip: the image announcing the address")
+    kube_vip_lease: KubeVipLeaseSpec = KubeVipLeaseSpec()
 
     @model_validator(mode="after")
     def _public_needs_clients(self) -> EndpointSpec:
