@@ -185,8 +185,8 @@ class PoolSpec(Spec):
 class KubeVipLeaseSpec(Spec):
     """kube-vip's leader election, which decides the control-plane node that announces the address.
 
-    Cluster API's vSphere provider runs it with 15, 10 and 2 seconds (packaging/flavorgen); shorter
-    leases move the address whenever the API answers slowly."""
+    Cluster API's kube-vip templates run it with 15, 10 and 2 seconds (packaging/flavorgen of its
+    provider that uses kube-vip); shorter leases move the address whenever the API answers slowly."""
 
     duration_seconds: Int = Field(15, ge=1, le=300, description="how long a leader's lease lasts")
     renew_deadline_seconds: Int = Field(10, ge=1, le=300, description="how long the leader tries to renew it")
