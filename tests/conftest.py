@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import base64
 import copy
+import gzip
 import json
 import os
 import shutil
@@ -36,6 +38,17 @@ def cloud_init_schema(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [require_tool("cloud-init"), "schema", "--config-file", str(path)], capture_output=True, text=True
     )
+
+
+def written_files(cloud_config: str) -> dict[str, str]:
+    """What cloud-init writes from a cloud-config's write_files, by path, compressed entries unpacked."""
+    written = {}
+    for entry in yaml.safe_load(cloud_config).get("write_files", []):
+        content = entry["content"]
+        if entry.get("encoding") == "gz+b64":
+            content = gzip.decompress(base64.b64decode(content)).decode()
+        written[entry["path"]] = content
+    return written
 
 
 def load_dev_config() -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import os
@@ -20,7 +19,8 @@ from hybrid_infra.bootstrap.cloudinit import containerd_config
 from hybrid_infra.bootstrap.upgrade import upgrade_script
 from hybrid_infra.config import parse_stack_config
 from hybrid_infra.config.versions import VERSION_KEYS, change_problem, upgrade_problems
-from tests.conftest import ROOT, load_dev_config, require_tool, write_stack
+from tests.conftest import ROOT, load_dev_config, require_tool, write_stack, written_files
+from tests.test_bootstrap import OS_RELEASE
 
 KUBERNETES = VERSION_KEYS[0]
 
@@ -326,7 +326,6 @@ def test_the_upgrade_script_refuses_an_unknown_role(tmp_path):
 # --- a cluster made with containerd 1.7 (the previous version of hybrid-infra) ------------------
 
 PREVIOUS = ROOT / "tests" / "fixtures" / "dev-1.35.8-containerd-1.7"
-OS_RELEASE = 'NAME="Ubuntu"\nVERSION_ID="24.04"\nVERSION_CODENAME=noble\nID=ubuntu\n'
 # Ubuntu's containerd 1.7 until containerd.io is installed, then containerd.io's 2.3.
 NODE_STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
@@ -358,12 +357,10 @@ def previous_node(tmp_path: Path) -> Path:
     """A worker as the previous version bootstrapped it: its cloud-config's files, and its containerd
     configuration installed where its script installed it."""
     root = tmp_path / "root"
-    config = yaml.safe_load((PREVIOUS / "dev-general-0.user-data").read_text())
-    for entry in config["write_files"]:
-        path = root / entry["path"].lstrip("/")
+    for name, content in written_files((PREVIOUS / "dev-general-0.user-data").read_text()).items():
+        path = root / name.lstrip("/")
         path.parent.mkdir(parents=True, exist_ok=True)
-        content = entry["content"]
-        path.write_text(gzip.decompress(base64.b64decode(content)).decode() if entry.get("encoding") == "gz+b64" else content)
+        path.write_text(content)
     (root / "etc/containerd").mkdir(parents=True)
     (root / "etc/containerd/config.toml").write_text((root / "etc/hybrid-infra/containerd.toml").read_text())
     (root / "etc/os-release").write_text(OS_RELEASE)

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from .errors import problem
 from .fields import DnsLabel, HttpUrl, NonEmpty, Sha256, Spec
-from .versions import Pin
+from .versions import Pin, kept_pins
 
 CILIUM_VERSION = "1.20.2"
 CALICO_VERSION = "v3.32.1"
@@ -146,7 +146,7 @@ class AddonsSpec(Spec):
         return self
 
     def pins(self, cni: str) -> list[Pin]:
-        """The default pins this stack keeps: an add-on set to another version is the stack's own choice."""
+        """The default pins of the add-ons this stack runs and keeps."""
         chosen = {
             "cilium": self.charts.cilium.version if cni == "cilium" else None,
             "calico": self.charts.calico.version if cni == "calico" else None,
@@ -155,7 +155,7 @@ class AddonsSpec(Spec):
             "multus": self.multus.version if self.multus.enabled else None,
             "systemUpgrade": self.system_upgrade.version,
         }
-        return [pin for key, pin in ADDON_PINS.items() if chosen[key] == pin.version]
+        return kept_pins(ADDON_PINS, chosen)
 
     @property
     def calico_crds_source(self) -> ManifestSource:

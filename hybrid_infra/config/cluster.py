@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import problem
-from .versions import Pin
+from .versions import Pin, kept_pins
 from .fields import (
     DEFAULT_KUBERNETES_VERSION,
     TAINT_EFFECTS,
@@ -366,7 +366,7 @@ class ClusterSpec(Spec):
     def pins(self) -> list[Pin]:
         """The default pins of the nodes' runtime and endpoint this cluster keeps."""
         chosen = {"containerd": self.packages.containerd.version, "kubeVip": self.endpoint.kube_vip_image}
-        return [pin for key, pin in CLUSTER_PINS.items() if chosen[key] == pin.version]
+        return kept_pins(CLUSTER_PINS, chosen)
 
     def node_count(self, pools: Collection[str] | None = None) -> int:
         """The cluster's nodes, or those of the pools named (the control plane's is ``control-plane``)."""

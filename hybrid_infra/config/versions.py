@@ -71,9 +71,14 @@ class Pin:
         minor = minor_of(version)
         if self.kubernetes is None or minor is None:
             return True
-        low, high = (minor_of(f"{bound}.0") for bound in self.kubernetes)
-        assert low is not None and high is not None
+        low, high = (tuple(int(part) for part in bound.split(".")) for bound in self.kubernetes)
         return low <= minor <= high
+
+
+def kept_pins(pins: Mapping[str, Pin], chosen: Mapping[str, str | None]) -> list[Pin]:
+    """The pins whose version the stack keeps (``chosen``: the version it uses, by the pins' keys, or None
+    for a component it does not run): a component set to another version is the stack's own choice."""
+    return [pin for key, pin in pins.items() if chosen[key] == pin.version]
 
 
 def unsupported_warnings(version: str, pins: list[Pin]) -> list[str]:
@@ -88,7 +93,7 @@ def unsupported_warnings(version: str, pins: list[Pin]) -> list[str]:
 
 def end_of_life_warning(version: str, today: datetime.date) -> str | None:
     """One line naming ``cluster.kubernetesVersion`` when ``version``'s minor is past its end of life on ``today``."""
-    parts = _parts(version)
+    parts = minor_of(version)
     if parts is None:
         return None
     minor = f"{parts[0]}.{parts[1]}"

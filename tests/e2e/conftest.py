@@ -4,16 +4,12 @@ binary fails the test (never a skip): docs/testing.md says what each test proves
 
 from __future__ import annotations
 
-import base64
 import functools
-import gzip
-from typing import Any
 
 import pytest
-import yaml
 
 from hybrid_infra.offline.plan import run_plan, user_data
-from tests.conftest import ROOT, STACKS
+from tests.conftest import ROOT, STACKS, written_files
 
 TOOLS = ROOT / ".tools" / "bin"
 
@@ -32,14 +28,4 @@ def stacks() -> list[str]:
 @functools.cache
 def node_files(stack: str) -> dict[str, dict[str, str]]:
     """Every node's files as its cloud-config writes them (secrets included), by node name and path."""
-    found: dict[str, dict[str, str]] = {}
-    for name, text in user_data(run_plan(STACKS, stack)).items():
-        config: dict[str, Any] = yaml.safe_load(str(getattr(text, "value", text)))
-        files = {}
-        for entry in config.get("write_files", []):
-            content = entry["content"]
-            if entry.get("encoding") == "gz+b64":
-                content = gzip.decompress(base64.b64decode(content)).decode()
-            files[entry["path"]] = content
-        found[name] = files
-    return found
+    return {name: written_files(str(getattr(text, "value", text))) for name, text in user_data(run_plan(STACKS, stack)).items()}

@@ -14,7 +14,7 @@ from ...config.addons import ChartSpec
 from ...config.cluster import ClusterSpec, NodeLimit
 from ...config.errors import problem
 from ...config.fields import Cidr, Int, NonEmpty, Spec
-from ...config.versions import Pin
+from ...config.versions import Pin, kept_pins
 from ...topology import NodeGroup, node_groups
 from ..contract import PlatformSection, PoolPlacement
 
@@ -224,8 +224,9 @@ class AwsSpec(PlatformSection):
         ]
 
     def pins(self) -> list[Pin]:
-        chosen = {"cloudControllerManager": self.charts.cloud_controller_manager, "ebsCsiDriver": self.charts.ebs_csi_driver}
-        return [pin for key, pin in PINS.items() if chosen[key].version == pin.version]
+        charts = self.charts
+        chosen = {"cloudControllerManager": charts.cloud_controller_manager.version, "ebsCsiDriver": charts.ebs_csi_driver.version}
+        return kept_pins(PINS, chosen)
 
     def zones_key(self) -> str:
         """The key that decides the zones: the reused subnets, or the zone list."""

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from ...config.addons import ChartSpec
 from ...config.errors import problem
 from ...config.fields import IPv4, Cidr, HttpUrl, Int, NonEmpty, Secret, Spec
-from ...config.versions import Pin
+from ...config.versions import Pin, kept_pins
 from ...topology import NodeGroup
 from ..contract import PlatformSection, PoolPlacement
 
@@ -126,8 +126,9 @@ class OpenStackSpec(PlatformSection):
     def pins(self) -> list[Pin]:
         if self.cloud_provider is None:
             return []
-        chosen = {"cloudControllerManager": self.charts.cloud_controller_manager, "cinderCsi": self.charts.cinder_csi}
-        return [pin for key, pin in PINS.items() if chosen[key].version == pin.version]
+        charts = self.charts
+        chosen = {"cloudControllerManager": charts.cloud_controller_manager.version, "cinderCsi": charts.cinder_csi.version}
+        return kept_pins(PINS, chosen)
 
     def check(self, stack: StackSpec) -> None:
         cluster = stack.cluster

@@ -25,7 +25,7 @@ from ...config.fields import (
     quantity_bytes,
     strict_str,
 )
-from ...config.versions import Pin
+from ...config.versions import Pin, kept_pins
 from ...topology import NodeGroup, node_groups
 from ..contract import PlatformSection, PoolPlacement
 
@@ -276,8 +276,7 @@ class VSphereSpec(PlatformSection):
     def pins(self) -> list[Pin]:
         if self.cloud_provider is None:
             return []
-        chosen = {"cpi": self.charts.cloud_controller_manager.version, "csi": self.csi_driver.version}
-        return [pin for key, pin in PINS.items() if chosen[key] == pin.version]
+        return kept_pins(PINS, {"cpi": self.charts.cloud_controller_manager.version, "csi": self.csi_driver.version})
 
     def check(self, stack: StackSpec) -> None:
         cluster = stack.cluster
