@@ -254,6 +254,9 @@ def rollout(
     stack: StackArgument,
     pool: Annotated[str, typer.Option("--pool", help="the pool whose nodes to renew (control-plane for the control plane)")],
     stacks: StacksOption = Path("stacks"),
+    force: Annotated[
+        bool, typer.Option("--force", help="renew the only control-plane node too, losing the cluster's state")
+    ] = False,
 ) -> None:
     """Print the commands that renew a pool's nodes one at a time (a new image or settings), in order."""
     try:
@@ -267,7 +270,24 @@ def rollout(
             markup=False,
         )
         raise typer.Exit(BAD_INPUT)
-    out.print("\n".join(rollout_commands(result, groups[pool])), markup=False, soft_wrap=True)
+    group = groups[pool]
+    lines = rollout_commands(result, group)
+    if group.role == "control-plane" and group.count == 1:
+        if not force:
+            err.print(
+                f"{stack_file(stacks, stack)}: --pool: {pool!r} has one node: {SOLE_CONTROL_PLANE}; "
+                "run three control-plane nodes (cluster.controlPlane.count: 3) first, or pass --force to accept it",
+                markup=False,
+            )
+            raise typer.Exit(BAD_INPUT)
+        lines.insert(0, f"# --force: {SOLE_CONTROL_PLANE}.")
+    out.print("\n".join(lines), markup=False, soft_wrap=True)
+
+
+SOLE_CONTROL_PLANE = (
+    "replacing the only control-plane node deletes the cluster's only etcd member, and with it every "
+    "Kubernetes object; its replacement has no cluster to join"
+)
 
 
 def rollout_commands(result: Plan, group: NodeGroup) -> list[str]:

@@ -17,7 +17,7 @@ from .config.cluster import CONTROL_PLANE_POOL, ClusterSpec
 from .config.versions import end_of_life_warning
 from .outputs import all_computed, computed
 from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool
-from .readiness import ReadinessGate
+from .readiness import ClusterRecord, ReadinessGate
 from .topology import NodeGroup, PlatformHints, node_groups
 
 
@@ -30,17 +30,20 @@ def _cloud_config(
     hints: PlatformHints,
     material: pulumi.Output[PkiMaterial],
     token: pulumi.Output[str],
+    initialised: pulumi.Output[bool],
 ) -> pulumi.Output[str]:
-    """``addresses``: the endpoint's private and public address."""
+    """``addresses``: the endpoint's private and public address. ``initialised``: the cluster record's
+    answer. Only the first control-plane node's rendering depends on it, but every node waits for it,
+    so that the nodes still register in the program's order."""
 
     def render(args: list) -> str:
-        (private, public), pki, node_token = args
+        (private, public), pki, node_token, exists = args
         address = ClusterEndpoint(private, public, endpoint.port, announce=endpoint.virtual_ip is not None)
-        node = NodeBootstrap(cluster, group, index, address, hints)
+        node = NodeBootstrap(cluster, group, index, address, hints, initialised=bool(exists))
         return render_cloud_config(node, replace(pki, bootstrap_token=node_token))
 
     # Every cloud-config carries the node's join token, and on control-plane nodes the CA keys.
-    return pulumi.Output.secret(pulumi.Output.all(addresses, material, token).apply(render))
+    return pulumi.Output.secret(pulumi.Output.all(addresses, material, token, initialised).apply(render))
 
 
 def _infrastructure_of(group: NodeGroup, platforms: Mapping[str, Infrastructure]) -> Infrastructure:
@@ -86,6 +89,9 @@ class KubernetesCluster(pulumi.ComponentResource):
     """The URN of every node's VM resource, by node name: what `pulumi up --replace` renews."""
     provider: k8s.Provider
     """Kubernetes provider for the new cluster; usable once the API answers /readyz."""
+    record: ClusterRecord
+    """Whether the cluster has ever answered, kept in state: the first control-plane node initialises
+    only while it has not."""
     ready: ReadinessGate
     """Exists once the API answers; add-ons depend on it through ``provider``."""
     adopting_provider: k8s.Provider
@@ -113,6 +119,15 @@ class KubernetesCluster(pulumi.ComponentResource):
         # What the platform computed, checked once before anything renders with it.
         private_address, public_address = computed(endpoint.private_address), computed(endpoint.public_address)
         addresses = pulumi.Output.all(private_address, public_address)
+        server = pulumi.Output.concat("https://", public_address, f":{endpoint.port}")
+        self.record = ClusterRecord(
+            f"{name}-record",
+            server=server,
+            ca_cert=self.pki.ca_cert,
+            client_cert=self.pki.admin_cert,
+            client_key=self.pki.admin_key,
+            opts=child,
+        )
 
         self.pools: dict[str, NodePool] = {}
         user_data: dict[str, pulumi.Output[str]] = {}
@@ -128,6 +143,7 @@ class KubernetesCluster(pulumi.ComponentResource):
                     platform.hints,
                     self.pki.material,
                     self.pki.join_tokens[node].token,
+                    self.record.initialised,
                 )
                 for index, node in enumerate(group.node_names)
             ]
@@ -136,7 +152,6 @@ class KubernetesCluster(pulumi.ComponentResource):
         endpoint.add_members(self.pools[CONTROL_PLANE_POOL].nodes)
         self.user_data = pulumi.Output.secret(pulumi.Output.all(**user_data))
 
-        server = pulumi.Output.concat("https://", public_address, f":{endpoint.port}")
         self.server = server
         self.endpoint = public_address
         self.api_address = private_address

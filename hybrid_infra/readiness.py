@@ -156,6 +156,82 @@ class ReadinessGate(pulumi.dynamic.Resource):
         )
 
 
+def cluster_answers(
+    server: str, ca_cert: str, client_cert: str, client_key: str, attempts: int = 3, interval_seconds: float = 2.0
+) -> bool:
+    """Whether an API server of this cluster answers at ``server``: any HTTP status over TLS verified
+    against the cluster's CA (a degraded etcd answers 500, a refused client 401 or 403). Nothing
+    listening, a timeout or a certificate from another CA is no answer."""
+    opener = admin_opener(ca_cert, client_cert, client_key)
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(interval_seconds)
+        try:
+            with opener.open(server.rstrip("/") + "/readyz", timeout=5.0):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except (urllib.error.URLError, OSError):
+            continue
+    return False
+
+
+class _RecordProvider(pulumi.dynamic.ResourceProvider):
+    """``initialised`` turns true the first time the cluster answers and stays true: it is read from
+    state, not asked again. A new CA is a new cluster, with a new record."""
+
+    def _outputs(self, props: dict[str, Any], initialised: bool) -> dict[str, Any]:
+        return {"server": props["server"], "ca_cert": props["ca_cert"], "initialised": initialised}
+
+    def _answers(self, props: dict[str, Any]) -> bool:
+        return cluster_answers(props["server"], props["ca_cert"], props["client_cert"], props["client_key"])
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        return pulumi.dynamic.CreateResult(id_=props["server"], outs=self._outputs(props, self._answers(props)))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        if olds.get("ca_cert") != news.get("ca_cert"):
+            return pulumi.dynamic.DiffResult(changes=True, replaces=["ca_cert"], delete_before_replace=True)
+        return pulumi.dynamic.DiffResult(changes=not olds.get("initialised"))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        return pulumi.dynamic.UpdateResult(outs=self._outputs(news, bool(olds.get("initialised")) or self._answers(news)))
+
+
+class ClusterRecord(pulumi.dynamic.Resource):
+    """What Pulumi knows of the cluster across runs: ``initialised``, whether its API has ever answered.
+
+    Registered before the nodes, so the first control-plane node is rendered to initialise the cluster
+    only while the record says it does not exist yet; once it has answered, a replaced first node
+    joins like every other. Until then each ``pulumi up`` asks once more (a few seconds when nothing
+    listens); afterwards never again.
+    """
+
+    initialised: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        name: str,
+        server: pulumi.Input[str],
+        ca_cert: pulumi.Input[str],
+        client_cert: pulumi.Input[str],
+        client_key: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(
+            _RecordProvider(),
+            name,
+            {
+                "server": server,
+                "ca_cert": ca_cert,
+                "client_cert": client_cert,
+                "client_key": pulumi.Output.secret(client_key),
+                "initialised": False,
+            },
+            opts,
+        )
+
+
 NODES_PATH = "/api/v1/nodes"
 
 

@@ -100,6 +100,22 @@ def test_first_control_plane_node_initialises(spec):
     assert documents["KubeletConfiguration"]["cgroupDriver"] == "systemd"
 
 
+def test_once_the_cluster_exists_the_first_control_plane_node_joins_like_the_others(spec):
+    """Pulumi's record says the cluster has answered: a replaced first node never gets to initialise."""
+    first = nodes(spec)["dev-cp-0"]
+    existing = NodeBootstrap(first.cluster, first.group, first.index, first.endpoint, first.hints, initialised=True)
+    assert existing.step == "join-control-plane"
+    written = files(existing)
+    assert KUBEADM_CONFIGS["init"] not in written
+    assert "JoinConfiguration" in kubeadm_documents(existing)
+    assert "readonly STEP=join-control-plane\n" in script(existing)
+    # Only the first node's rendering depends on the record.
+    for name, node in nodes(spec).items():
+        if name != "dev-cp-0":
+            known = NodeBootstrap(node.cluster, node.group, node.index, node.endpoint, node.hints, initialised=True)
+            assert render_cloud_config(known, PKI) == render_cloud_config(node, PKI), name
+
+
 def test_other_control_plane_nodes_join_as_control_plane(spec, tmp_path):
     join = kubeadm_documents(nodes(spec)["dev-cp-2"])["JoinConfiguration"]
     assert join["controlPlane"] == {"localAPIEndpoint": {"bindPort": 6443}}

@@ -16,8 +16,9 @@ from cryptography import x509
 
 from hybrid_infra.bootstrap.cloudinit import DEFAULT_USER_DATA_TARGET
 from hybrid_infra.offline.plan import Redactor, run_plan
+from hybrid_infra.offline.plan import user_data as planned_user_data
 from hybrid_infra.offline.simulate import Simulation
-from tests.conftest import STACKS, VALIDATE_VERSION, cloud_init_schema, write_stack
+from tests.conftest import STACKS, VALIDATE_VERSION, cloud_init_schema, write_stack, written_files
 from tests.test_bootstrap import openssl_discovery_hash
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -182,6 +183,30 @@ def test_default_storage_class_is_cinder(hidden):
     storage = yaml.safe_load((out / "manifests" / "storageclass-cluster-standard.yaml").read_text())
     assert storage["provisioner"] == "cinder.csi.openstack.org"
     assert storage["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+
+
+def test_the_nodes_are_rendered_after_the_cluster_record(hidden):
+    """The record says whether the cluster exists before the first control-plane node is rendered
+    (test_bootstrap: no other node's rendering depends on it)."""
+    out, _ = hidden
+    resources = {r["name"]: r for r in plan_json(out)["resources"]}
+    record = resources["dev-cluster-record"]
+    assert record["inputs"]["server"] == "https://203.0.113.10:6443"
+    instances = [r for r in resources.values() if r["type"] == "openstack:compute/instance:Instance"]
+    assert len(instances) == 8
+    assert all(record["urn"] in instance["dependencies"] for instance in instances)
+
+
+def test_a_running_cluster_renders_its_first_node_to_join():
+    """Planned as a later `pulumi up` of a running cluster, the first control-plane node's cloud-config
+    (what a replaced node boots with) joins; every other node's stays byte for byte the same."""
+    fresh = {name: text.value for name, text in planned_user_data(run_plan(STACKS, "dev")).items()}
+    running = {name: text.value for name, text in planned_user_data(run_plan(STACKS, "dev", cluster_exists=True)).items()}
+    assert {name for name in fresh if fresh[name] != running[name]} == {"dev-cp-0"}
+    before, after = written_files(fresh["dev-cp-0"]), written_files(running["dev-cp-0"])
+    assert "/etc/hybrid-infra/kubeadm-init.yaml" in before and "/etc/hybrid-infra/kubeadm-init.yaml" not in after
+    assert "readonly STEP=init\n" in before["/usr/local/sbin/hybrid-infra-bootstrap"]
+    assert "readonly STEP=join-control-plane\n" in after["/usr/local/sbin/hybrid-infra-bootstrap"]
 
 
 def test_add_ons_wait_for_the_api_through_the_provider(hidden):

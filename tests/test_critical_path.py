@@ -91,6 +91,11 @@ def test_the_project_table_says_what_each_entry_covers_and_where_it_comes_from()
     table = DurationTable.load(DURATIONS_FILE)
     assert all(entry.covers and entry.source for entry in table.entries)
     assert table.of("pulumi-python:dynamic:Resource").seconds > table.of("tls:index/privateKey:PrivateKey").seconds
+    # Dynamic resources share a type: the cluster record asks once, the readiness gate waits for kubeadm init.
+    record, gate = table.of("pulumi-python:dynamic:Resource", "dev-cluster-record"), table.of(
+        "pulumi-python:dynamic:Resource", "dev-cluster-ready"
+    )
+    assert record.seconds < 60 < gate.seconds
 
 
 def test_the_table_ships_with_the_package_as_package_data():

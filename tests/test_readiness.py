@@ -19,6 +19,8 @@ from hybrid_infra.readiness import (
     NODES_PATH,
     ClusterNotReady,
     UpgradeNotFinished,
+    _RecordProvider,
+    cluster_answers,
     wait_for_version,
     wait_until_ready,
 )
@@ -48,6 +50,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
     """Anonymous /readyz passes at once; ``kubeadm-config`` answers ``answer`` (403 before kubeadm's RBAC)."""
 
     answer = 200
+    readyz = 200
     paths: list[str] = []
     nodes: list[bytes] = []
     """Successive answers of /api/v1/nodes; the last one repeats."""
@@ -60,7 +63,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        code = {"/readyz": 200, INIT_FINISHED_PATH: self.answer}.get(self.path, 404)
+        code = {"/readyz": self.readyz, INIT_FINISHED_PATH: self.answer}.get(self.path, 404)
         self.send_response(code)
         self.end_headers()
         self.wfile.write(b"ok" if code == 200 else b"not ready")
@@ -77,7 +80,12 @@ def free_port() -> int:
 
 @contextmanager
 def api_server(
-    pki: dict[str, str], port: int, delay: float = 0.0, answer: int = 200, nodes: list[bytes] | None = None
+    pki: dict[str, str],
+    port: int,
+    delay: float = 0.0,
+    answer: int = 200,
+    nodes: list[bytes] | None = None,
+    readyz: int = 200,
 ) -> Iterator[list[str]]:
     """Starts listening on 127.0.0.1:port after ``delay`` seconds; requires a client certificate from the CA.
 
@@ -87,7 +95,7 @@ def api_server(
     context.load_cert_chain(directory / "server_cert", directory / "server_key")
     context.load_verify_locations(cadata=pki["ca"])
     context.verify_mode = ssl.CERT_REQUIRED
-    handler = type("Handler", (ApiHandler,), {"answer": answer, "paths": [], "nodes": nodes or []})
+    handler = type("Handler", (ApiHandler,), {"answer": answer, "readyz": readyz, "paths": [], "nodes": nodes or []})
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def serve() -> None:
@@ -211,3 +219,49 @@ def test_upgrade_gate_fails_naming_the_node_that_did_not_make_it(pki):
     message = str(caught.value)
     assert "w-0 runs v1.34.2 and is Ready" in message and "w-1 is not registered" in message
     assert "cp-0" not in message.split(":", 1)[1]
+
+
+@pytest.mark.parametrize("status", [200, 500, 401, 403])
+def test_the_cluster_exists_whatever_status_its_api_answers(pki, status):
+    """A degraded etcd answers 500 and a refused client 401 or 403: the cluster is there all the same."""
+    port = free_port()
+    with api_server(pki, port, readyz=status) as paths:
+        assert cluster_answers(f"https://127.0.0.1:{port}", pki["ca"], pki["admin_cert"], pki["admin_key"], 20, 0.2)
+    assert paths == ["/readyz"]
+
+
+def test_no_answer_or_another_ca_is_no_cluster(pki):
+    other_key = new_key()
+    other_ca = pem(certificate("someone-else", other_key))
+    port = free_port()
+    assert not cluster_answers(f"https://127.0.0.1:{port}", pki["ca"], pki["admin_cert"], pki["admin_key"], 2, 0.1)
+    with api_server(pki, port):
+        assert not cluster_answers(f"https://127.0.0.1:{port}", other_ca, pki["admin_cert"], pki["admin_key"], 2, 0.1)
+
+
+def test_the_record_keeps_that_the_cluster_answered_once(pki):
+    port = free_port()
+    props = {
+        "server": f"https://127.0.0.1:{port}",
+        "ca_cert": pki["ca"],
+        "client_cert": pki["admin_cert"],
+        "client_key": pki["admin_key"],
+        "initialised": False,
+    }
+    provider = _RecordProvider()
+    # The first `pulumi up`: nothing answers yet, so the first control-plane node initialises.
+    created = provider.create(props)
+    assert created.outs == {"server": props["server"], "ca_cert": pki["ca"], "initialised": False}
+    assert "client_key" not in created.outs
+    # Until the cluster has answered, each `pulumi up` asks again.
+    assert provider.diff(created.id, created.outs, props).changes
+    with api_server(pki, port, readyz=500):
+        updated = provider.update(created.id, created.outs, props)
+    assert updated.outs["initialised"] is True
+    # From then on the record is read from state and nothing is asked: the API may be down.
+    assert not provider.diff(created.id, updated.outs, props).changes
+    assert provider.update(created.id, updated.outs, props).outs["initialised"] is True
+    # Another CA is another cluster: a new record.
+    other = {**props, "ca_cert": pem(certificate("someone-else", new_key()))}
+    replaced = provider.diff(created.id, updated.outs, other)
+    assert replaced.changes and replaced.replaces == ["ca_cert"]

@@ -134,6 +134,31 @@ def test_rollout_renews_a_pool_one_node_at_a_time_with_a_fresh_token():
         assert (wait, uncordon) == (f"kubectl wait --for=condition=Ready node/{name} --timeout=30m", f"kubectl uncordon {name}")
 
 
+def rollout(tmp_path: Path, config: dict[str, Any], *options: str) -> subprocess.CompletedProcess[str]:
+    write_stack(tmp_path / "stacks", "dev", config)
+    command = [sys.executable, "-m", "hybrid_infra", "rollout", "dev", *options]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def test_the_only_control_plane_node_is_renewed_only_with_force(tmp_path, dev_config):
+    dev_config["hybrid-infra:cluster"]["controlPlane"]["count"] = 1
+    refused = rollout(tmp_path, dev_config, "--pool", "control-plane")
+    assert refused.returncode == 2 and not refused.stdout
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("stacks/Pulumi.dev.yaml: --pool: 'control-plane' has one node: ")
+    assert "deletes the cluster's only etcd member" in line and "--force" in line
+    forced = rollout(tmp_path, dev_config, "--pool", "control-plane", "--force")
+    assert forced.returncode == 0, forced.stderr
+    first, *commands = forced.stdout.splitlines()
+    assert first.startswith("# --force: replacing the only control-plane node deletes the cluster's only etcd member")
+    assert any(command.startswith("pulumi up --stack dev --yes --replace") for command in commands)
+    # Three control-plane nodes renew one at a time without --force; so does a worker pool of one.
+    dev_config["hybrid-infra:cluster"]["controlPlane"]["count"] = 3
+    assert rollout(tmp_path, dev_config, "--pool", "control-plane").returncode == 0
+    dev_config["hybrid-infra:cluster"]["pools"][0]["count"] = 1
+    assert rollout(tmp_path, dev_config, "--pool", dev_config["hybrid-infra:cluster"]["pools"][0]["name"]).returncode == 0
+
+
 def test_a_new_image_replaces_no_running_node(tmp_path, earlier, dev_config):
     dev_config["hybrid-infra:openstack"]["image"] = "ubuntu-24.04-2026-12"
     result = plan(tmp_path, dev_config, "out", str(earlier))

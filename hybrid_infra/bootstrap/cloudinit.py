@@ -71,6 +71,8 @@ class NodeBootstrap:
     index: int
     endpoint: ClusterEndpoint
     hints: PlatformHints
+    initialised: bool = False
+    """The cluster exists (Pulumi's state says so): the first control-plane node joins too."""
 
     @property
     def name(self) -> str:
@@ -78,7 +80,7 @@ class NodeBootstrap:
 
     @property
     def step(self) -> kubeadm.Step:
-        return kubeadm.bootstrap_step(self.group, self.index)
+        return kubeadm.bootstrap_step(self.group, self.index, self.initialised)
 
 
 def _file(path: str, content: str, permissions: str = "0644") -> dict[str, Any]:
@@ -372,7 +374,8 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
             step,
         )
 
-    # The first control-plane node may also join: when it replaces a node of a running cluster.
+    # Rendered to initialise, the first control-plane node may still join: when the cluster answers
+    # although Pulumi's record of it did not know yet.
     steps: list[kubeadm.Step] = ["init", "join-control-plane"] if node.step == "init" else [node.step]
     files = [
         _file("/etc/modules-load.d/kubernetes.conf", "overlay\nbr_netfilter\n"),

@@ -91,10 +91,11 @@ class ClusterEndpoint:
         return f"{self.address}:{self.port}"
 
 
-def bootstrap_step(group: NodeGroup, index: int) -> Step:
-    """The first control-plane node initialises the cluster; every other node joins it."""
+def bootstrap_step(group: NodeGroup, index: int, initialised: bool = False) -> Step:
+    """The first control-plane node initialises the cluster while it does not exist yet (``initialised``:
+    what Pulumi's state says); every other node joins it, and so does the first once the cluster exists."""
     if group.role == "control-plane":
-        return "init" if index == 0 else "join-control-plane"
+        return "init" if index == 0 and not initialised else "join-control-plane"
     return "join-worker"
 
 

@@ -3,8 +3,9 @@
 # Kubernetes packages, then runs `kubeadm init` (first control-plane node) or `kubeadm join`,
 # retrying until the API answers. Idempotent: once done it leaves a marker and later runs exit at once;
 # the hybrid-infra-bootstrap systemd unit runs it again after a failure or a reboot until then.
-# A first control-plane node that finds the cluster already answering (it was replaced) joins it
-# instead of initialising a second cluster.
+# The first control-plane node comes rendered to initialise only while Pulumi's record says the
+# cluster has never answered (a replaced first node comes rendered to join); should the cluster
+# answer all the same, it joins rather than initialise a second one.
 # Steps run inside `until` and `if`, where bash ignores `set -e`: every step checks each command itself.
 # Everything happens below ROOT: "" on a node, a scratch directory when the script is exercised.
 readonly ROOT="${HYBRID_INFRA_ROOT:-}"

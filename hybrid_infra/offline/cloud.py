@@ -45,6 +45,9 @@ SIMULATED_CLOCK = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 _CURVES = {"P224": ec.SECP224R1(), "P256": ec.SECP256R1(), "P384": ec.SECP384R1(), "P521": ec.SECP521R1()}
 
 
+DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
+
+
 class LookupFailed(Exception):
     """Raised by a platform's look-up answer when the provider would fail the look-up (nothing matches,
     no such ID): the program's call fails with the message, as it does under the engine."""
@@ -65,11 +68,15 @@ class SimulatedCloud(pulumi.runtime.Mocks):
 
     ``stack`` seeds keys, random values and IDs; ``spec`` gives the node network that looked-up
     networks hold; ``preview`` answers as ``pulumi preview`` does (computed outputs unknown), by
-    default whenever the engine previews (``set_mocks(..., preview=True)``).
+    default whenever the engine previews (``set_mocks(..., preview=True)``); ``cluster_exists``: the
+    cluster record answers that the cluster has answered, as it does on a running cluster.
     """
 
-    def __init__(self, stack: str, spec: StackSpec | None = None, preview: bool | None = None):
+    def __init__(
+        self, stack: str, spec: StackSpec | None = None, preview: bool | None = None, cluster_exists: bool = False
+    ):
         self.stack = stack
+        self.cluster_exists = cluster_exists
         self.spec = spec
         self.preview = preview
         self.clock = SIMULATED_CLOCK
@@ -99,6 +106,10 @@ class SimulatedCloud(pulumi.runtime.Mocks):
         if not args.custom:
             return None, {}
         outputs = dict(args.inputs)
+        if args.typ == DYNAMIC_TYPE and "initialised" in args.inputs:
+            # A cluster record (hybrid_infra.readiness.ClusterRecord, the one dynamic resource with
+            # that input): nothing answers a new cluster's endpoint, a running one does.
+            outputs["initialised"] = self.cluster_exists
         if pulumi.runtime.is_dry_run() if self.preview is None else self.preview:
             return None, outputs
         with self._lock:

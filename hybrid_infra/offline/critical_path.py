@@ -42,6 +42,8 @@ class Duration:
     """What happens in that time."""
     source: str
     """Where the figure comes from, or the assumption it is."""
+    name: str = "*"
+    """A pattern of resource names the entry is for (dynamic resources share one type)."""
 
 
 class DurationTable:
@@ -60,11 +62,23 @@ class DurationTable:
             missing = [key for key in ("type", "seconds", "covers", "source") if entry.get(key) in (None, "")]
             if missing:
                 raise ValueError(f"{path}: durations[{index}] has no {', '.join(missing)}")
-            entries.append(Duration(str(entry["type"]), float(entry["seconds"]), str(entry["covers"]), str(entry["source"])))
+            entries.append(
+                Duration(
+                    str(entry["type"]),
+                    float(entry["seconds"]),
+                    str(entry["covers"]),
+                    str(entry["source"]),
+                    str(entry.get("name", "*")),
+                )
+            )
         return cls(entries)
 
-    def of(self, resource_type: str) -> Duration:
-        return next(entry for entry in self.entries if fnmatch.fnmatchcase(resource_type, entry.pattern))
+    def of(self, resource_type: str, name: str = "") -> Duration:
+        return next(
+            entry
+            for entry in self.entries
+            if fnmatch.fnmatchcase(resource_type, entry.pattern) and fnmatch.fnmatchcase(name, entry.name)
+        )
 
 
 @cache
@@ -151,7 +165,7 @@ def critical_path(resources: Sequence[Resource], table: DurationTable) -> Critic
     for urn in _ordered(waits_for):
         before = max(waits_for[urn], key=lambda other: done_at[other], default=None)
         previous[urn] = before
-        done_at[urn] = (done_at[before] if before else 0.0) + table.of(by_urn[urn].type).seconds
+        done_at[urn] = (done_at[before] if before else 0.0) + table.of(by_urn[urn].type, by_urn[urn].name).seconds
     targets = [urn for urn in by_urn if by_urn[urn].type == KUBEVIRT_TYPE]
     label = READY_TARGET if targets else LAST_TARGET
     # Of equally late resources, the first by URN.
@@ -160,7 +174,7 @@ def critical_path(resources: Sequence[Resource], table: DurationTable) -> Critic
     while end is not None:
         # Components pass the wait on (their children wait for what they wait for) but create nothing.
         if by_urn[end].custom:
-            chain.append(Step(by_urn[end], table.of(by_urn[end].type)))
+            chain.append(Step(by_urn[end], table.of(by_urn[end].type, by_urn[end].name)))
         end = previous[end]
     return CriticalPath(label, tuple(reversed(chain)))
 

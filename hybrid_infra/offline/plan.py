@@ -99,8 +99,9 @@ class Plan:
         return critical_path(self.simulation.resources, default_table())
 
 
-def run_plan(stacks_dir: Path, stack: str) -> Plan:
-    """Validate the stack (raising :class:`ConfigError`) and run the program on the simulated cloud."""
+def run_plan(stacks_dir: Path, stack: str, cluster_exists: bool = False) -> Plan:
+    """Validate the stack (raising :class:`ConfigError`) and run the program on the simulated cloud;
+    ``cluster_exists``: as a later ``pulumi up`` of the running cluster (its record says it answered)."""
     config = load_stack(stacks_dir, stack)
     spec = parse_stack_config(config.values, config.secret_paths)
     project_dir = stacks_dir.resolve().parent
@@ -110,6 +111,7 @@ def run_plan(stacks_dir: Path, stack: str) -> Plan:
         config=config.values,
         secret_keys=config.secret_keys,
         spec=spec,
+        cluster_exists=cluster_exists,
     )
     return Plan(stack, spec, simulation, config)
 

@@ -287,13 +287,15 @@ def simulate(
     spec: StackSpec | None = None,
     preview: bool = False,
     project: str = PROJECT,
+    cluster_exists: bool = False,
 ) -> Simulation:
     """Run ``program`` as ``pulumi up`` (or ``pulumi preview`` with ``preview=True``) would, offline.
 
     Nothing is fetched from the network: release manifests given by URL are recorded, not expanded.
     ``config`` maps full keys (``hybrid-infra:cluster``) to values; objects are passed as JSON, as the
-    Pulumi CLI does; ``project`` is the one ``pulumi.Config()`` reads by default. Exceptions from the
-    program are raised here.
+    Pulumi CLI does; ``project`` is the one ``pulumi.Config()`` reads by default. ``cluster_exists``:
+    the cluster records say the cluster has answered (a later ``pulumi up`` of a running cluster).
+    Exceptions from the program are raised here.
     """
     simulation = Simulation(stack=stack, preview=preview)
     failure: list[BaseException] = []
@@ -307,7 +309,7 @@ def simulate(
             # failed registration leaves its Outputs there, for the next run to await on a closed loop.
             SETTINGS.outputs = set()
             SETTINGS.rpc_manager = RPCManager()
-            cloud = SimulatedCloud(stack, spec, preview)
+            cloud = SimulatedCloud(stack, spec, preview, cluster_exists=cluster_exists)
             pulumi.runtime.set_all_config(
                 {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()},
                 secret_keys or [],

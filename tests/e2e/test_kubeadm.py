@@ -52,3 +52,12 @@ def test_kubeadm_refuses_a_configuration_it_cannot_use(tmp_path):
     path.write_text(yaml.safe_dump_all(documents))
     result = kubeadm_validate(path)
     assert result.returncode != 0 and "criSockett" in result.stderr
+
+
+def test_the_tools_build_the_etcd_kubeadm_runs_for_that_version():
+    images = subprocess.run([tool("kubeadm"), "config", "images", "list"], capture_output=True, text=True, check=True)
+    (etcd_image,) = [image for image in images.stdout.split() if "/etcd:" in image]
+    pinned = etcd_image.rsplit(":", 1)[1].split("-")[0]
+    for program in ("etcd", "etcdctl", "etcdutl"):
+        shown = subprocess.run([tool(program), "version" if program != "etcd" else "--version"], capture_output=True, text=True, check=True)
+        assert f"version: {pinned}" in shown.stdout.lower(), (program, shown.stdout)

@@ -1,0 +1,88 @@
+"""What boots an emulated node, inside its own network, mount and UTS namespaces (tests/e2e/emulator.py).
+
+It gives the node a root of its own (overlays over the machine's /etc, /var, /usr/local, /opt and
+/root whose changes stay in the node's directory; a fresh /run and /tmp), a cgroup v2 hierarchy, its
+hostname, then does what cloud-init does with the node's cloud-config (write_files, then runcmd),
+and stays as the reaper of every process the node starts.
+
+    python -m tests.e2e.node_init <node directory> <node name> <cloud-config>
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import written_files
+
+OVERLAID = ("/etc", "/var", "/usr/local", "/opt", "/root")
+FRESH = ("/run", "/var/lib/containerd")
+# What a cgroup v2 node offers its kubelet (kubeadm's system verification asks for these). This
+# machine's kernel binds them to cgroup v1 hierarchies, which kubelet 1.35 refuses.
+CGROUP_CONTROLLERS = "cpuset cpu io memory hugetlb pids rdma misc\n"
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def mount(*arguments: str) -> None:
+    subprocess.run(["mount", *arguments], check=True)
+
+
+def make_root(directory: Path) -> None:
+    mount("--make-rprivate", "/")
+    for path in OVERLAID:
+        upper, work = directory / "upper" / path.strip("/"), directory / "work" / path.strip("/")
+        upper.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
+        mount("-t", "overlay", "overlay", "-o", f"lowerdir={path},upperdir={upper},workdir={work}", path)
+    mount("-t", "cgroup2", "cgroup2", "/sys/fs/cgroup")
+    controllers = directory / "cgroup.controllers"
+    controllers.write_text(CGROUP_CONTROLLERS)
+    mount("--bind", str(controllers), "/sys/fs/cgroup/cgroup.controllers")
+    for path in FRESH:
+        os.makedirs(path, exist_ok=True)
+        mount("-t", "tmpfs", "tmpfs", path)
+
+
+def write_files(cloud_config: dict) -> None:
+    contents = written_files(yaml.safe_dump(cloud_config))
+    for entry in cloud_config.get("write_files", []):
+        path = Path(entry["path"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(contents[entry["path"]])
+        os.chmod(path, int(entry.get("permissions", "0644"), 8))
+
+
+def main(directory: Path, name: str, cloud_config_path: Path) -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    socket.sethostname(name)
+    cloud_config = yaml.safe_load(cloud_config_path.read_text())
+    make_root(directory)
+    Path("/etc/hostname").write_text(name + "\n")
+    first_boot = not Path("/var/lib/e2e-cloud-init/done").exists()
+    if first_boot:
+        write_files(cloud_config)
+        for command in cloud_config.get("runcmd", []):
+            subprocess.run(command, check=True)
+        Path("/var/lib/e2e-cloud-init").mkdir(parents=True, exist_ok=True)
+        Path("/var/lib/e2e-cloud-init/done").touch()
+    else:
+        # A reboot: systemd starts what is enabled.
+        for unit in sorted(os.listdir("/var/lib/e2e-systemd/enabled")):
+            subprocess.run(["systemctl", "start", unit], check=False)
+    print(f"{name} booted", flush=True)
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            time.sleep(1)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))
