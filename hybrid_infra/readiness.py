@@ -12,6 +12,7 @@ on the simulated cloud it is recorded like any resource and nothing is dialled.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import ssl
@@ -171,31 +172,56 @@ def cluster_answers(
                 return True
         except urllib.error.HTTPError:
             return True
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, http.client.HTTPException, OSError):
             continue
     return False
 
 
+class ClusterUnknown(Exception):
+    pass
+
+
+RECORD_KIND = "hybrid-infra:ClusterRecord"
+"""The record's ``kind`` input: what the simulated cloud knows it by."""
+
+
 class _RecordProvider(pulumi.dynamic.ResourceProvider):
     """``initialised`` turns true the first time the cluster answers and stays true: it is read from
-    state, not asked again. A new CA is a new cluster, with a new record."""
+    state, not asked again. A new CA is a new cluster, with a new record.
+
+    Created with the endpoint, before any node, the record finds no cluster. Every later deployment
+    asks again until the cluster answers; if nothing answers then, the record cannot tell a cluster
+    that is down or out of reach from one that never came up, so the deployment stops, and the one
+    that knows says which by replacing the record (a cluster that never came up) or by running again
+    once the cluster is reachable. Guessing would risk the first node initialising a second cluster.
+    """
+
+    def __init__(self, answers: Callable[[dict[str, Any]], bool] | None = None):
+        self._answers = answers or (
+            lambda props: cluster_answers(props["server"], props["ca_cert"], props["client_cert"], props["client_key"])
+        )
 
     def _outputs(self, props: dict[str, Any], initialised: bool) -> dict[str, Any]:
-        return {"server": props["server"], "ca_cert": props["ca_cert"], "initialised": initialised}
-
-    def _answers(self, props: dict[str, Any]) -> bool:
-        return cluster_answers(props["server"], props["ca_cert"], props["client_cert"], props["client_key"])
+        return {"kind": RECORD_KIND, "server": props["server"], "ca_cert": props["ca_cert"], "initialised": initialised}
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         return pulumi.dynamic.CreateResult(id_=props["server"], outs=self._outputs(props, self._answers(props)))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
         if olds.get("ca_cert") != news.get("ca_cert"):
-            return pulumi.dynamic.DiffResult(changes=True, replaces=["ca_cert"], delete_before_replace=True)
+            return pulumi.dynamic.DiffResult(changes=True, replaces=["ca_cert"])
         return pulumi.dynamic.DiffResult(changes=not olds.get("initialised"))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        return pulumi.dynamic.UpdateResult(outs=self._outputs(news, bool(olds.get("initialised")) or self._answers(news)))
+        if not olds.get("initialised") and not self._answers(news):
+            raise ClusterUnknown(
+                f"the cluster record cannot tell whether the cluster at {news['server']} exists: nothing has "
+                "answered there since the record was made, and nothing answers now. If the cluster runs, make "
+                "its endpoint reachable from here and run `pulumi up` again; if it never came up, replace the "
+                "record (`pulumi up --replace` with its URN, `pulumi stack --show-urns`), and the first "
+                "control-plane node will initialise it"
+            )
+        return pulumi.dynamic.UpdateResult(outs=self._outputs(news, True))
 
 
 class ClusterRecord(pulumi.dynamic.Resource):
@@ -203,8 +229,9 @@ class ClusterRecord(pulumi.dynamic.Resource):
 
     Registered before the nodes, so the first control-plane node is rendered to initialise the cluster
     only while the record says it does not exist yet; once it has answered, a replaced first node
-    joins like every other. Until then each ``pulumi up`` asks once more (a few seconds when nothing
-    listens); afterwards never again.
+    joins like every other. The deployment after the first asks once more (a few seconds), and stops
+    if nothing answers (see :class:`_RecordProvider`); afterwards it never asks again. A preview shows
+    the answer as unknown while the record is made or asked again.
     """
 
     initialised: pulumi.Output[bool]
@@ -226,7 +253,8 @@ class ClusterRecord(pulumi.dynamic.Resource):
                 "ca_cert": ca_cert,
                 "client_cert": client_cert,
                 "client_key": pulumi.Output.secret(client_key),
-                "initialised": False,
+                "kind": RECORD_KIND,
+                "initialised": None,
             },
             opts,
         )

@@ -19,6 +19,7 @@ from hybrid_infra.readiness import (
     NODES_PATH,
     ClusterNotReady,
     UpgradeNotFinished,
+    ClusterUnknown,
     _RecordProvider,
     cluster_answers,
     wait_for_version,
@@ -239,6 +240,25 @@ def test_no_answer_or_another_ca_is_no_cluster(pki):
         assert not cluster_answers(f"https://127.0.0.1:{port}", other_ca, pki["admin_cert"], pki["admin_key"], 2, 0.1)
 
 
+def test_a_load_balancer_without_members_is_no_cluster(pki):
+    """It accepts the connection and closes it (the platforms' load balancers with no healthy member)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def close_each() -> None:
+        for _ in range(2):
+            connection, _ = listener.accept()
+            connection.close()
+
+    closer = threading.Thread(target=close_each, daemon=True)
+    closer.start()
+    try:
+        assert not cluster_answers(f"https://127.0.0.1:{port}", pki["ca"], pki["admin_cert"], pki["admin_key"], 2, 0.1)
+    finally:
+        closer.join(timeout=5)
+        listener.close()
+
+
 def test_the_record_keeps_that_the_cluster_answered_once(pki):
     port = free_port()
     props = {
@@ -246,22 +266,42 @@ def test_the_record_keeps_that_the_cluster_answered_once(pki):
         "ca_cert": pki["ca"],
         "client_cert": pki["admin_cert"],
         "client_key": pki["admin_key"],
-        "initialised": False,
+        "kind": "hybrid-infra:ClusterRecord",
+        "initialised": None,
     }
     provider = _RecordProvider()
     # The first `pulumi up`: nothing answers yet, so the first control-plane node initialises.
     created = provider.create(props)
-    assert created.outs == {"server": props["server"], "ca_cert": pki["ca"], "initialised": False}
+    assert created.outs == {
+        "kind": "hybrid-infra:ClusterRecord", "server": props["server"], "ca_cert": pki["ca"], "initialised": False
+    }
     assert "client_key" not in created.outs
-    # Until the cluster has answered, each `pulumi up` asks again.
+    # The next one asks again, and the cluster answers (a degraded one all the same).
     assert provider.diff(created.id, created.outs, props).changes
     with api_server(pki, port, readyz=500):
         updated = provider.update(created.id, created.outs, props)
     assert updated.outs["initialised"] is True
-    # From then on the record is read from state and nothing is asked: the API may be down.
+    # From then on the record is read from state and nothing is asked: the API may be down, the
+    # endpoint's address may change.
+    moved = {**props, "server": "https://192.0.2.1:6443"}
     assert not provider.diff(created.id, updated.outs, props).changes
-    assert provider.update(created.id, updated.outs, props).outs["initialised"] is True
+    assert not provider.diff(created.id, updated.outs, moved).changes
     # Another CA is another cluster: a new record.
     other = {**props, "ca_cert": pem(certificate("someone-else", new_key()))}
     replaced = provider.diff(created.id, updated.outs, other)
     assert replaced.changes and replaced.replaces == ["ca_cert"]
+
+
+def test_a_record_that_never_saw_the_cluster_stops_the_deployment_rather_than_guess(pki):
+    """Down, out of reach or never made: the record cannot tell, and a guess could let the first
+    node initialise a second cluster. It says what to do, in one line."""
+    provider = _RecordProvider(answers=lambda props: False)
+    props = {"server": "https://192.0.2.1:6443", "ca_cert": pki["ca"], "client_cert": "", "client_key": ""}
+    created = provider.create(props)
+    assert created.outs["initialised"] is False
+    with pytest.raises(ClusterUnknown) as stopped:
+        provider.update(created.id, created.outs, props)
+    message = str(stopped.value)
+    assert "\n" not in message
+    assert message.startswith("the cluster record cannot tell whether the cluster at https://192.0.2.1:6443 exists")
+    assert "pulumi up --replace" in message

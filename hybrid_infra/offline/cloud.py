@@ -38,6 +38,7 @@ from pulumi.runtime import rpc
 from .. import platforms
 from ..config.cluster import NetworkSpec
 from ..config.stack import StackSpec
+from ..readiness import RECORD_KIND
 
 SIMULATED_CLOCK = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 """Certificates are valid from here, so a plan stays the same from one day (and year) to the next."""
@@ -106,9 +107,8 @@ class SimulatedCloud(pulumi.runtime.Mocks):
         if not args.custom:
             return None, {}
         outputs = dict(args.inputs)
-        if args.typ == DYNAMIC_TYPE and "initialised" in args.inputs:
-            # A cluster record (hybrid_infra.readiness.ClusterRecord, the one dynamic resource with
-            # that input): nothing answers a new cluster's endpoint, a running one does.
+        if args.typ == DYNAMIC_TYPE and args.inputs.get("kind") == RECORD_KIND:
+            # A cluster record: nothing answers a new cluster's endpoint, a running one does.
             outputs["initialised"] = self.cluster_exists
         if pulumi.runtime.is_dry_run() if self.preview is None else self.preview:
             return None, outputs

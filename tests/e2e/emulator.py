@@ -375,16 +375,32 @@ class Cluster:
         self.addresses = {node["name"]: node["address"] for node in cluster.outputs["nodes"]}
         self.control_plane = [node["name"] for node in cluster.outputs["nodes"] if node["role"] == "control-plane"]
         self.api_address, self.public_address = cluster.outputs["apiAddress"], cluster.outputs["endpoint"]
+        network = ipaddress.IPv4Network(self.spec.cluster.network.node_cidr)
+        # An endpoint named in DNS (a cloud load balancer's name) gets the node network's last address,
+        # and every node a hosts entry for each name: the cloud's DNS stands in as /etc/hosts.
+        self.names: dict[str, str] = {}
+        for address in (self.api_address, self.public_address):
+            if not _is_address(address):
+                self.names[address] = str(network.broadcast_address - 1)
         self.kubeconfig = directory / "admin.conf"
-        self.kubeconfig.write_text(_value(cluster.outputs["kubeconfig"]))
+        kubeconfig = _value(cluster.outputs["kubeconfig"])
+        for name, address in self.names.items():
+            # From this machine the name is dialled by address, the certificate still checked for the name.
+            kubeconfig = kubeconfig.replace(f"server: https://{name}:", f"tls-server-name: {name}\n    server: https://{address}:")
+        self.kubeconfig.write_text(kubeconfig)
         self.kubeconfig.chmod(0o600)
+        machines = {r.urn: r for r in plan.simulation.resources}
+        self.instance_data = {
+            node: {"v1": {"instance_id": machines[urn].resource_id, "availability_zone": machines[urn].outputs.get("availabilityZone"), "local_hostname": node}}
+            for node, urn in cluster.outputs["machines"].items()
+        }
         pki = next(r for r in plan.simulation.resources if r.type == "hybrid-infra:index:ClusterPki")
         self.ca_cert = _value(pki.outputs["caCert"])
         self.admin_cert, self.admin_key = _value(pki.outputs["adminCert"]), _value(pki.outputs["adminKey"])
-        self.network = Network(ipaddress.IPv4Network(self.spec.cluster.network.node_cidr))
+        self.network = Network(network)
         self.network.up()
         # The endpoint: its private address, and the public one clients use (a floating IP's NAT).
-        endpoint = list(dict.fromkeys([self.api_address, self.public_address]))
+        endpoint = list(dict.fromkeys(self.address_of(address) for address in (self.api_address, self.public_address)))
         for address in endpoint:
             self.network.add_address(address)
         self.balancer = LoadBalancer(endpoint, 6443, [self.addresses[name] for name in self.control_plane])
@@ -396,8 +412,14 @@ class Cluster:
         self.env = {
             "E2E_IMAGES": str(image_archive(images, directory / "images.tar")),
             "CONTAINERD_KEY_FINGERPRINT": self.spec.cluster.packages.containerd.key_fingerprint,
+            "E2E_HOSTS": json.dumps(self.names),
         }
         self.nodes: dict[str, Node] = {}
+        self.record = None
+        """The cluster record's last result, as Pulumi's state keeps it (a test's to set)."""
+
+    def address_of(self, endpoint: str) -> str:
+        return self.names.get(endpoint, endpoint)
 
     def user_data(self, name: str, cluster_exists: bool = False) -> str:
         from hybrid_infra.offline.plan import user_data
@@ -416,15 +438,32 @@ class Cluster:
 
     def boot_with(self, name: str, user_data: str, generation: int = 0) -> Node:
         """Create the node's VM from ``user_data`` and power it on."""
-        node = Node(self.network, name, self.addresses[name], user_data, self.directory / f"{name}.{generation}", self.env)
+        # The cloud's instance metadata, as cloud-init keeps it (what `cloud-init query` reads).
+        env = {**self.env, "E2E_INSTANCE_DATA": json.dumps(self.instance_data[name])}
+        node = Node(self.network, name, self.addresses[name], user_data, self.directory / f"{name}.{generation}", env)
         self.nodes[name] = node
         node.boot()
         return node
+
+    def record_inputs(self) -> dict[str, str]:
+        """The cluster record's inputs, as the program gives them (hybrid_infra.readiness.ClusterRecord)."""
+        from hybrid_infra.readiness import RECORD_KIND
+
+        server = f"https://{self.address_of(self.public_address)}:6443"
+        return {"server": server, "ca_cert": self.ca_cert, "client_cert": self.admin_cert, "client_key": self.admin_key, "kind": RECORD_KIND}
 
     def wait_until_ready(self, timeout: float) -> None:
         """What `pulumi up` waits for before anything uses the API: the project's readiness gate."""
         from hybrid_infra.readiness import wait_until_ready
 
+        if self.public_address in self.names:
+            # Named in DNS: kubectl, which dials the address and checks the certificate for the name.
+            deadline = time.monotonic() + timeout
+            while self.kubectl("get", "--raw", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config", check=False).returncode:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the API did not answer within {timeout:g}s")
+                time.sleep(1)
+            return
         server = f"https://{self.public_address}:6443"
         wait_until_ready(server, self.ca_cert, self.admin_cert, self.admin_key, timeout, interval_seconds=1)
 
@@ -449,6 +488,14 @@ class Cluster:
 
 def _value(value):
     return getattr(value, "value", value)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def join_token_secrets(plan, expiration: str) -> dict[str, dict]:

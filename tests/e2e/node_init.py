@@ -1,9 +1,10 @@
 """What boots an emulated node, inside its own network, mount and UTS namespaces (tests/e2e/emulator.py).
 
 It gives the node a root of its own (overlays over the machine's /etc, /var, /usr/local, /opt and
-/root whose changes stay in the node's directory; a fresh /run and /tmp), a cgroup v2 hierarchy, its
-hostname, then does what cloud-init does with the node's cloud-config (write_files, then runcmd),
-and stays as the reaper of every process the node starts.
+/root whose changes stay in the node's directory; a fresh /run), a cgroup v2 hierarchy, its
+hostname, then does what cloud-init does with the node's cloud-config (keeps the user data and the
+cloud's instance data where cloud-init does, write_files, then runcmd), and stays as the reaper of
+every process the node starts.
 
     python -m tests.e2e.node_init <node directory> <node name> <cloud-config>
 """
@@ -11,6 +12,7 @@ and stays as the reaper of every process the node starts.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import socket
 import subprocess
@@ -59,12 +61,36 @@ def write_files(cloud_config: dict) -> None:
         os.chmod(path, int(entry.get("permissions", "0644"), 8))
 
 
+def keep_instance_data(instance_data: str, user_data: str) -> None:
+    """What cloud-init keeps at every boot: the cloud's instance data (what `cloud-init query` reads)
+    under /run/cloud-init, and the user data under /var/lib/cloud/instances/<id>, linked as
+    /var/lib/cloud/instance (cloud-init 22.4: cloudinit/helpers.py Paths, cmd/query.py)."""
+    os.makedirs("/run/cloud-init", exist_ok=True)
+    for file in ("instance-data.json", "instance-data-sensitive.json"):
+        Path("/run/cloud-init", file).write_text(instance_data)
+    instance = Path("/var/lib/cloud/instances") / json.loads(instance_data)["v1"]["instance_id"]
+    instance.mkdir(parents=True, exist_ok=True)
+    (instance / "user-data.txt").write_text(user_data)
+    (instance / "user-data.txt").chmod(0o600)
+    (instance / "vendor-data.txt").write_text("")
+    link = Path("/var/lib/cloud/instance")
+    if not link.is_symlink():
+        link.symlink_to(instance)
+
+
 def main(directory: Path, name: str, cloud_config_path: Path) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     socket.sethostname(name)
-    cloud_config = yaml.safe_load(cloud_config_path.read_text())
+    user_data = cloud_config_path.read_text()
+    cloud_config = yaml.safe_load(user_data)
     make_root(directory)
     Path("/etc/hostname").write_text(name + "\n")
+    known = Path("/etc/hosts").read_text().splitlines()
+    entries = [f"{address} {host}" for host, address in json.loads(os.environ.get("E2E_HOSTS") or "{}").items()]
+    with open("/etc/hosts", "a") as handle:
+        handle.writelines(entry + "\n" for entry in entries if entry not in known)
+    instance_data = os.environ.get("E2E_INSTANCE_DATA") or json.dumps({"v1": {"instance_id": name}})
+    keep_instance_data(instance_data, user_data)
     first_boot = not Path("/var/lib/e2e-cloud-init/done").exists()
     if first_boot:
         write_files(cloud_config)

@@ -63,6 +63,19 @@ def test_only_the_named_shims_stand_in_and_the_programs_come_from_the_tools(clus
     assert "[init] Using Kubernetes version: v1.35.8" in node.read("/var/log/journal/hybrid-infra-bootstrap.log")
 
 
+def test_the_bootstrapped_node_keeps_no_copy_of_its_keys(cluster):
+    """cloud-init's copy of the user data (keys and token) and the bootstrap's sources are gone."""
+    node = cluster.nodes["dev-cp-0"]
+    for path in (
+        "/var/lib/cloud/instance/user-data.txt",
+        "/etc/hybrid-infra/pki/ca.key",
+        "/etc/hybrid-infra/kubeadm-init.yaml",
+        "/etc/hybrid-infra/kubeadm-join.yaml",
+    ):
+        assert node.run("test", "-e", path).returncode == 1, path
+    assert node.run("test", "-s", "/etc/kubernetes/pki/ca.key").returncode == 0
+
+
 def test_the_api_server_serves_a_certificate_of_the_stacks_ca(cluster):
     context = ssl.create_default_context(cadata=cluster.ca_cert)
     for address in (cluster.public_address, cluster.api_address):
@@ -88,9 +101,8 @@ def test_a_secret_written_through_the_api_is_stored_encrypted_in_etcd(cluster):
 
 
 def test_the_cluster_record_finds_the_running_cluster(cluster):
-    server = f"https://{cluster.public_address}:6443"
-    props = {"server": server, "ca_cert": cluster.ca_cert, "client_cert": cluster.admin_cert, "client_key": cluster.admin_key}
-    assert _RecordProvider().create(props).outs["initialised"] is True
+    """The record's own code (as Pulumi's dynamic provider host runs it) against the real API server."""
+    assert _RecordProvider().create(cluster.record_inputs()).outs["initialised"] is True
 
 
 def test_the_readiness_gate_passes_against_the_api_and_fails_in_one_line_once_it_stops(cluster):

@@ -15,6 +15,7 @@ import time
 import pytest
 import yaml
 
+from hybrid_infra.readiness import _RecordProvider
 from tests.e2e.emulator import Cluster, join_token_secrets
 from tests.e2e.test_control_plane import BOOTSTRAPPED, ETCDCTL, plan_of
 
@@ -55,12 +56,15 @@ def wait_until(condition, timeout: float, what: str, cluster: Cluster) -> None:
 def cluster(tmp_path_factory):
     emulated = Cluster("dev", tmp_path_factory.mktemp("dev-joins"), plan_of)
     try:
-        assert emulated.boot("dev-cp-0").wait_for(BOOTSTRAPPED, 420), emulated.logs()
+        # The first `pulumi up`: the record, made before any node, finds no cluster.
+        emulated.record = _RecordProvider().create(emulated.record_inputs())
+        assert emulated.record.outs["initialised"] is False
+        assert emulated.boot("dev-cp-0", cluster_exists=False).wait_for(BOOTSTRAPPED, 420), emulated.logs()
         emulated.wait_until_ready(60)
         # What `pulumi up` does once the readiness gate passes: every node's join token Secret.
         for secret in join_token_secrets(plan_of("dev", False), in_an_hour()).values():
             apply(emulated, secret)
-        joining = ["dev-cp-1", "dev-cp-2", "dev-general-0"]
+        joining = ["dev-cp-1", "dev-cp-2", "dev-virt-0"]
         for name in joining:
             emulated.boot(name)
         for name in joining:
@@ -74,19 +78,28 @@ def test_three_control_plane_nodes_form_a_three_member_etcd(cluster):
     found = members(cluster)
     assert sorted(found) == CONTROL_PLANE
     assert {(status, learner) for _, status, learner in found.values()} == {("started", "false")}
-    # The script let each join only after the earlier ones voted: kubeadm never met two learners.
     for name in ("dev-cp-1", "dev-cp-2"):
         log = cluster.nodes[name].read("/var/log/journal/hybrid-infra-bootstrap.log")
         assert "[etcd] Announced new etcd member joining to the existing etcd cluster" in log
+    # Booted together, the third waited while the second's member was not yet voting.
+    third = cluster.nodes["dev-cp-2"].read("/var/log/journal/hybrid-infra-bootstrap.log")
+    assert "waiting for the etcd member of dev-cp-1 to be started and voting" in third
 
 
 def test_a_worker_joins_through_token_discovery_and_tls_bootstrap(cluster):
-    node = json.loads(cluster.kubectl("get", "node", "dev-general-0", "-o", "json").stdout)
-    assert node["metadata"]["labels"]["hybrid-infra.io/pool"] == "general"
-    kubeconfig = cluster.nodes["dev-general-0"].read("/etc/kubernetes/kubelet.conf")
+    node = json.loads(cluster.kubectl("get", "node", "dev-virt-0", "-o", "json").stdout)
+    labels = node["metadata"]["labels"]
+    assert (labels["hybrid-infra.io/pool"], labels["tier"]) == ("virt", "virtualization")
+    # The pool's taint, which kubeadm gives the kubelet to register with, and the cloud provider's.
+    taints = {(taint["key"], taint.get("value", ""), taint["effect"]) for taint in node["spec"]["taints"]}
+    assert taints == {
+        ("hybrid-infra.io/virtualization", "true", "NoSchedule"),
+        ("node.cloudprovider.kubernetes.io/uninitialized", "true", "NoSchedule"),
+    }
+    kubeconfig = cluster.nodes["dev-virt-0"].read("/etc/kubernetes/kubelet.conf")
     assert "/var/lib/kubelet/pki/kubelet-client-current.pem" in kubeconfig
     requests = json.loads(cluster.kubectl("get", "csr", "-o", "json").stdout)["items"]
-    token_id = join_token_secrets(plan_of("dev", False), in_an_hour())["dev-general-0"]["stringData"]["token-id"]
+    token_id = join_token_secrets(plan_of("dev", False), in_an_hour())["dev-virt-0"]["stringData"]["token-id"]
     issued = [
         csr for csr in requests
         if csr["spec"]["username"] == f"system:bootstrap:{token_id}" and csr["status"].get("certificate")
@@ -163,13 +176,16 @@ def test_a_replaced_control_plane_node_removes_only_its_dead_member_and_quorum_h
 
 
 def test_a_replaced_first_node_joins_even_while_the_api_is_unreachable_for_minutes(cluster):
-    """Rendered from a record that says the cluster exists, the first node has no init step at all:
-    with the endpoint answering nothing for two minutes it keeps trying to join, then joins."""
+    """A later `pulumi up` asked the running cluster, and the record now says it exists: rendered from
+    it, the first node has no init step at all. With the endpoint answering nothing for two minutes it
+    keeps trying to join, then joins."""
+    record = _RecordProvider().update(cluster.record.id, cluster.record.outs, cluster.record_inputs())
+    assert record.outs["initialised"] is True
     before = members(cluster)
     cluster.nodes["dev-cp-0"].destroy()
     members_before = cluster.balancer.members
     cluster.balancer.members = []
-    replacement = cluster.boot("dev-cp-0", cluster_exists=True, generation=1)
+    replacement = cluster.boot("dev-cp-0", cluster_exists=record.outs["initialised"], generation=1)
     time.sleep(120)
     cluster.balancer.members = members_before
     assert replacement.wait_for(BOOTSTRAPPED, 900), cluster.logs()

@@ -59,7 +59,8 @@ type kubeletConfig struct {
 }
 
 type options struct {
-	kubeconfig, bootstrapKubeconfig, config, hostnameOverride, nodeIP, nodeLabels string
+	kubeconfig, bootstrapKubeconfig, config, hostnameOverride, nodeIP, nodeLabels, providerID string
+	registerWithTaints, cloudProvider                                                         string
 }
 
 func main() {
@@ -73,6 +74,9 @@ func main() {
 	flags.StringVar(&opts.hostnameOverride, "hostname-override", "", "")
 	flags.StringVar(&opts.nodeIP, "node-ip", "", "")
 	flags.StringVar(&opts.nodeLabels, "node-labels", "", "")
+	flags.StringVar(&opts.providerID, "provider-id", "", "")
+	flags.StringVar(&opts.registerWithTaints, "register-with-taints", "", "")
+	flags.StringVar(&opts.cloudProvider, "cloud-provider", "", "")
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -108,7 +112,15 @@ func run(opts options) error {
 			return err
 		}
 	}
-	node := &standin{name: name, address: address, port: ptr.Deref(config.Port, 10250), labels: parseLabels(opts.nodeLabels), pods: map[string]*staticPod{}}
+	taints, err := parseTaints(opts.registerWithTaints)
+	if err != nil {
+		return err
+	}
+	if opts.cloudProvider == "external" {
+		// As the kubelet does: the cloud controller manager removes it once it initialised the node.
+		taints = append(taints, corev1.Taint{Key: "node.cloudprovider.kubernetes.io/uninitialized", Value: "true", Effect: corev1.TaintEffectNoSchedule})
+	}
+	node := &standin{name: name, address: address, port: ptr.Deref(config.Port, 10250), providerID: opts.providerID, taints: taints, labels: parseLabels(opts.nodeLabels), pods: map[string]*staticPod{}}
 
 	healthz := fmt.Sprintf("%s:%d", orDefault(config.HealthzBindAddress, "127.0.0.1"), ptr.Deref(config.HealthzPort, 10248))
 	go serve(healthz, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
@@ -156,6 +168,23 @@ func parseLabels(text string) map[string]string {
 	return labels
 }
 
+// parseTaints reads --register-with-taints: key=value:Effect or key:Effect, comma-separated.
+func parseTaints(text string) ([]corev1.Taint, error) {
+	var taints []corev1.Taint
+	for _, item := range strings.Split(text, ",") {
+		if item == "" {
+			continue
+		}
+		keyValue, effect, ok := strings.Cut(item, ":")
+		if !ok {
+			return nil, fmt.Errorf("--register-with-taints: %q has no effect", item)
+		}
+		key, value, _ := strings.Cut(keyValue, "=")
+		taints = append(taints, corev1.Taint{Key: key, Value: value, Effect: corev1.TaintEffect(effect)})
+	}
+	return taints, nil
+}
+
 type container struct {
 	name    string
 	argv    []string
@@ -174,6 +203,8 @@ type staticPod struct {
 
 type standin struct {
 	name, address string
+	providerID    string
+	taints        []corev1.Taint
 	port          int32
 	nodeUID       types.UID
 	labels        map[string]string
@@ -363,7 +394,10 @@ func (s *standin) heartbeat(ctx context.Context) error {
 		for key, value := range s.labels {
 			labels[key] = value
 		}
-		node, err = nodes.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: s.name, Labels: labels}}, metav1.CreateOptions{})
+		node, err = nodes.Create(ctx, &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: s.name, Labels: labels},
+			Spec:       corev1.NodeSpec{ProviderID: s.providerID, Taints: s.taints},
+		}, metav1.CreateOptions{})
 	}
 	if err != nil {
 		return err
@@ -449,7 +483,7 @@ func (s *standin) publish() {
 			pod.Annotations[corev1.MirrorPodAnnotationKey] = static.hash
 			pod.Annotations["kubernetes.io/config.hash"] = static.hash
 			pod.Annotations["kubernetes.io/config.source"] = "file"
-			// The node authorizer admits a node's mirror pod only when the Node owns it.
+			// NodeRestriction admits a node's mirror pod only when the Node owns it.
 			pod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: s.name, UID: nodeUID, Controller: ptr.To(true)}}
 			pod.Status = corev1.PodStatus{}
 			if mirror, err = pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -515,10 +549,11 @@ func (s *standin) serveStreaming(address string) error {
 		response, err := streamer.GetExec(&runtimeapi.ExecRequest{
 			ContainerId: strings.Join(parts, "/"),
 			Cmd:         query["command"],
-			Stdin:       query.Get("input") == "1" || query.Get("stdin") == "1",
-			Stdout:      query.Get("output") == "1" || query.Get("stdout") == "1",
-			Stderr:      query.Get("error") == "1" || query.Get("stderr") == "1",
-			Tty:         query.Get("tty") == "1",
+			// The parameters the API server sends a kubelet (pkg/registry/core/pod/strategy.go).
+			Stdin:  query.Get("input") == "1",
+			Stdout: query.Get("output") == "1",
+			Stderr: query.Get("error") == "1",
+			Tty:    query.Get("tty") == "1",
 		})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
