@@ -196,10 +196,8 @@ class _RecordProvider(pulumi.dynamic.ResourceProvider):
     once the cluster is reachable. Guessing would risk the first node initialising a second cluster.
     """
 
-    def __init__(self, answers: Callable[[dict[str, Any]], bool] | None = None):
-        self._answers = answers or (
-            lambda props: cluster_answers(props["server"], props["ca_cert"], props["client_cert"], props["client_key"])
-        )
+    def _answers(self, props: dict[str, Any]) -> bool:
+        return cluster_answers(props["server"], props["ca_cert"], props["client_cert"], props["client_key"])
 
     def _outputs(self, props: dict[str, Any], initialised: bool) -> dict[str, Any]:
         return {"kind": RECORD_KIND, "server": props["server"], "ca_cert": props["ca_cert"], "initialised": initialised}

@@ -295,7 +295,11 @@ def test_the_record_keeps_that_the_cluster_answered_once(pki):
 def test_a_record_that_never_saw_the_cluster_stops_the_deployment_rather_than_guess(pki):
     """Down, out of reach or never made: the record cannot tell, and a guess could let the first
     node initialise a second cluster. It says what to do, in one line."""
-    provider = _RecordProvider(answers=lambda props: False)
+    class Unanswered(_RecordProvider):
+        def _answers(self, props):
+            return False
+
+    provider = Unanswered()
     props = {"server": "https://192.0.2.1:6443", "ca_cert": pki["ca"], "client_cert": "", "client_key": ""}
     created = provider.create(props)
     assert created.outs["initialised"] is False
