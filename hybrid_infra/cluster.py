@@ -120,14 +120,9 @@ class KubernetesCluster(pulumi.ComponentResource):
         private_address, public_address = computed(endpoint.private_address), computed(endpoint.public_address)
         addresses = pulumi.Output.all(private_address, public_address)
         server = pulumi.Output.concat("https://", public_address, f":{endpoint.port}")
-        self.record = ClusterRecord(
-            f"{name}-record",
-            server=server,
-            ca_cert=self.pki.ca_cert,
-            client_cert=self.pki.admin_cert,
-            client_key=self.pki.admin_key,
-            opts=child,
-        )
+        # How the record and the readiness gate reach the API: as the admin, through the public endpoint.
+        admin = {"server": server, "ca_cert": self.pki.ca_cert, "client_cert": self.pki.admin_cert, "client_key": self.pki.admin_key}
+        self.record = ClusterRecord(f"{name}-record", **admin, opts=child)
 
         self.pools: dict[str, NodePool] = {}
         user_data: dict[str, pulumi.Output[str]] = {}
@@ -163,10 +158,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         )
         self.ready = ReadinessGate(
             f"{name}-ready",
-            server=server,
-            ca_cert=self.pki.ca_cert,
-            client_cert=self.pki.admin_cert,
-            client_key=self.pki.admin_key,
+            **admin,
             timeout_seconds=cluster.readiness_timeout_seconds,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.pools[CONTROL_PLANE_POOL]]),
         )

@@ -104,6 +104,13 @@ def wait_until_ready(
         )
 
 
+def _admin_access(
+    server: pulumi.Input[str], ca_cert: pulumi.Input[str], client_cert: pulumi.Input[str], client_key: pulumi.Input[str]
+) -> dict[str, Any]:
+    """The inputs with which a dynamic resource here reaches the API as the admin (the key a secret)."""
+    return {"server": server, "ca_cert": ca_cert, "client_cert": client_cert, "client_key": pulumi.Output.secret(client_key)}
+
+
 class _GateProvider(pulumi.dynamic.ResourceProvider):
     """A resource that exists once its wait succeeds, on create and on every update."""
 
@@ -146,10 +153,7 @@ class ReadinessGate(pulumi.dynamic.Resource):
             _ReadinessProvider(),
             name,
             {
-                "server": server,
-                "ca_cert": ca_cert,
-                "client_cert": client_cert,
-                "client_key": pulumi.Output.secret(client_key),
+                **_admin_access(server, ca_cert, client_cert, client_key),
                 "timeout_seconds": timeout_seconds,
                 "ready": None,
             },
@@ -247,10 +251,7 @@ class ClusterRecord(pulumi.dynamic.Resource):
             _RecordProvider(),
             name,
             {
-                "server": server,
-                "ca_cert": ca_cert,
-                "client_cert": client_cert,
-                "client_key": pulumi.Output.secret(client_key),
+                **_admin_access(server, ca_cert, client_cert, client_key),
                 "kind": RECORD_KIND,
                 "initialised": None,
             },
@@ -343,10 +344,7 @@ class UpgradeGate(pulumi.dynamic.Resource):
             _UpgradeProvider(),
             name,
             {
-                "server": server,
-                "ca_cert": ca_cert,
-                "client_cert": client_cert,
-                "client_key": pulumi.Output.secret(client_key),
+                **_admin_access(server, ca_cert, client_cert, client_key),
                 "version": version,
                 "nodes": nodes,
                 "timeout_seconds": timeout_seconds,
