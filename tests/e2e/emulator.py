@@ -6,13 +6,14 @@ kube-apiserver, controllers and containerd from ``.tools/bin``.
   veth on it and the address the plan gave the node (kubeadm binds etcd and the controllers to
   127.0.0.1, so every node needs a loopback of its own). The endpoint's private address sits on the
   bridge, where :class:`LoadBalancer` forwards the API port to the control-plane nodes whose
-  /readyz answers, as the cloud's load balancer does with its health monitor.
+  /readyz answers, as the cloud's load balancer does with its health monitor. A virtual IP (vSphere's
+  kube-vip) is not on the bridge: the node holding kube-vip's Lease puts it on its own interface.
 - **Root:** each node boots in mount and UTS namespaces of its own (``node_init.py``): its writes
   land in its own directory, its hostname is its name.
 - **Shims** (``shims/``) stand in only for what cannot run here, each named in :data:`SHIMS`.
 - **Images:** the registry cannot be reached; containerd is given, under the names kubeadm pulls, an
   image of one empty layer each (:func:`image_archive`). Nothing runs from them: the kubelet
-  stand-in runs the static pods' programs from ``.tools/bin``.
+  stand-in runs the static pods' programs from ``.tools/bin`` (and kube-vip's stand-in from ``shims/``).
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ import tarfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -51,6 +54,7 @@ SHIMS = {
     "sysctl": "the machine's kernel, shared by every node",
     "swapoff": "the machine's kernel, shared by every node",
     "kubelet": "the kubelet stand-in (tools/kubernetes/kubelet-standin), no containers",
+    "kube-vip": "kube-vip, which the Go module proxy does not serve: takes its Lease, then puts the address on the node",
 }
 """Every program on a node's PATH that is not the real one, and what it stands in for."""
 BRIDGE = "hi-e2e0"
@@ -117,7 +121,9 @@ class LoadBalancer:
     """TCP on ``address:port``, forwarded round robin to the members its health monitor finds up: as the
     stacks' load balancers do (an HTTPS GET of /readyz every 3 s with a 2 s timeout, not verifying the
     certificate; a member is up after 2 answers of 200 in a row and down after 3 failures, the OpenStack
-    monitor's settings). ``members`` may change at any time."""
+    monitor's settings). ``members`` may change at any time. ``fail_open``: with every member down,
+    forward to them all, as AWS's Network Load Balancer does (and as kube-vip's address, which moves
+    with a lease and not with the API's health, reaches its holder whatever it answers)."""
 
     DELAY, TIMEOUT, UP, DOWN = 3.0, 2.0, 2, 3
 
@@ -125,6 +131,7 @@ class LoadBalancer:
         """``addresses``: where clients connect (a private address, and a public one NATed to it)."""
         self.members = list(members)
         self.port = port
+        self.fail_open = False
         self._up: set[str] = set()
         self._streak: dict[str, int] = {}
         self._next = 0
@@ -171,6 +178,8 @@ class LoadBalancer:
 
     def _forward(self, client: socket.socket) -> None:
         members = [member for member in self.members if member in self._up]
+        if not members and self.fail_open:
+            members = list(self.members)
         for offset in range(len(members)):
             member = members[(self._next + offset) % len(members)]
             try:
@@ -339,6 +348,15 @@ class Node:
         return "\n".join(parts)
 
 
+def wait_until(condition: Callable[[], object], timeout: float, what: str, detail: Callable[[], str]) -> None:
+    """Poll ``condition`` every 2 s; fail the test with ``what`` and ``detail()`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout:g}s\n{detail()}")
+        time.sleep(2)
+
+
 def clear_leftovers() -> None:
     """Namespaces and the bridge of an emulator that did not get to clean up (a killed test run)."""
     for line in ip("netns", "list", check=False).stdout.splitlines():
@@ -399,11 +417,15 @@ class Cluster:
         self.admin_cert, self.admin_key = _value(pki.outputs["adminCert"]), _value(pki.outputs["adminKey"])
         self.network = Network(network)
         self.network.up()
-        # The endpoint: its private address, and the public one clients use (a floating IP's NAT).
-        endpoint = list(dict.fromkeys(self.address_of(address) for address in (self.api_address, self.public_address)))
-        for address in endpoint:
-            self.network.add_address(address)
-        self.balancer = LoadBalancer(endpoint, 6443, [self.addresses[name] for name in self.control_plane])
+        # The endpoint: its private address, and the public one clients use (a floating IP's NAT),
+        # served by a load balancer; or a virtual IP the control-plane nodes' kube-vip announces.
+        self.virtual_ip = "/etc/hybrid-infra/kube-vip.yaml" in self.plan_files(self.control_plane[0])
+        self.balancer: LoadBalancer | None = None
+        if not self.virtual_ip:
+            endpoint = list(dict.fromkeys(self.address_of(address) for address in (self.api_address, self.public_address)))
+            for address in endpoint:
+                self.network.add_address(address)
+            self.balancer = LoadBalancer(endpoint, 6443, [self.addresses[name] for name in self.control_plane])
         images = subprocess.run(
             [str(TOOLS / "kubeadm"), "config", "images", "list", "--kubernetes-version",
              "v" + self.spec.cluster.kubernetes_version, "--image-repository", self.spec.cluster.image_repository],
@@ -482,7 +504,8 @@ class Cluster:
     def close(self) -> None:
         for node in self.nodes.values():
             node.destroy()
-        self.balancer.close()
+        if self.balancer is not None:
+            self.balancer.close()
         self.network.down()
 
 

@@ -8,17 +8,23 @@ import base64
 import functools
 import json
 import os
+import shlex
 import socket
 import ssl
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
+from hybrid_infra.addons.upgrades import SCRIPT_FILE, SCRIPT_SECRET
+from hybrid_infra.cli import rollout_commands
 from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.readiness import ClusterNotReady, _RecordProvider, wait_until_ready
+from hybrid_infra.topology import node_groups
 from tests.conftest import STACKS
-from tests.e2e.emulator import SHIM_DIR, SHIMS, TOOLS, Cluster
+from tests.e2e.emulator import SHIM_DIR, SHIMS, TOOLS, Cluster, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -103,6 +109,195 @@ def test_a_secret_written_through_the_api_is_stored_encrypted_in_etcd(cluster):
 def test_the_cluster_record_finds_the_running_cluster(cluster):
     """The record's own code (as Pulumi's dynamic provider host runs it) against the real API server."""
     assert _RecordProvider().create(cluster.record_inputs()).outs["initialised"] is True
+
+
+VERSION_LABEL = "hybrid-infra.io/kubernetes-version"
+# The Plans' own pod-selector requirement (system-upgrade-controller v0.20.1, pkg/upgrade/job/job.go).
+SUC_CONTROLLER_LABEL = "upgrade.cattle.io/controller"
+
+
+def label_selector(selector: dict) -> str:
+    """A LabelSelector's matchExpressions as kubectl's -l selector string."""
+    terms = []
+    for term in selector["matchExpressions"]:
+        key, operator, values = term["key"], term["operator"], ",".join(term.get("values", []))
+        terms.append(
+            {"Exists": key, "DoesNotExist": f"!{key}", "In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})"}[operator]
+        )
+    return ",".join(terms)
+
+
+def suc_drain(node: str, drain: dict) -> list[str]:
+    """The kubectl arguments of the drain container the system-upgrade-controller v0.20.1 adds to a
+    node's upgrade Job for a Plan's ``spec.drain`` (pkg/upgrade/job/job.go: the pod selector leaves
+    the controller's own pods, then each field in turn). Its controller uncordons the node itself
+    once the Job succeeded (pkg/upgrade/handle_batch.go)."""
+    arguments = ["drain", node, "--pod-selector", f"!{SUC_CONTROLLER_LABEL}"]
+    if drain.get("ignoreDaemonSets", True):
+        arguments.append("--ignore-daemonsets")
+    if drain.get("deleteLocalData", True) and drain.get("deleteEmptydirData", True):
+        arguments.append("--delete-emptydir-data")
+    if drain.get("force"):
+        arguments.append("--force")
+    if "timeout" in drain:
+        arguments += ["--timeout", str(drain["timeout"])]
+    if "gracePeriod" in drain:
+        arguments += ["--grace-period", str(drain["gracePeriod"])]
+    if drain.get("disableEviction"):
+        arguments.append("--disable-eviction=true")
+    if drain.get("skipWaitForDeleteTimeout", 0) > 0:
+        arguments += ["--skip-wait-for-delete-timeout", str(drain["skipWaitForDeleteTimeout"])]
+    return arguments
+
+
+def kwok_node(name: str, join_configuration: str, version: str) -> dict:
+    """The Node ``name``'s kubelet registers: its well-known labels, and the labels and taints its
+    kubeadm join configuration gives it, at ``version``; annotated for kwok to keep."""
+    (join,) = [doc for doc in yaml.safe_load_all(join_configuration) if doc["kind"] == "JoinConfiguration"]
+    registration = join["nodeRegistration"]
+    extra = {argument["name"]: argument["value"] for argument in registration["kubeletExtraArgs"]}
+    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+    labels.update(item.split("=", 1) for item in extra["node-labels"].split(","))
+    labels[VERSION_LABEL] = version
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels, "annotations": {"kwok.x-k8s.io/node": "fake"}},
+        "spec": {"taints": registration["taints"]},
+    }
+
+
+def workloads_on(nodes: list[dict]) -> list[dict]:
+    """A Deployment with scratch space spread over ``nodes``, held by a disruption budget, and a
+    DaemonSet on them: what drain evicts, waits for and leaves. They tolerate the pools' taints, not
+    a cordoned node's."""
+    tolerated = {(taint["key"], taint["effect"]) for node in nodes for taint in node["spec"]["taints"]}
+    placement = {
+        "tolerations": [{"key": key, "operator": "Exists", "effect": effect} for key, effect in sorted(tolerated)],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node["metadata"]["name"] for node in nodes]}]}
+        ]}}},
+        "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10", "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
+    }
+    web = {"matchLabels": {"app": "web"}}
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+         "spec": {"replicas": 4, "selector": web, "template": {"metadata": {"labels": {"app": "web"}}, "spec": placement}}},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web", "namespace": "default"},
+         "spec": {"minAvailable": 3, "selector": web}},
+        {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "default"},
+         "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                  "template": {"metadata": {"labels": {"app": "agent"}}, "spec": placement}}},
+    ]
+
+
+def pods_by_node(cluster: Cluster, app: str) -> dict[str, list[str]]:
+    listed = json.loads(cluster.kubectl("-n", "default", "get", "pods", "-l", f"app={app}", "-o", "json").stdout)["items"]
+    found: dict[str, list[str]] = {}
+    for pod in listed:
+        if pod["status"].get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp"):
+            found.setdefault(pod["spec"]["nodeName"], []).append(pod["metadata"]["name"])
+    return found
+
+
+def api_state(cluster: Cluster, kwok_log: Path) -> str:
+    """The pods, the events and kwok's last words: what a reader of a failed wait looks at."""
+    pods = cluster.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout
+    events = cluster.kubectl("get", "events", "-A", check=False).stdout
+    return f"{pods}\n{events}\n{kwok_log.read_text()[-4000:]}"
+
+
+def test_the_upgrade_steps_move_running_nodes_that_kwok_keeps(cluster, tmp_path):
+    """The workers' Nodes, as their kubelets would register them, kept by kwok with their pods. The
+    upgrade's kubectl steps run against them with the real kubectl and API server: each Plan's node
+    selector, the worker Plan's wait for the control plane, the drain the system-upgrade-controller
+    runs for the Plan's drain settings, the uncordon; the node script's own kubectl steps on the
+    control-plane node; and `hybrid-infra rollout`'s drain, wait and uncordon."""
+    result = plan_of("dev", False)
+    plans = {
+        resource.inputs["metadata"]["name"]: resource.inputs["spec"]
+        for resource in result.simulation.resources if resource.type == "kubernetes:upgrade.cattle.io/v1:Plan"
+    }
+    version = result.spec.cluster.kubernetes_version
+    groups = {group.name: group for group in node_groups(result.spec.cluster)}
+    workers = [name for group in groups.values() if group.role != "control-plane" for name in group.node_names]
+    older = ["dev-general-0", "dev-general-1"]
+    kwok_log = tmp_path / "kwok.log"
+    log = kwok_log.open("w")
+    state = functools.partial(api_state, cluster, kwok_log)
+    kwok = subprocess.Popen(
+        [
+            str(TOOLS / "kwok"), "--kubeconfig", str(cluster.kubeconfig), "--config", str(Path(__file__).with_name("kwok.yaml")),
+            "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
+            # The node lifecycle controller marks a Node without a renewed lease NotReady.
+            "--node-lease-duration-seconds", "40",
+        ],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        nodes = [
+            kwok_node(name, cluster.plan_files(name)["/etc/hybrid-infra/kubeadm-join.yaml"], "1.35.7" if name in older else version)
+            for name in workers
+        ]
+        for node in nodes:
+            cluster.kubectl("apply", "-f", "-", input=json.dumps(node))
+        cluster.kubectl("wait", "--for=condition=Ready", *(f"node/{name}" for name in workers), "--timeout=60s")
+        for manifest in workloads_on(nodes):
+            cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        wait_until(lambda: sum(map(len, pods_by_node(cluster, "web").values())) == 4, 90, "four web pods running", state)
+        wait_until(lambda: sorted(pods_by_node(cluster, "agent")) == sorted(workers), 90, "an agent on every worker", state)
+
+        # The worker Plan selects the workers not yet at the version, and waits for the control plane.
+        workers_plan = plans["hybrid-infra-workers"]
+        selected = cluster.kubectl("get", "nodes", "-l", label_selector(workers_plan["nodeSelector"]), "-o", "name").stdout.split()
+        assert selected == [f"node/{name}" for name in older]
+        waited = cluster.kubectl(*workers_plan["prepare"]["args"], check=False)
+        assert waited.returncode == 0, waited.stderr
+        for name in older:
+            drained = cluster.kubectl(*suc_drain(name, workers_plan["drain"]), check=False, timeout=300)
+            assert drained.returncode == 0, drained.stderr
+            assert cluster.kubectl("get", "node", name, "-o", "jsonpath={.spec.unschedulable}").stdout == "true"
+            assert pods_by_node(cluster, "web").get(name) is None, drained.stdout + drained.stderr
+            assert pods_by_node(cluster, "agent").get(name), "drain leaves the DaemonSet's pod"
+            # The upgrade job ran; the node's script labels it; the controller uncordons it.
+            cluster.kubectl("label", "node", name, f"{VERSION_LABEL}={version}", "--overwrite")
+            cluster.kubectl("uncordon", name)
+        assert cluster.kubectl("get", "nodes", "-l", label_selector(workers_plan["nodeSelector"]), "-o", "name").stdout == ""
+        wait_until(lambda: sum(map(len, pods_by_node(cluster, "web").values())) == 4, 90, "four web pods running again", state)
+
+        # A control-plane node whose kubelet is already at the version (an upgrade interrupted after
+        # its restart) is still selected until the node script's own kubectl step labels it.
+        control_plane_plan = plans["hybrid-infra-control-plane"]
+        cluster.kubectl("label", "node", "dev-cp-0", f"{VERSION_LABEL}=1.35.7", "--overwrite")
+        selector = label_selector(control_plane_plan["nodeSelector"])
+        assert cluster.kubectl("get", "nodes", "-l", selector, "-o", "name").stdout.split() == ["node/dev-cp-0"]
+        script = next(
+            getattr(resource.inputs["stringData"], "value", resource.inputs["stringData"])[SCRIPT_FILE]
+            for resource in result.simulation.resources
+            if resource.type == "kubernetes:core/v1:Secret" and resource.inputs["metadata"]["name"] == SCRIPT_SECRET
+        )
+        ran = cluster.nodes["dev-cp-0"].run(
+            "env", "SYSTEM_UPGRADE_NODE_NAME=dev-cp-0", "bash", "-s", *control_plane_plan["upgrade"]["args"][2:], input=script
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert f"already at v{version}" in ran.stdout + ran.stderr
+        assert cluster.kubectl("get", "nodes", "-l", selector, "-o", "name").stdout == ""
+
+        # `hybrid-infra rollout --pool virt`: every kubectl line, around the `pulumi up` that replaces the VM.
+        for line in rollout_commands(result, groups["virt"]):
+            if line.startswith("kubectl "):
+                ran = cluster.kubectl(*shlex.split(line)[1:], check=False, timeout=300)
+                assert ran.returncode == 0, f"{line}: {ran.stderr}"
+            if line.startswith("kubectl drain "):
+                assert pods_by_node(cluster, "web").get(line.split()[2]) is None, line
+        for name in groups["virt"].node_names:
+            assert cluster.kubectl("get", "node", name, "-o", "jsonpath={.spec.unschedulable}").stdout == ""
+        wait_until(lambda: sum(map(len, pods_by_node(cluster, "web").values())) == 4, 90, "four web pods running after the rollout", state)
+    finally:
+        kwok.terminate()
+        kwok.wait(30)
+        log.close()
 
 
 def test_the_readiness_gate_passes_against_the_api_and_fails_in_one_line_once_it_stops(cluster):

@@ -8,15 +8,18 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import ssl
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 import yaml
 
 from hybrid_infra.readiness import _RecordProvider
-from tests.e2e.emulator import Cluster, join_token_secrets
+from tests.e2e.emulator import Cluster, join_token_secrets, wait_until
 from tests.e2e.test_control_plane import BOOTSTRAPPED, ETCDCTL, plan_of
 
 pytestmark = pytest.mark.e2e
@@ -41,15 +44,6 @@ def members(cluster: Cluster, node: str = "dev-cp-0") -> dict[str, tuple[str, st
         member_id, status, name, _, _, learner = [field.strip() for field in line.split(",")]
         found[name] = (member_id, status, learner)
     return found
-
-
-def wait_until(condition, timeout: float, what: str, cluster: Cluster) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(3)
-    pytest.fail(f"{what} within {timeout:g}s\n{cluster.logs()}")
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +169,110 @@ def test_a_replaced_control_plane_node_removes_only_its_dead_member_and_quorum_h
     assert not failures, failures
 
 
+BOOTSTRAP_SCRIPT = "/usr/local/sbin/hybrid-infra-bootstrap"
+BOOTSTRAP_LOG = "/var/log/journal/hybrid-infra-bootstrap.log"
+APISERVER_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
+
+
+def endpoint_status(cluster: Cluster) -> int | None:
+    """The HTTP status an anonymous GET of /readyz gets through the endpoint, over TLS verified
+    against the stack's CA; None without an answer."""
+    context = ssl.create_default_context(cadata=cluster.ca_cert)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    try:
+        with opener.open(cluster.record_inputs()["server"] + "/readyz", timeout=5) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+def wait_for_status(cluster: Cluster, status: int, what: str) -> None:
+    wait_until(lambda: endpoint_status(cluster) == status, 120, f"the endpoint answering {status} ({what})", cluster.logs)
+
+
+def first_node_decides_to_join(node) -> bool:
+    """The first control-plane node's own check (its bootstrap script's cluster_answers, run alone)
+    finds the cluster answering, so it joins rather than initialise."""
+    script = node.read(BOOTSTRAP_SCRIPT)
+    assert script.rstrip().endswith('\nmain "$@"')
+    return node.run("bash", "-c", f'source <(sed \'$d\' {BOOTSTRAP_SCRIPT}) && cluster_answers').returncode == 0
+
+
+def record_finds_the_cluster(cluster: Cluster) -> bool:
+    """The record, never answered before, as the next deployment updates it."""
+    assert cluster.record.outs["initialised"] is False
+    return _RecordProvider().update(cluster.record.id, cluster.record.outs, cluster.record_inputs()).outs["initialised"]
+
+
+def test_an_existing_cluster_answering_500_401_or_403_is_never_initialised_again(cluster):
+    """An endpoint that reaches an API server whatever it answers (kube-vip's address, an AWS NLB
+    failing open with every target down): one whose etcd is stopped (500), one refusing anonymous
+    requests (401), and a cluster whose anonymous health access was revoked (403). Both the record's
+    next update and the first node's own check count each as an existing cluster. A first node
+    rendered to initialise (a record replaced by hand, say) then boots into the 403 and joins."""
+    balancer, second = cluster.balancer, cluster.nodes["dev-cp-1"]
+    all_members = list(balancer.members)
+    # A bare machine with the first node's files, rendered to initialise, that runs nothing itself.
+    document = yaml.safe_load(cluster.user_data("dev-cp-0", cluster_exists=False))
+    document.pop("runcmd")
+    prober = cluster.boot_with("dev-general-0", yaml.safe_dump(document))
+    binding = json.loads(cluster.kubectl("get", "clusterrolebinding", "system:public-info-viewer", "-o", "json").stdout)
+    for field in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
+        binding["metadata"].pop(field, None)
+    manifest = second.read(APISERVER_MANIFEST)
+    try:
+        assert prober.wait_for("/var/lib/e2e-cloud-init/done", 60), cluster.logs()
+        balancer.fail_open = True
+        balancer.members = [cluster.addresses["dev-cp-1"]]
+
+        second.run("mv", ETCD_MANIFEST, "/root/etcd.yaml", check=True)
+        wait_for_status(cluster, 500, "etcd stopped on its member")
+        assert record_finds_the_cluster(cluster) and first_node_decides_to_join(prober)
+        second.run("mv", "/root/etcd.yaml", ETCD_MANIFEST, check=True)
+        wait_for_status(cluster, 200, "etcd back")
+
+        assert "    - kube-apiserver\n" in manifest
+        refusing = manifest.replace("    - kube-apiserver\n", "    - kube-apiserver\n    - --anonymous-auth=false\n")
+        second.run("sh", "-c", f"cat >{APISERVER_MANIFEST}", input=refusing, check=True)
+        wait_for_status(cluster, 401, "anonymous requests refused")
+        assert record_finds_the_cluster(cluster) and first_node_decides_to_join(prober)
+        second.run("sh", "-c", f"cat >{APISERVER_MANIFEST}", input=manifest, check=True)
+        wait_for_status(cluster, 200, "anonymous requests allowed again")
+
+        balancer.members = all_members
+        cluster.kubectl("delete", "clusterrolebinding", "system:public-info-viewer")
+        wait_for_status(cluster, 403, "anonymous health access revoked")
+        assert record_finds_the_cluster(cluster) and first_node_decides_to_join(prober)
+        prober.destroy()
+
+        before = members(cluster, "dev-cp-1")
+        cluster.nodes["dev-cp-0"].destroy()
+        replacement = cluster.boot("dev-cp-0", cluster_exists=False, generation=1)
+        wait_until(
+            lambda: replacement.run("grep", "-q", "joining it instead of initialising", BOOTSTRAP_LOG).returncode == 0,
+            300, "the first node deciding to join", cluster.logs,
+        )
+    finally:
+        # Whatever step failed, the cluster is whole again for the next test.
+        balancer.members, balancer.fail_open = all_members, False
+        second.run("sh", "-c", f"test -e /root/etcd.yaml && mv /root/etcd.yaml {ETCD_MANIFEST}")
+        if second.read(APISERVER_MANIFEST) != manifest:
+            second.run("sh", "-c", f"cat >{APISERVER_MANIFEST}", input=manifest, check=True)
+        wait_until(lambda: cluster.kubectl("apply", "-f", "-", check=False, input=json.dumps(binding)).returncode == 0, 120,
+                   "the anonymous health access restored", cluster.logs)
+    assert replacement.wait_for(BOOTSTRAPPED, 900), cluster.logs()
+    log = replacement.read("/var/log/journal/hybrid-infra-bootstrap.log")
+    assert f"the cluster already answers at {cluster.api_address}:6443: joining it instead of initialising" in log
+    assert "[init] Using Kubernetes version" not in log
+    after = members(cluster, "dev-cp-1")
+    assert sorted(after) == CONTROL_PLANE
+    assert after["dev-cp-1"] == before["dev-cp-1"] and after["dev-cp-2"] == before["dev-cp-2"]
+    assert after["dev-cp-0"][0] != before["dev-cp-0"][0]
+
+
 def test_a_replaced_first_node_joins_even_while_the_api_is_unreachable_for_minutes(cluster):
     """A later `pulumi up` asked the running cluster, and the record now says it exists: rendered from
     it, the first node has no init step at all. With the endpoint answering nothing for two minutes it
@@ -185,7 +283,7 @@ def test_a_replaced_first_node_joins_even_while_the_api_is_unreachable_for_minut
     cluster.nodes["dev-cp-0"].destroy()
     members_before = cluster.balancer.members
     cluster.balancer.members = []
-    replacement = cluster.boot("dev-cp-0", cluster_exists=record.outs["initialised"], generation=1)
+    replacement = cluster.boot("dev-cp-0", cluster_exists=record.outs["initialised"], generation=2)
     time.sleep(120)
     cluster.balancer.members = members_before
     assert replacement.wait_for(BOOTSTRAPPED, 900), cluster.logs()

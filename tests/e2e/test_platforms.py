@@ -27,3 +27,27 @@ def test_the_first_aws_control_plane_node_initialises_behind_its_named_load_bala
         assert node["spec"]["providerID"] == f"aws:///{metadata['availability_zone']}/{metadata['instance_id']}"
     finally:
         emulated.close()
+
+
+def test_the_first_prod_control_plane_node_initialises_behind_the_virtual_ip_it_announces(tmp_path_factory):
+    """vSphere's endpoint is a virtual IP kube-vip announces from the control plane: its static pod,
+    in place before `kubeadm init` with super-admin.conf, takes the Lease through the node's own API
+    server and puts the address on the node; kubeadm's steps after wait-control-plane reach the API
+    through it. Once the node is bootstrapped the pod runs with admin.conf."""
+    emulated = Cluster("prod", tmp_path_factory.mktemp("prod"), plan_of)
+    try:
+        assert emulated.virtual_ip and emulated.balancer is None
+        name = emulated.control_plane[0]
+        node = emulated.boot(name)
+        assert node.wait_for(BOOTSTRAPPED, 420), emulated.logs()
+        emulated.wait_until_ready(90)
+        assert emulated.kubectl("auth", "can-i", "*", "*").stdout.strip() == "yes"
+        holder = emulated.kubectl("-n", "kube-system", "get", "lease", "plndr-cp-lock", "-o", "jsonpath={.spec.holderIdentity}")
+        assert holder.stdout == name
+        assert f" {emulated.api_address}/32 " in node.run("ip", "-4", "-o", "addr", "show", "dev", "eth0", check=True).stdout
+        manifest = node.read("/etc/kubernetes/manifests/kube-vip.yaml")
+        assert "path: /etc/kubernetes/admin.conf" in manifest and "super-admin.conf" not in manifest
+        log = node.read("/var/log/journal/hybrid-infra-bootstrap.log")
+        assert "[init] Using Kubernetes version" in log
+    finally:
+        emulated.close()

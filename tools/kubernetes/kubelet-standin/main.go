@@ -2,9 +2,12 @@
 // no container can run. It does what kubeadm and the bootstrap script need of a kubelet, and no
 // more:
 //   - `kubelet --version` answers with the Kubernetes version of this build;
-//   - the static pods kubeadm writes run as processes of the node, with exactly their manifests'
-//     command, arguments and environment (every hostPath volume must be mounted at its own path, as
-//     kubeadm mounts them, so the paths mean the same);
+//   - the static pods written for it run as processes of the node, with exactly their manifests'
+//     command, arguments and environment. A container without a command runs its image's entrypoint:
+//     the program on PATH named after the image (ghcr.io/kube-vip/kube-vip:v1.2.3 runs kube-vip).
+//     A hostPath volume mounted at another path, and the pod's hostAliases, are bind mounts in a
+//     mount namespace of the container's own (a FileOrCreate or DirectoryOrCreate path is created
+//     first, as the kubelet does);
 //   - /healthz on the configured healthz address, which kubeadm waits for;
 //   - TLS bootstrap with the bootstrap kubeconfig, through the kubelet's own code;
 //   - the Node, its lease, and a mirror pod per static pod, Running with the node's address;
@@ -26,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -64,6 +68,9 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == containerExecCommand {
+		containerExec(os.Args[2:])
+	}
 	flags := pflag.NewFlagSet("kubelet", pflag.ContinueOnError)
 	flags.ParseErrorsAllowlist.UnknownFlags = true
 	var opts options
@@ -267,27 +274,56 @@ func (s *standin) sync(directory string) {
 	s.publish()
 }
 
-// start runs every container of the pod; a pod whose volumes the node's paths cannot represent, or
-// whose program is not on PATH, does not start and says why.
+// start runs every container of the pod; a pod with a volume other than a hostPath, or whose
+// program is not on PATH, does not start and says why.
 func (s *standin) start(pod *staticPod) string {
-	hostPaths := map[string]string{}
+	hostPaths := map[string]*corev1.HostPathVolumeSource{}
 	for _, volume := range pod.pod.Spec.Volumes {
 		if volume.HostPath != nil {
-			hostPaths[volume.Name] = volume.HostPath.Path
+			hostPaths[volume.Name] = volume.HostPath
 		}
 	}
+	hosts, err := s.hostsFile(pod.pod)
+	if err != nil {
+		return fmt.Sprintf("%s: %v", pod.file, err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err.Error()
+	}
 	for _, spec := range pod.pod.Spec.Containers {
+		var binds []string
 		for _, mount := range spec.VolumeMounts {
-			if path, ok := hostPaths[mount.Name]; !ok || filepath.Clean(path) != filepath.Clean(mount.MountPath) {
-				return fmt.Sprintf("%s: container %s mounts volume %s at %s, not at its host path %q", pod.file, spec.Name, mount.Name, mount.MountPath, path)
+			source, ok := hostPaths[mount.Name]
+			if !ok {
+				return fmt.Sprintf("%s: container %s mounts volume %s, which is not a hostPath", pod.file, spec.Name, mount.Name)
+			}
+			if err := createHostPath(source); err != nil {
+				return fmt.Sprintf("%s: volume %s: %v", pod.file, mount.Name, err)
+			}
+			if filepath.Clean(source.Path) != filepath.Clean(mount.MountPath) {
+				binds = append(binds, source.Path+"="+mount.MountPath)
 			}
 		}
-		argv := append(append([]string{}, spec.Command...), spec.Args...)
-		if len(argv) == 0 {
-			return fmt.Sprintf("%s: container %s names no command (its image's entrypoint cannot run here)", pod.file, spec.Name)
+		if hosts != "" {
+			binds = append(binds, hosts+"=/etc/hosts")
 		}
-		if _, err := exec.LookPath(argv[0]); err != nil {
+		command := spec.Command
+		if len(command) == 0 {
+			// The image's entrypoint: the program named after the image's repository.
+			repository, _, _ := strings.Cut(spec.Image[strings.LastIndex(spec.Image, "/")+1:], ":")
+			command = []string{repository}
+		}
+		if _, err := exec.LookPath(command[0]); err != nil {
 			return fmt.Sprintf("%s: container %s: %v", pod.file, spec.Name, err)
+		}
+		argv := append(append([]string{}, command...), spec.Args...)
+		if len(binds) > 0 {
+			wrapped := []string{self, containerExecCommand}
+			for _, bind := range binds {
+				wrapped = append(wrapped, "--bind", bind)
+			}
+			argv = append(append(wrapped, "--"), argv...)
 		}
 		env := os.Environ()
 		for _, variable := range spec.Env {
@@ -611,4 +647,89 @@ func (r *runtime) Attach(context.Context, string, io.Reader, io.WriteCloser, io.
 
 func (r *runtime) PortForward(context.Context, string, int32, io.ReadWriteCloser) error {
 	return fmt.Errorf("port-forward is not supported by the kubelet stand-in")
+}
+
+const containerExecCommand = "container-exec"
+
+// createHostPath makes a FileOrCreate or DirectoryOrCreate path that is missing, as the kubelet does.
+func createHostPath(source *corev1.HostPathVolumeSource) error {
+	if _, err := os.Stat(source.Path); err == nil || source.Type == nil {
+		return nil
+	}
+	switch *source.Type {
+	case corev1.HostPathFileOrCreate:
+		if err := os.MkdirAll(filepath.Dir(source.Path), 0o755); err != nil {
+			return err
+		}
+		file, err := os.OpenFile(source.Path, os.O_CREATE|os.O_RDONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		return file.Close()
+	case corev1.HostPathDirectoryOrCreate:
+		return os.MkdirAll(source.Path, 0o755)
+	}
+	return nil
+}
+
+// hostsFile writes the hosts file of a pod with hostAliases (the node's own, then the aliases, as the
+// kubelet writes it for a pod on the host's network) and returns its path; "" for a pod without.
+func (s *standin) hostsFile(pod *corev1.Pod) (string, error) {
+	if len(pod.Spec.HostAliases) == 0 {
+		return "", nil
+	}
+	base, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		return "", err
+	}
+	var text strings.Builder
+	text.Write(base)
+	text.WriteString("\n# Entries added by HostAliases.\n")
+	for _, alias := range pod.Spec.HostAliases {
+		fmt.Fprintf(&text, "%s\t%s\n", alias.IP, strings.Join(alias.Hostnames, "\t"))
+	}
+	directory := filepath.Join("/var/lib/kubelet/pods", pod.Namespace+"_"+pod.Name)
+	if err := os.MkdirAll(directory, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(directory, "etc-hosts")
+	return path, os.WriteFile(path, []byte(text.String()), 0o644)
+}
+
+// containerExec runs a container's program with its bind mounts: "--bind source=target"... "--"
+// argv. The mounts are made in a mount namespace of the program's own, so the node's paths stay as
+// they are; a target that does not exist on the node fails the start (the stand-in starts it again).
+func containerExec(arguments []string) {
+	goruntime.LockOSThread()
+	var binds [][2]string
+	for len(arguments) > 1 && arguments[0] == "--bind" {
+		source, target, _ := strings.Cut(arguments[1], "=")
+		binds = append(binds, [2]string{source, target})
+		arguments = arguments[2:]
+	}
+	if len(arguments) < 2 || arguments[0] != "--" {
+		fmt.Fprintln(os.Stderr, "kubelet-standin container-exec: --bind source=target ... -- command [argument...]")
+		os.Exit(2)
+	}
+	argv := arguments[1:]
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "kubelet-standin container-exec:", err)
+		os.Exit(1)
+	}
+	if err := syscall.Unshare(syscall.CLONE_NEWNS); err != nil {
+		fail(err)
+	}
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		fail(err)
+	}
+	for _, bind := range binds {
+		if err := syscall.Mount(bind[0], bind[1], "", syscall.MS_BIND, ""); err != nil {
+			fail(fmt.Errorf("bind %s on %s: %w", bind[0], bind[1], err))
+		}
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		fail(err)
+	}
+	fail(syscall.Exec(path, argv, os.Environ()))
 }
