@@ -26,6 +26,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from .dynamic import DynamicResource
 
 INIT_FINISHED_PATH = "/api/v1/namespaces/kube-system/configmaps/kubeadm-config"
 
@@ -133,7 +134,7 @@ class _ReadinessProvider(_GateProvider):
         )
 
 
-class ReadinessGate(pulumi.dynamic.Resource):
+class ReadinessGate(DynamicResource):
     """Exists once ``kubeadm init`` finished at ``server`` (``https://<endpoint>:6443``); the admin can use the API."""
 
     server: pulumi.Output[str]
@@ -226,7 +227,7 @@ class _RecordProvider(pulumi.dynamic.ResourceProvider):
         return pulumi.dynamic.UpdateResult(outs=self._outputs(news, True))
 
 
-class ClusterRecord(pulumi.dynamic.Resource):
+class ClusterRecord(DynamicResource):
     """What Pulumi knows of the cluster across runs: ``initialised``, whether its API has ever answered.
 
     Registered before the nodes, so the first control-plane node is rendered to initialise the cluster
@@ -322,7 +323,7 @@ class _UpgradeProvider(_GateProvider):
         )
 
 
-class UpgradeGate(pulumi.dynamic.Resource):
+class UpgradeGate(DynamicResource):
     """Exists once every node runs the cluster's Kubernetes version and is Ready; waits again after each change."""
 
     version: pulumi.Output[str]

@@ -16,6 +16,7 @@ from ..bootstrap.upgrade import upgrade_script
 from ..config.cluster import VERSION_LABEL, ClusterSpec
 from ..config.stack import StackSpec
 from ..config.versions import VERSION_KEYS, upgrade_problems
+from ..dynamic import DynamicResource
 from ..objects import child_options, create_object
 from .manifests import PinnedManifest, install_release
 
@@ -57,7 +58,7 @@ class _VersionGuardProvider(pulumi.dynamic.ResourceProvider):
         return pulumi.dynamic.UpdateResult(outs=news)
 
 
-class VersionGuard(pulumi.dynamic.Resource):
+class VersionGuard(DynamicResource):
     """Keeps the running versions of Kubernetes, KubeVirt and CDI; refuses a change the version rules forbid."""
 
     kubernetesVersion: pulumi.Output[str]  # noqa: N815 (the guard's input names are the stack outputs')

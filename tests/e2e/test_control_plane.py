@@ -132,20 +132,24 @@ def suc_drain(node: str, drain: dict) -> list[str]:
     node's upgrade Job for a Plan's ``spec.drain`` (pkg/upgrade/job/job.go: the pod selector leaves
     the controller's own pods, then each field in turn). Its controller uncordons the node itself
     once the Job succeeded (pkg/upgrade/handle_batch.go)."""
+    # Not rebuilt here: a pod selector's requirements, which the controller adds to its own, and an
+    # integer timeout, which it reads as nanoseconds (time.Duration(IntVal).String()).
+    assert "podSelector" not in drain and isinstance(drain.get("timeout", ""), str), drain
     arguments = ["drain", node, "--pod-selector", f"!{SUC_CONTROLLER_LABEL}"]
-    if drain.get("ignoreDaemonSets", True):
+    # An unset (nil) field counts as true.
+    if drain.get("ignoreDaemonSets") is not False:
         arguments.append("--ignore-daemonsets")
-    if drain.get("deleteLocalData", True) and drain.get("deleteEmptydirData", True):
+    if drain.get("deleteLocalData") is not False and drain.get("deleteEmptydirData") is not False:
         arguments.append("--delete-emptydir-data")
     if drain.get("force"):
         arguments.append("--force")
-    if "timeout" in drain:
-        arguments += ["--timeout", str(drain["timeout"])]
-    if "gracePeriod" in drain:
+    if drain.get("timeout"):
+        arguments += ["--timeout", drain["timeout"]]
+    if drain.get("gracePeriod") is not None:
         arguments += ["--grace-period", str(drain["gracePeriod"])]
     if drain.get("disableEviction"):
         arguments.append("--disable-eviction=true")
-    if drain.get("skipWaitForDeleteTimeout", 0) > 0:
+    if (drain.get("skipWaitForDeleteTimeout") or 0) > 0:
         arguments += ["--skip-wait-for-delete-timeout", str(drain["skipWaitForDeleteTimeout"])]
     return arguments
 
@@ -168,9 +172,9 @@ def kwok_node(name: str, join_configuration: str, version: str) -> dict:
 
 
 def workloads_on(nodes: list[dict]) -> list[dict]:
-    """A Deployment with scratch space spread over ``nodes``, held by a disruption budget, and a
-    DaemonSet on them: what drain evicts, waits for and leaves. They tolerate the pools' taints, not
-    a cordoned node's."""
+    """A Deployment with scratch space, one pod per node of ``nodes`` to begin with (spread over the
+    nodes whose taints it tolerates: a cordoned node's it does not), held by a disruption budget that
+    lets one go at a time, and a DaemonSet on them: what drain evicts, waits for and leaves."""
     tolerated = {(taint["key"], taint["effect"]) for node in nodes for taint in node["spec"]["taints"]}
     placement = {
         "tolerations": [{"key": key, "operator": "Exists", "effect": effect} for key, effect in sorted(tolerated)],
@@ -181,11 +185,16 @@ def workloads_on(nodes: list[dict]) -> list[dict]:
         "volumes": [{"name": "scratch", "emptyDir": {}}],
     }
     web = {"matchLabels": {"app": "web"}}
+    spread = [{
+        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+        "nodeTaintsPolicy": "Honor", "labelSelector": web,
+    }]
     return [
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
-         "spec": {"replicas": 4, "selector": web, "template": {"metadata": {"labels": {"app": "web"}}, "spec": placement}}},
+         "spec": {"replicas": len(nodes), "selector": web, "template": {
+             "metadata": {"labels": {"app": "web"}}, "spec": {**placement, "topologySpreadConstraints": spread}}}},
         {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web", "namespace": "default"},
-         "spec": {"minAvailable": 3, "selector": web}},
+         "spec": {"minAvailable": len(nodes) - 1, "selector": web}},
         {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "default"},
          "spec": {"selector": {"matchLabels": {"app": "agent"}},
                   "template": {"metadata": {"labels": {"app": "agent"}}, "spec": placement}}},
@@ -208,12 +217,15 @@ def api_state(cluster: Cluster, kwok_log: Path) -> str:
     return f"{pods}\n{events}\n{kwok_log.read_text()[-4000:]}"
 
 
-def test_the_upgrade_steps_move_running_nodes_that_kwok_keeps(cluster, tmp_path):
+def test_the_upgrades_kubectl_steps_run_against_nodes_that_kwok_keeps(cluster, tmp_path):
     """The workers' Nodes, as their kubelets would register them, kept by kwok with their pods. The
-    upgrade's kubectl steps run against them with the real kubectl and API server: each Plan's node
-    selector, the worker Plan's wait for the control plane, the drain the system-upgrade-controller
-    runs for the Plan's drain settings, the uncordon; the node script's own kubectl steps on the
-    control-plane node; and `hybrid-infra rollout`'s drain, wait and uncordon."""
+    upgrade's kubectl steps run against them with the real kubectl and API server, as the cluster's
+    admin: each Plan's node selector; the worker Plan's wait for the control plane, which times out
+    while a control-plane node is not at the version and passes once none is; the drain the
+    system-upgrade-controller runs for the Plan's drain settings, which evicts every pod but the
+    DaemonSet's under the disruption budget (the controller's uncordon after the job is done here
+    with kubectl); the node script's own kubectl steps on the control-plane node; and
+    `hybrid-infra rollout`'s drain, wait and uncordon lines."""
     result = plan_of("dev", False)
     plans = {
         resource.inputs["metadata"]["name"]: resource.inputs["spec"]
@@ -230,7 +242,7 @@ def test_the_upgrade_steps_move_running_nodes_that_kwok_keeps(cluster, tmp_path)
         [
             str(TOOLS / "kwok"), "--kubeconfig", str(cluster.kubeconfig), "--config", str(Path(__file__).with_name("kwok.yaml")),
             "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
-            # The node lifecycle controller marks a Node without a renewed lease NotReady.
+            # Without a renewed lease the node lifecycle controller sets a Node's Ready to Unknown.
             "--node-lease-duration-seconds", "40",
         ],
         stdout=log, stderr=subprocess.STDOUT,
@@ -245,16 +257,26 @@ def test_the_upgrade_steps_move_running_nodes_that_kwok_keeps(cluster, tmp_path)
         cluster.kubectl("wait", "--for=condition=Ready", *(f"node/{name}" for name in workers), "--timeout=60s")
         for manifest in workloads_on(nodes):
             cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
-        wait_until(lambda: sum(map(len, pods_by_node(cluster, "web").values())) == 4, 90, "four web pods running", state)
+        wait_until(lambda: sum(map(len, pods_by_node(cluster, "web").values())) == len(workers), 90, "a web pod on every worker", state)
         wait_until(lambda: sorted(pods_by_node(cluster, "agent")) == sorted(workers), 90, "an agent on every worker", state)
+        assert sorted(pods_by_node(cluster, "web")) == sorted(workers)
 
         # The worker Plan selects the workers not yet at the version, and waits for the control plane.
         workers_plan = plans["hybrid-infra-workers"]
         selected = cluster.kubectl("get", "nodes", "-l", label_selector(workers_plan["nodeSelector"]), "-o", "name").stdout.split()
         assert selected == [f"node/{name}" for name in older]
+        # A control-plane node not yet at the version (a kwok Node as kubeadm marks one) holds the workers back.
+        lagging = kwok_node("dev-cp-1", cluster.plan_files("dev-cp-1")["/etc/hybrid-infra/kubeadm-join.yaml"], "1.35.7")
+        lagging["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] = ""
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(lagging))
+        cluster.kubectl("wait", "--for=condition=Ready", "node/dev-cp-1", "--timeout=60s")
+        waited = cluster.kubectl(*workers_plan["prepare"]["args"], "--timeout=10s", check=False)
+        assert waited.returncode != 0 and "timed out waiting for the condition on nodes/dev-cp-1" in waited.stderr, waited.stderr
+        cluster.kubectl("delete", "node", "dev-cp-1")
         waited = cluster.kubectl(*workers_plan["prepare"]["args"], check=False)
         assert waited.returncode == 0, waited.stderr
         for name in older:
+            assert pods_by_node(cluster, "web").get(name), f"{name} holds a web pod before its drain"
             drained = cluster.kubectl(*suc_drain(name, workers_plan["drain"]), check=False, timeout=300)
             assert drained.returncode == 0, drained.stderr
             assert cluster.kubectl("get", "node", name, "-o", "jsonpath={.spec.unschedulable}").stdout == "true"
@@ -264,7 +286,7 @@ def test_the_upgrade_steps_move_running_nodes_that_kwok_keeps(cluster, tmp_path)
             cluster.kubectl("label", "node", name, f"{VERSION_LABEL}={version}", "--overwrite")
             cluster.kubectl("uncordon", name)
         assert cluster.kubectl("get", "nodes", "-l", label_selector(workers_plan["nodeSelector"]), "-o", "name").stdout == ""
-        wait_until(lambda: sum(map(len, pods_by_node(cluster, "web").values())) == 4, 90, "four web pods running again", state)
+        wait_until(lambda: sum(map(len, pods_by_node(cluster, "web").values())) == len(workers), 90, "every web pod running again", state)
 
         # A control-plane node whose kubelet is already at the version (an upgrade interrupted after
         # its restart) is still selected until the node script's own kubectl step labels it.
@@ -286,14 +308,17 @@ def test_the_upgrade_steps_move_running_nodes_that_kwok_keeps(cluster, tmp_path)
 
         # `hybrid-infra rollout --pool virt`: every kubectl line, around the `pulumi up` that replaces the VM.
         for line in rollout_commands(result, groups["virt"]):
+            if line.startswith("kubectl drain "):
+                node_name = line.split()[2]
+                assert pods_by_node(cluster, "web").get(node_name), f"{node_name} holds a web pod before its drain"
             if line.startswith("kubectl "):
                 ran = cluster.kubectl(*shlex.split(line)[1:], check=False, timeout=300)
                 assert ran.returncode == 0, f"{line}: {ran.stderr}"
             if line.startswith("kubectl drain "):
-                assert pods_by_node(cluster, "web").get(line.split()[2]) is None, line
+                assert pods_by_node(cluster, "web").get(node_name) is None, line
         for name in groups["virt"].node_names:
             assert cluster.kubectl("get", "node", name, "-o", "jsonpath={.spec.unschedulable}").stdout == ""
-        wait_until(lambda: sum(map(len, pods_by_node(cluster, "web").values())) == 4, 90, "four web pods running after the rollout", state)
+        wait_until(lambda: sum(map(len, pods_by_node(cluster, "web").values())) == len(workers), 90, "every web pod running after the rollout", state)
     finally:
         kwok.terminate()
         kwok.wait(30)

@@ -4,7 +4,9 @@ takes from the cloud's instance data, with the real kubeadm and API server."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import time
 
 import pytest
 
@@ -29,6 +31,12 @@ def test_the_first_aws_control_plane_node_initialises_behind_its_named_load_bala
         emulated.close()
 
 
+def renewed(cluster: Cluster) -> datetime.datetime:
+    """When kube-vip's Lease was last renewed."""
+    stamp = cluster.kubectl("-n", "kube-system", "get", "lease", "plndr-cp-lock", "-o", "jsonpath={.spec.renewTime}").stdout
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
 def test_the_first_prod_control_plane_node_initialises_behind_the_virtual_ip_it_announces(tmp_path_factory):
     """vSphere's endpoint is a virtual IP kube-vip announces from the control plane: its static pod,
     in place before `kubeadm init` with super-admin.conf, takes the Lease through the node's own API
@@ -47,6 +55,12 @@ def test_the_first_prod_control_plane_node_initialises_behind_the_virtual_ip_it_
         assert f" {emulated.api_address}/32 " in node.run("ip", "-4", "-o", "addr", "show", "dev", "eth0", check=True).stdout
         manifest = node.read("/etc/kubernetes/manifests/kube-vip.yaml")
         assert "path: /etc/kubernetes/admin.conf" in manifest and "super-admin.conf" not in manifest
+        # The pod started again with admin.conf (its process with super-admin.conf is gone) and renews the Lease.
+        since = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=3)
+        deadline = time.monotonic() + 60
+        while renewed(emulated) <= since:
+            assert time.monotonic() < deadline, "kube-vip renews its Lease with admin.conf within 60s"
+            time.sleep(2)
         log = node.read("/var/log/journal/hybrid-infra-bootstrap.log")
         assert "[init] Using Kubernetes version" in log
     finally:

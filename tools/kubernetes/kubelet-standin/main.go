@@ -6,8 +6,8 @@
 //     command, arguments and environment. A container without a command runs its image's entrypoint:
 //     the program on PATH named after the image (ghcr.io/kube-vip/kube-vip:v1.2.3 runs kube-vip).
 //     A hostPath volume mounted at another path, and the pod's hostAliases, are bind mounts in a
-//     mount namespace of the container's own (a FileOrCreate or DirectoryOrCreate path is created
-//     first, as the kubelet does);
+//     mount namespace of the container's own (a FileOrCreate or DirectoryOrCreate path is checked
+//     and created first, as the kubelet does);
 //   - /healthz on the configured healthz address, which kubeadm waits for;
 //   - TLS bootstrap with the bootstrap kubeconfig, through the kubelet's own code;
 //   - the Node, its lease, and a mirror pod per static pod, Running with the node's address;
@@ -310,8 +310,9 @@ func (s *standin) start(pod *staticPod) string {
 		}
 		command := spec.Command
 		if len(command) == 0 {
-			// The image's entrypoint: the program named after the image's repository.
-			repository, _, _ := strings.Cut(spec.Image[strings.LastIndex(spec.Image, "/")+1:], ":")
+			// The image's entrypoint: the program named after the image's repository (no tag, no digest).
+			reference, _, _ := strings.Cut(spec.Image, "@")
+			repository, _, _ := strings.Cut(reference[strings.LastIndex(reference, "/")+1:], ":")
 			command = []string{repository}
 		}
 		if _, err := exec.LookPath(command[0]); err != nil {
@@ -651,23 +652,34 @@ func (r *runtime) PortForward(context.Context, string, int32, io.ReadWriteCloser
 
 const containerExecCommand = "container-exec"
 
-// createHostPath makes a FileOrCreate or DirectoryOrCreate path that is missing, as the kubelet does.
+// createHostPath checks a hostPath of a FileOrCreate or DirectoryOrCreate type as the kubelet does
+// (pkg/volume/hostpath): a missing file is created in its existing directory, a missing directory
+// with its parents; an existing path of the other kind is refused.
 func createHostPath(source *corev1.HostPathVolumeSource) error {
-	if _, err := os.Stat(source.Path); err == nil || source.Type == nil {
+	if source.Type == nil {
 		return nil
 	}
+	info, err := os.Stat(source.Path)
+	exists := err == nil
 	switch *source.Type {
 	case corev1.HostPathFileOrCreate:
-		if err := os.MkdirAll(filepath.Dir(source.Path), 0o755); err != nil {
-			return err
+		if !exists {
+			file, err := os.OpenFile(source.Path, os.O_CREATE|os.O_RDONLY, 0o644)
+			if err != nil {
+				return err
+			}
+			return file.Close()
 		}
-		file, err := os.OpenFile(source.Path, os.O_CREATE|os.O_RDONLY, 0o644)
-		if err != nil {
-			return err
+		if info.IsDir() {
+			return fmt.Errorf("%s is a directory, not a file", source.Path)
 		}
-		return file.Close()
 	case corev1.HostPathDirectoryOrCreate:
-		return os.MkdirAll(source.Path, 0o755)
+		if !exists {
+			return os.MkdirAll(source.Path, 0o755)
+		}
+		if !info.IsDir() {
+			return fmt.Errorf("%s is not a directory", source.Path)
+		}
 	}
 	return nil
 }
