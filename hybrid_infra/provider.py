@@ -53,7 +53,9 @@ class ClusterNode(TypedDict):
     """control-plane or worker."""
     address: str
     """Its address in the node network."""
-    fault_domain: str
+    # Spelled as on the wire: the SDK's component provider renames the fields of an object output,
+    # but sends the objects of a list output as they are (ComponentProvider.get_state).
+    faultDomain: str  # noqa: N815
     """Where it runs: availability zone, host, ..."""
 
 
@@ -65,7 +67,7 @@ def _cluster_nodes(nodes: pulumi.Output[list[dict[str, str]]]) -> pulumi.Output[
                 pool=node["pool"],
                 role=node["role"],
                 address=node["address"],
-                fault_domain=node["faultDomain"],
+                faultDomain=node["faultDomain"],
             )
             for node in found
         ]

@@ -137,7 +137,7 @@ def cloud_resources(result: Simulation) -> set[tuple[str, str]]:
     return {(r.type, r.name) for r in result.resources if r.custom}
 
 
-def test_hybrid_platform_from_the_provider_builds_what_the_library_builds(provider, dev_config):
+def test_hybrid_platform_from_the_provider_builds_what_the_library_builds(provider, schema, dev_config):
     credential = dev_config["hybrid-infra:openstack"]["cloudProvider"]["applicationCredentialSecret"]
     library = simulate(lambda: HybridPlatform("dev", parse_stack_config(dev_config)), stack="dev", config={})
     built: dict[str, Any] = {}
@@ -157,8 +157,10 @@ def test_hybrid_platform_from_the_provider_builds_what_the_library_builds(provid
         "pool": "control-plane",
         "role": "control-plane",
         "address": "10.20.0.3",
-        "fault_domain": "az-1",
+        "faultDomain": "az-1",
     }
+    # Each node goes on the wire with the schema's property names.
+    assert set(through_provider.outputs["nodes"][0]) == set(schema["types"]["hybrid-infra:index:ClusterNode"]["properties"])
     cloud_config = next(r for r in through_provider.of_type("kubernetes:core/v1:Secret") if r.name.endswith("-cloud-config"))
     assert isinstance(cloud_config.inputs["stringData"], Secret)
     assert f"application-credential-secret={credential}" in cloud_config.inputs["stringData"].value["cloud.conf"]
