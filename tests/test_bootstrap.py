@@ -19,6 +19,8 @@ import pytest
 import yaml
 
 from hybrid_infra.bootstrap.cloudinit import (
+    ANSWER_ATTEMPTS,
+    ANSWER_RETRY_SECONDS,
     BOOTSTRAP_MARKER,
     BOOTSTRAP_SCRIPT,
     BOOTSTRAP_UNIT,
@@ -331,7 +333,10 @@ echo "$(basename "$0") $*" >> "$HYBRID_INFRA_ROOT/calls.log"
 case "$(basename "$0") $1" in
   "curl -fsSL") touch "$3" ;;
   "curl -sS")
-    # The API's HTTP status at the endpoint: 200 once it answers, another when api-answers says.
+    # The API's HTTP status at the endpoint: 200 once it answers, another when api-answers says;
+    # nothing for as many probes as api-silent-probes says first.
+    silent=$(cat "$HYBRID_INFRA_ROOT/api-silent-probes" 2>/dev/null || echo 0)
+    if [ "$silent" -gt 0 ]; then echo $((silent - 1)) >"$HYBRID_INFRA_ROOT/api-silent-probes"; printf 000; exit 7; fi
     if [ ! -e "$HYBRID_INFRA_ROOT/api-answers" ]; then printf 000; exit 7; fi
     status=$(cat "$HYBRID_INFRA_ROOT/api-answers"); printf '%s' "${status:-200}"
     ;;
@@ -1030,3 +1035,21 @@ def test_a_first_control_plane_node_initialises_when_nothing_answers(spec, node_
     result = run_script(script(node), node_root)
     assert result.returncode == 0, result.stderr
     assert [c.split(" --")[0] for c in kubeadm_calls(node_root)][:1] == ["kubeadm init"]
+    calls = (node_root / "calls.log").read_text().splitlines()
+    assert sum(call.startswith("curl -sS") for call in calls) == ANSWER_ATTEMPTS
+    assert calls.count(f"sleep {ANSWER_RETRY_SECONDS}") >= ANSWER_ATTEMPTS - 1
+
+
+def test_a_first_control_plane_node_joins_a_cluster_that_answers_only_after_a_few_probes(spec, node_root):
+    """A load balancer routes to a dead member until its health checks mark it down: the first probes
+    go unanswered, a later one reaches a live API server. The node joins."""
+    node = nodes(spec)["dev-cp-0"]
+    place_files(node, node_root)
+    (node_root / "api-silent-probes").write_text(str(ANSWER_ATTEMPTS - 1))
+    (node_root / "api-answers").write_text("403")
+    (node_root / "etcd-pods").write_text("etcd-dev-cp-1\n")
+    (node_root / "etcd-members").write_text(member_list(("dev-cp-0", "started", False), ("dev-cp-1", "started", False)))
+    result = run_script(script(node), node_root)
+    assert result.returncode == 0, result.stderr
+    assert "joining it instead of initialising" in result.stderr
+    assert "kubeadm init" not in [c.split(" --")[0] for c in kubeadm_calls(node_root)]

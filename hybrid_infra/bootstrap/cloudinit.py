@@ -45,6 +45,11 @@ KUBEADM_ATTEMPTS = {"init": 5, "join-control-plane": 60, "join-worker": 60}
 KUBEADM_RETRY_SECONDS = 20
 ETCD_ATTEMPTS = 60
 """How often a joining control-plane node asks etcd (every KUBEADM_RETRY_SECONDS) before it goes ahead."""
+ANSWER_ATTEMPTS, ANSWER_RETRY_SECONDS = 10, 5
+"""How often, and how far apart, a first control-plane node rendered to initialise asks the endpoint
+before it concludes that no cluster answers: 45 s, longer than the slowest of the platforms' load
+balancers takes to mark a dead member down (3 failed checks 10 s apart), while it may still route
+the probe to that member and leave it unanswered."""
 
 SYSCTLS = {
     "net.ipv4.ip_forward": "1",
@@ -108,6 +113,8 @@ def bootstrap_script(node: NodeBootstrap) -> str:
         "CONTROL_PLANE_NODES": " ".join(NodeGroup.control_plane(cluster).node_names) if node.group.role == "control-plane" else "",
         "ADMIN_GROUP": ADMIN_GROUP,
         "ETCD_ATTEMPTS": str(ETCD_ATTEMPTS),
+        "ANSWER_ATTEMPTS": str(ANSWER_ATTEMPTS),
+        "ANSWER_RETRY_SECONDS": str(ANSWER_RETRY_SECONDS),
         "KUBEADM_ATTEMPTS": str(KUBEADM_ATTEMPTS[node.step]),
         "KUBEADM_RETRY_SECONDS": str(KUBEADM_RETRY_SECONDS),
     }

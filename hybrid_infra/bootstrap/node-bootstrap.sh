@@ -110,12 +110,23 @@ announce_endpoint() {
 
 # Any HTTP answer over TLS verified against the cluster's CA means the cluster exists, whatever its
 # status: an API server whose etcd is degraded answers 500, and one that refuses the anonymous probe
-# 401 or 403. Only no answer at all (nothing listens, or TLS fails) leaves the first node to initialise.
+# 401 or 403. Only no answer at all (nothing listens, or TLS fails), ANSWER_ATTEMPTS times
+# ANSWER_RETRY_SECONDS apart, leaves the first node to initialise: a load balancer routes to a dead
+# member until its health checks mark it down.
 cluster_answers() {
-  local status
-  status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$PKI_SOURCE/ca.crt" \
-    "https://$API_ENDPOINT/readyz" 2>/dev/null) || true
-  [ -n "$status" ] && [ "$status" != 000 ]
+  local status attempt=1
+  while :; do
+    status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$PKI_SOURCE/ca.crt" \
+      "https://$API_ENDPOINT/readyz" 2>/dev/null) || true
+    if [ -n "$status" ] && [ "$status" != 000 ]; then
+      return 0
+    fi
+    if [ "$attempt" -ge "$ANSWER_ATTEMPTS" ]; then
+      return 1
+    fi
+    attempt=$((attempt + 1))
+    sleep "$ANSWER_RETRY_SECONDS"
+  done
 }
 
 # From the moment etcd holds data and admin.conf exists, this node carries a live cluster.

@@ -20,6 +20,7 @@ import yaml
 
 from hybrid_infra.addons.upgrades import SCRIPT_FILE, SCRIPT_SECRET
 from hybrid_infra.cli import rollout_commands
+from hybrid_infra.config.cluster import VERSION_LABEL
 from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.readiness import ClusterNotReady, _RecordProvider, wait_until_ready
 from hybrid_infra.topology import node_groups
@@ -111,7 +112,10 @@ def test_the_cluster_record_finds_the_running_cluster(cluster):
     assert _RecordProvider().create(cluster.record_inputs()).outs["initialised"] is True
 
 
-VERSION_LABEL = "hybrid-infra.io/kubernetes-version"
+def previous_patch(version: str) -> str:
+    """The patch release before ``version``: what nodes not yet upgraded run."""
+    major, minor, patch = version.split(".")
+    return f"{major}.{minor}.{int(patch) - 1}"
 # The Plans' own pod-selector requirement (system-upgrade-controller v0.20.1, pkg/upgrade/job/job.go).
 SUC_CONTROLLER_LABEL = "upgrade.cattle.io/controller"
 
@@ -232,6 +236,7 @@ def test_the_upgrades_kubectl_steps_run_against_nodes_that_kwok_keeps(cluster, t
         for resource in result.simulation.resources if resource.type == "kubernetes:upgrade.cattle.io/v1:Plan"
     }
     version = result.spec.cluster.kubernetes_version
+    previous = previous_patch(version)
     groups = {group.name: group for group in node_groups(result.spec.cluster)}
     workers = [name for group in groups.values() if group.role != "control-plane" for name in group.node_names]
     older = ["dev-general-0", "dev-general-1"]
@@ -249,7 +254,7 @@ def test_the_upgrades_kubectl_steps_run_against_nodes_that_kwok_keeps(cluster, t
     )
     try:
         nodes = [
-            kwok_node(name, cluster.plan_files(name)["/etc/hybrid-infra/kubeadm-join.yaml"], "1.35.7" if name in older else version)
+            kwok_node(name, cluster.plan_files(name)["/etc/hybrid-infra/kubeadm-join.yaml"], previous if name in older else version)
             for name in workers
         ]
         for node in nodes:
@@ -266,7 +271,7 @@ def test_the_upgrades_kubectl_steps_run_against_nodes_that_kwok_keeps(cluster, t
         selected = cluster.kubectl("get", "nodes", "-l", label_selector(workers_plan["nodeSelector"]), "-o", "name").stdout.split()
         assert selected == [f"node/{name}" for name in older]
         # A control-plane node not yet at the version (a kwok Node as kubeadm marks one) holds the workers back.
-        lagging = kwok_node("dev-cp-1", cluster.plan_files("dev-cp-1")["/etc/hybrid-infra/kubeadm-join.yaml"], "1.35.7")
+        lagging = kwok_node("dev-cp-1", cluster.plan_files("dev-cp-1")["/etc/hybrid-infra/kubeadm-join.yaml"], previous)
         lagging["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] = ""
         cluster.kubectl("apply", "-f", "-", input=json.dumps(lagging))
         cluster.kubectl("wait", "--for=condition=Ready", "node/dev-cp-1", "--timeout=60s")
@@ -291,7 +296,7 @@ def test_the_upgrades_kubectl_steps_run_against_nodes_that_kwok_keeps(cluster, t
         # A control-plane node whose kubelet is already at the version (an upgrade interrupted after
         # its restart) is still selected until the node script's own kubectl step labels it.
         control_plane_plan = plans["hybrid-infra-control-plane"]
-        cluster.kubectl("label", "node", "dev-cp-0", f"{VERSION_LABEL}=1.35.7", "--overwrite")
+        cluster.kubectl("label", "node", "dev-cp-0", f"{VERSION_LABEL}={previous}", "--overwrite")
         selector = label_selector(control_plane_plan["nodeSelector"])
         assert cluster.kubectl("get", "nodes", "-l", selector, "-o", "name").stdout.split() == ["node/dev-cp-0"]
         script = next(

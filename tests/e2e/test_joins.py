@@ -256,13 +256,16 @@ def test_an_existing_cluster_answering_500_401_or_403_is_never_initialised_again
             300, "the first node deciding to join", cluster.logs,
         )
     finally:
-        # Whatever step failed, the cluster is whole again for the next test.
-        balancer.members, balancer.fail_open = all_members, False
+        # Whatever step failed, the cluster is whole again for the next test: the second node's etcd
+        # and API server as they were, then the binding, through the load balancer still failing
+        # open (its health checks, anonymous, find every member down until the binding is back).
         second.run("sh", "-c", f"test -e /root/etcd.yaml && mv /root/etcd.yaml {ETCD_MANIFEST}")
         if second.read(APISERVER_MANIFEST) != manifest:
             second.run("sh", "-c", f"cat >{APISERVER_MANIFEST}", input=manifest, check=True)
+        balancer.members, balancer.fail_open = all_members, True
         wait_until(lambda: cluster.kubectl("apply", "-f", "-", check=False, input=json.dumps(binding)).returncode == 0, 120,
                    "the anonymous health access restored", cluster.logs)
+        balancer.fail_open = False
     assert replacement.wait_for(BOOTSTRAPPED, 900), cluster.logs()
     log = replacement.read("/var/log/journal/hybrid-infra-bootstrap.log")
     assert f"the cluster already answers at {cluster.api_address}:6443: joining it instead of initialising" in log
