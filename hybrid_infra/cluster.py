@@ -9,11 +9,13 @@ from dataclasses import replace
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .bootstrap.cloudinit import NodeBootstrap, render_cloud_config
+from .bootstrap.cloudinit import NodeBootstrap, control_plane_keys, render_cloud_config
 from .bootstrap.kubeadm import TOKEN_DESCRIPTION, TOKEN_GROUP, ClusterEndpoint
 from .bootstrap.kubeconfig import render_kubeconfig
 from .bootstrap.pki import ClusterPki, PkiMaterial
+from .bootstrap.sizes import user_data_problems
 from .config.cluster import CONTROL_PLANE_POOL, ClusterSpec
+from .config.errors import ConfigError, ConfigRunError
 from .config.versions import end_of_life_warning
 from .outputs import all_computed, computed
 from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool
@@ -40,7 +42,10 @@ def _cloud_config(
         (private, public), pki, node_token, exists = args
         address = ClusterEndpoint(private, public, endpoint.port, announce=endpoint.virtual_ip is not None)
         node = NodeBootstrap(cluster, group, index, address, hints, initialised=bool(exists))
-        return render_cloud_config(node, replace(pki, bootstrap_token=node_token))
+        try:
+            return render_cloud_config(node, replace(pki, bootstrap_token=node_token))
+        except ConfigError as error:  # what user_data_problems could not foresee: a longer endpoint name
+            raise ConfigRunError(error.problems) from None
 
     # Every cloud-config carries the node's join token, and on control-plane nodes the CA keys.
     return pulumi.Output.secret(pulumi.Output.all(addresses, material, token, initialised).apply(render))
@@ -106,6 +111,13 @@ class KubernetesCluster(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         """``infrastructure``: the platform every pool runs on, or one per platform name that pools choose."""
+        # Before anything of the cluster is registered: every pool whose cloud-configs would not fit.
+        chosen = {infrastructure.platform: infrastructure} if isinstance(infrastructure, Infrastructure) else infrastructure
+        problems = user_data_problems(
+            cluster, {group.name: _infrastructure_of(group, chosen).hints for group in node_groups(cluster)}
+        )
+        if problems:
+            raise ConfigError(problems)
         super().__init__("hybrid-infra:index:KubernetesCluster", name, None, opts)
         ended = end_of_life_warning(cluster.kubernetes_version, datetime.date.today())
         if ended:
@@ -124,11 +136,18 @@ class KubernetesCluster(pulumi.ComponentResource):
         admin = {"server": server, "ca_cert": self.pki.ca_cert, "client_cert": self.pki.admin_cert, "client_key": self.pki.admin_key}
         self.record = ClusterRecord(f"{name}-record", **admin, opts=child)
 
+        # Where the platform keeps the keys itself, the nodes boot once they are stored.
+        keys_stored: pulumi.Output[str] | None = None
+        if control_plane.hints.key_fetch is not None:
+            keys_stored = control_plane.store_control_plane_keys(
+                f"{name}-keys", pulumi.Output.secret(self.pki.material.apply(control_plane_keys))
+            )
+
         self.pools: dict[str, NodePool] = {}
         user_data: dict[str, pulumi.Output[str]] = {}
         for group in groups:
             platform = _infrastructure_of(group, platforms)
-            configs = [
+            configs: list[pulumi.Output[str]] = [
                 _cloud_config(
                     cluster,
                     group,
@@ -142,6 +161,9 @@ class KubernetesCluster(pulumi.ComponentResource):
                 )
                 for index, node in enumerate(group.node_names)
             ]
+            if keys_stored is not None:
+                # Workers wait too, as for the record: the nodes still register in the program's order.
+                configs = [pulumi.Output.all(config, keys_stored).apply(lambda both: str(both[0])) for config in configs]
             user_data.update(zip(group.node_names, configs, strict=True))
             self.pools[group.name] = platform.create_node_pool(f"{name}-{group.name}", group, configs, endpoint)
         endpoint.add_members(self.pools[CONTROL_PLANE_POOL].nodes)

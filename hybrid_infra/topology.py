@@ -29,6 +29,11 @@ class PlatformHints:
     the ID as a ``cloud-init query --format`` template over cloud-init's standard instance data
     (``v1.instance_id``, ``v1.availability_zone``, ...), which the node fills in at boot. None: the
     kubelet sets no provider ID."""
+    key_fetch: str | None = None
+    """Where the platform keeps the control-plane key files itself: the program (with its ``#!`` line)
+    a control-plane node runs before its bootstrap to write them, the files of
+    :func:`hybrid_infra.bootstrap.cloudinit.control_plane_keys` with mode 0600. Their user data then
+    carries no key. None: the keys come in the control-plane nodes' user data."""
 
 
 @dataclass(frozen=True)

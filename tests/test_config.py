@@ -231,6 +231,7 @@ def test_the_pod_network_holds_a_24_per_node(dev_config, workers, pod_cidr, expe
     network = dev_config["hybrid-infra:cluster"]["network"]
     network.update(nodeCidr="10.20.0.0/22", podCidr=pod_cidr)
     dev_config["hybrid-infra:cluster"]["pools"][0]["count"] = workers
+    dev_config["hybrid-infra:openstack"]["maxServerGroupMembers"] = workers  # the pool is one server group
     if expected is None:
         parse_stack_config(dev_config)
     else:

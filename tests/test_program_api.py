@@ -151,6 +151,7 @@ def test_a_vcenter_password_given_as_an_output_reaches_the_cloud_providers_secre
         VSphereNetworkSpec,
         VSphereSize,
         VSphereSpec,
+        VSphereStaticSpec,
     )
 
     def program() -> None:
@@ -162,7 +163,12 @@ def test_a_vcenter_password_given_as_an_output_reaches_the_cloud_providers_secre
                 datastore="ds-1",
                 template="ubuntu-24.04",
                 sizes={"medium": VSphereSize(cpus=2, memory="4Gi", disk="40Gi")},
-                network=VSphereNetworkSpec(port_group="k8s", dhcp=True),
+                network=VSphereNetworkSpec(
+                    port_group="k8s",
+                    static=VSphereStaticSpec(
+                        gateway="10.20.0.1", dns_servers=["10.20.0.2"], ranges={"control-plane": "10.20.0.10-10.20.0.12"}
+                    ),
+                ),
                 endpoint=VSphereEndpointSpec(address="10.20.0.5"),
                 cloud_provider=VSphereCloudProviderSpec(
                     server="vcenter.example.com",

@@ -1,7 +1,8 @@
 """Pure: the cloud-config each node boots with, and the one script that bootstraps it.
 
-Control-plane nodes receive the CA keys (files of mode 0600); workers receive only the join token
-and the CA's discovery hash. Every node gets a complete containerd configuration (systemd cgroups,
+Control-plane nodes receive the CA keys (files of mode 0600), or, where the platform keeps them
+(``PlatformHints.key_fetch``), the platform's program that fetches them before the bootstrap; workers
+receive only the join token and the CA's discovery hash. Every node gets a complete containerd configuration (systemd cgroups,
 registry mirrors, kubeadm's pause image), the kernel modules and sysctls Kubernetes needs, its
 kubeadm configuration, and ``/usr/local/sbin/hybrid-infra-bootstrap`` with the systemd unit that
 runs it until it is done, across failures and reboots.
@@ -36,6 +37,10 @@ KUBEADM_CONFIGS = {
 KUBEADM_CREDENTIALS_CONFIG = "/etc/hybrid-infra/kubeadm-credentials.yaml"
 PROVIDER_ID_SCRIPT = "/usr/local/sbin/hybrid-infra-provider-id"
 """With a provider ID hint: fills the node's provider ID into its kubeadm configurations before the bootstrap."""
+KEY_FETCH_SCRIPT = "/usr/local/sbin/hybrid-infra-fetch-keys"
+"""With a key-fetch hint: writes a control-plane node's key files from where the platform keeps them."""
+PKI_SOURCE = "/etc/hybrid-infra/pki"
+"""Where a control-plane node's CA and service-account keys wait for the bootstrap, which deletes them."""
 CONTAINERD_CONFIG = "/etc/hybrid-infra/containerd.toml"
 """Installed as /etc/containerd/config.toml by the script, once the package is in place."""
 DEFAULT_USER_DATA_TARGET = 16 * 1024
@@ -191,6 +196,8 @@ def bootstrap_unit(node: NodeBootstrap) -> str:
     cycle, and at the next boot systemd deletes the unit's start job (cloud-init.target, which the
     cloud-init generator enables, comes after both)."""
     fill = [f"ExecStartPre={PROVIDER_ID_SCRIPT}"] if node.hints.provider_id is not None else []
+    if node.hints.key_fetch is not None and node.group.role == "control-plane":
+        fill.append(f"ExecStartPre={KEY_FETCH_SCRIPT}")
     return "\n".join(
         [
             "[Unit]",
@@ -342,7 +349,10 @@ def kube_vip_pod(node: NodeBootstrap) -> dict[str, Any]:
     }
 
 
-def control_plane_files(node: NodeBootstrap, pki: PkiMaterial) -> list[dict[str, Any]]:
+def control_plane_keys(pki: PkiMaterial) -> dict[str, str]:
+    """Every control-plane node's key files by path, each of mode 0600: the CAs and the service-account
+    key pair (the bootstrap places them for kubeadm and deletes them) and the API server's encryption
+    configuration (which keeps its key). The same on every control-plane node of a cluster."""
     keys = {
         "ca.crt": pki.ca_cert,
         "ca.key": pki.ca_key,
@@ -353,9 +363,21 @@ def control_plane_files(node: NodeBootstrap, pki: PkiMaterial) -> list[dict[str,
         "sa.pub": pki.service_account_public_key,
         "sa.key": pki.service_account_private_key,
     }
-    files = [_file(f"/etc/hybrid-infra/pki/{name}", content, "0600") for name, content in keys.items()]
+    files = {f"{PKI_SOURCE}/{name}": content for name, content in keys.items()}
+    files[ENCRYPTION_CONFIG] = encryption_configuration(pki.encryption_key)
+    return files
+
+
+def control_plane_files(node: NodeBootstrap, pki: PkiMaterial) -> list[dict[str, Any]]:
+    """The key files themselves, or, where the platform keeps them, its program that fetches them."""
+    keys = control_plane_keys(pki) if node.hints.key_fetch is None else {}
+    encryption = keys.pop(ENCRYPTION_CONFIG, None)
+    files = [_file(path, content, "0600") for path, content in keys.items()]
+    if node.hints.key_fetch is not None:
+        files.append(_file(KEY_FETCH_SCRIPT, node.hints.key_fetch, "0700"))
     files.append(_file(KUBEADM_CREDENTIALS_CONFIG, kubeadm.credentials_configuration(node.cluster, node.endpoint)))
-    files.append(_file(ENCRYPTION_CONFIG, encryption_configuration(pki.encryption_key), "0600"))
+    if encryption is not None:
+        files.append(_file(ENCRYPTION_CONFIG, encryption, "0600"))
     files.append(_file(AUDIT_POLICY, audit_policy(), "0600"))
     if node.endpoint.announce:
         files.append(_file("/etc/hybrid-infra/kube-vip.yaml", yamltext.dump(kube_vip_pod(node), sort_keys=False), "0600"))
@@ -412,7 +434,24 @@ def render_cloud_config(node: NodeBootstrap, pki: PkiMaterial) -> str:
     text = "#cloud-config\n" + yamltext.dump(document, sort_keys=False, literal_blocks=True, width=4096)
     size = len(text.encode())
     if size > node.hints.max_user_data:
-        raise ValueError(
-            f"{node.name}: cloud-config is {size} bytes, over the {node.hints.max_user_data} bytes the platform accepts"
+        # One line naming the pool (the same for each of its nodes), as the stack's other problems.
+        from ..config.errors import ConfigError
+
+        cluster, group = node.cluster, node.group
+        pools = [pool.name for pool in cluster.pools]
+        if group.role == "control-plane":
+            where = "cluster.controlPlane: "
+        else:
+            where = f"cluster.pools[{pools.index(group.name)}]: " if group.name in pools else "cluster.pools: "
+            where += f"pool {group.name!r}: "
+        remedies = ["list fewer mirrors in cluster.registryMirrors"] if any(cluster.registry_mirrors.values()) else []
+        if group.role == "control-plane" and cluster.pki.key_algorithm != "ecdsa-p256":
+            remedies.append("use cluster.pki.keyAlgorithm: ecdsa-p256 (smaller keys)")
+        raise ConfigError(
+            [
+                f"{where}its cloud-config is {size} bytes, over the {node.hints.max_user_data} bytes of user data "
+                "the platform accepts; "
+                + (", or ".join(remedies) or "shorten what its nodes carry (labels, taints, repositories)")
+            ]
         )
     return text

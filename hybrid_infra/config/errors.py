@@ -5,11 +5,12 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
+from pulumi.errors import RunError
 from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class ConfigError(Exception):
@@ -20,10 +21,32 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.problems))
 
 
+class ConfigRunError(ConfigError, RunError):
+    """A problem of the configuration that shows only while the program runs, inside an Output's apply,
+    where no caller of the program can catch it: `hybrid-infra plan` prints its lines as a
+    :class:`ConfigError`'s, and `pulumi up` stops on it as on any RunError, with the message and no traceback."""
+
+    def __str__(self) -> str:
+        return "invalid stack configuration:\n" + "\n".join(self.problems)
+
+
 def problem(message: str, key: str | None = None, absolute: bool = False) -> PydanticCustomError:
     """A validation error whose message is final; ``key`` extends the path below the model, or with
     ``absolute`` replaces it (checks across sections name the key from the top)."""
     return PydanticCustomError("hybrid_infra", "{message}", {"message": message, "key": key, "absolute": absolute})
+
+
+def raise_problems(found: Sequence[PydanticCustomError]) -> None:
+    """Raise every problem a check found, at once: raised one by one, a validator reports only its first.
+
+    Each is made by :func:`problem`; pydantic takes a ValidationError raised in a validator as its line
+    errors, which :func:`format_errors` turns into one line each, in order."""
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise ValidationError.from_exception_data(
+            "problems", [InitErrorDetails(type=error, loc=(), input=None) for error in found]
+        )
 
 
 def validate(model: type[BaseModel], value: Any, path: str = "") -> Any:

@@ -144,6 +144,14 @@ class Infrastructure(pulumi.ComponentResource, ABC):
     ) -> NodePool:
         """One pool's VMs, a child of this component; ``user_data`` holds one cloud-config per node."""
 
+    def store_control_plane_keys(self, name: str, files: pulumi.Output[dict[str, str]]) -> pulumi.Output[str]:
+        """Keeps the control-plane key files (path to content, secret) where the program of
+        ``hints.key_fetch`` finds them, in children of this component named after ``name``; returns an
+        output known once they are stored, which the control-plane nodes' user data waits for.
+
+        Called only when ``hints.key_fetch`` is set: a platform that sets it overrides this."""
+        raise NotImplementedError(f"{type(self).__name__} sets hints.key_fetch but does not store the keys")
+
     @abstractmethod
     def create_cloud_provider(
         self, name: str, addons: AddonsSpec, opts: pulumi.ResourceOptions

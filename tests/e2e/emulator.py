@@ -57,6 +57,7 @@ SHIMS = {
     "kube-vip": "kube-vip, which the Go module proxy does not serve: takes its Lease, then puts the address on the node",
 }
 """Every program on a node's PATH that is not the real one, and what it stands in for."""
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 BRIDGE = "hi-e2e0"
 PATH = f"{SHIM_DIR}:{TOOLS}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -258,6 +259,9 @@ class Node:
         self.cloud_config.chmod(0o600)
         self.env = {"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8", **env}
         self.process: subprocess.Popen[bytes] | None = None
+        self.on_network: Callable[[Node], None] | None = None
+        """Called once the node's network exists, before it boots: where a cloud's per-VM services
+        (its instance metadata) start."""
 
     def boot(self) -> None:
         """Power on: the first boot runs the cloud-config, later ones start what is enabled."""
@@ -274,6 +278,8 @@ class Node:
                 ("route", "add", "default", "via", self.network.gateway),
             ):
                 ip("-n", self.namespace, *command)
+        if self.on_network is not None:
+            self.on_network(self)
         subprocess.run(
             ["ip", "netns", "exec", self.namespace, "sh", "-c", "echo 1 >/proc/sys/net/ipv4/ip_forward"], check=True
         )
@@ -437,6 +443,10 @@ class Cluster:
             "E2E_HOSTS": json.dumps(self.names),
         }
         self.nodes: dict[str, Node] = {}
+        self.trusted_ca: str | None = None
+        """A CA the nodes trust beside the machine's (a cloud API stand-in's), in their CA bundle."""
+        self.on_network: Callable[[Node], None] | None = None
+        """What each node's :attr:`Node.on_network` is set to."""
         self.record = None
         """The cluster record's last result, as Pulumi's state keeps it (a test's to set)."""
 
@@ -463,6 +473,12 @@ class Cluster:
         # The cloud's instance metadata, as cloud-init keeps it (what `cloud-init query` reads).
         env = {**self.env, "E2E_INSTANCE_DATA": json.dumps(self.instance_data[name])}
         node = Node(self.network, name, self.addresses[name], user_data, self.directory / f"{name}.{generation}", env)
+        if self.trusted_ca is not None:
+            # The node's /etc overlay holds the machine's bundle with the CA added.
+            bundle = node.directory / "upper" / CA_BUNDLE.strip("/")
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            bundle.write_text(Path(CA_BUNDLE).read_text() + self.trusted_ca)
+        node.on_network = self.on_network
         self.nodes[name] = node
         node.boot()
         return node

@@ -19,6 +19,10 @@ STORAGE_PARAMETERS = {"type": "gp3", "encrypted": "true"}
 """gp3 volumes encrypted with the account's default EBS key (docs/parameters.md of the driver, v1.64.0)."""
 EBS_CSI_CONTROLLER = "ebs-csi-controller"
 """The chart's controller Deployment (charts/aws-ebs-csi-driver/templates/controller.yaml, 2.64.0)."""
+EBS_CSI_CONTROLLER_REPLICAS = 2
+"""The chart's ``controller.replicaCount`` (values.yaml, 2.64.0)."""
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+"""The label and the taint kubeadm gives control-plane nodes."""
 
 
 def ccm_values(spec: AwsSpec) -> dict[str, Any]:
@@ -37,11 +41,38 @@ def ebs_csi_values(cluster: ClusterSpec, region: str) -> dict[str, Any]:
     """Chart aws-ebs-csi-driver 2.64.0. The node plugin runs in the pod network, where the metadata service
     is out of reach: it takes the instance ID, type, region and zone from its Node (``metadataSources:
     kubernetes``; providerID and the labels the cloud controller manager sets; docs/install.md, "Kubernetes
-    Metadata"). The controller calls the EC2 API with the workers' instance profile."""
+    Metadata").
+
+    The controller calls the EC2 API with the control-plane nodes' instance profile, whose credentials
+    come from the instance metadata: it runs on those nodes, and on their host network. The chart has no
+    value for the host network, and the controller's CSI Probe makes an EC2 dry-run call
+    (pkg/driver/identity.go, v1.64.0), so a pod in the pod network fails its liveness probe until it is
+    killed. The release therefore creates the Deployment with no replica (``replicaCount: 0``, ready at
+    once), and :func:`ebs_csi_controller_patch` gives it the host network and its replicas together:
+    the first controller pod already runs on the host network. A later chart upgrade leaves both alone
+    (Helm's three-way merge changes only what its manifests change). ``k8sTagClusterId`` tags what the
+    driver creates with ``kubernetes.io/cluster/<name>``, which the role's policy requires."""
     return {
-        "controller": {"region": region, "k8sTagClusterId": cluster.name},
+        "controller": {
+            "region": region,
+            "k8sTagClusterId": cluster.name,
+            "replicaCount": 0,
+            "nodeSelector": {CONTROL_PLANE_LABEL: ""},
+            # The chart's own tolerations (values.yaml), and the control-plane taint.
+            "tolerations": [
+                {"key": "CriticalAddonsOnly", "operator": "Exists"},
+                {"effect": "NoExecute", "operator": "Exists", "tolerationSeconds": 300},
+                {"key": CONTROL_PLANE_LABEL, "operator": "Exists", "effect": "NoSchedule"},
+            ],
+        },
         "node": {"metadataSources": "kubernetes"},
     }
+
+
+def ebs_csi_controller_replicas(cluster: ClusterSpec) -> int:
+    """The chart's replica count, but one per control-plane node at most: on the host network two
+    replicas would want the same ports of one node."""
+    return min(EBS_CSI_CONTROLLER_REPLICAS, cluster.control_plane.count)
 
 
 class AwsCloudProvider(pulumi.ComponentResource):
@@ -76,10 +107,10 @@ class AwsCloudProvider(pulumi.ComponentResource):
             ebs_csi_values(cluster, region),
             child_options(self, opts, self.controller_manager),
         )
-        # The chart has no setting for it: on the host network the controller reaches the instance
-        # metadata for the instance profile's credentials (docs/install.md, "IAM Instance Profile": host
-        # networking, or a hop limit of at least 2, which would open the metadata to every pod).
-        k8s.apps.v1.DeploymentPatch(
+        # On the host network the controller reaches the instance metadata for the instance profile's
+        # credentials (docs/install.md, "IAM Instance Profile": host networking, or a hop limit of at
+        # least 2, which would open the metadata to every pod). The release made it with no replica.
+        self.csi_controller = k8s.apps.v1.DeploymentPatch(
             f"{name}-ebs-csi-controller-host-network",
             metadata=k8s.meta.v1.ObjectMetaPatchArgs(
                 name=EBS_CSI_CONTROLLER,
@@ -87,7 +118,8 @@ class AwsCloudProvider(pulumi.ComponentResource):
                 annotations={"pulumi.com/patchForce": "true"},
             ),
             spec=k8s.apps.v1.DeploymentSpecPatchArgs(
-                template=k8s.core.v1.PodTemplateSpecPatchArgs(spec=k8s.core.v1.PodSpecPatchArgs(host_network=True))
+                replicas=ebs_csi_controller_replicas(cluster),
+                template=k8s.core.v1.PodTemplateSpecPatchArgs(spec=k8s.core.v1.PodSpecPatchArgs(host_network=True)),
             ),
             opts=child_options(self, opts, self.csi),
         )
@@ -96,6 +128,6 @@ class AwsCloudProvider(pulumi.ComponentResource):
             addons.storage_class,
             EBS_CSI_PROVISIONER,
             dict(STORAGE_PARAMETERS),
-            child_options(self, opts, self.csi),
+            child_options(self, opts, self.csi_controller),
         )
         self.register_outputs({})

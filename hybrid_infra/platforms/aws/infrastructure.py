@@ -16,6 +16,7 @@ from .cloud_provider import AwsCloudProvider
 from .config import AwsSpec
 from .endpoint import AwsApiEndpoint
 from .iam import AwsNodeRoles
+from .keys import AwsKeyStore, fetch_program, secret_name
 from .network import AwsNetwork, look_up
 from .nodes import EC2_MAX_USER_DATA, AwsNodePool
 
@@ -41,6 +42,8 @@ class AwsInfrastructure(Infrastructure):
     """The instance profile of each role."""
     image_id: str
     """The image every node boots."""
+    keys: AwsKeyStore
+    """The control-plane key files' secret, once the cluster has stored them."""
 
     def __init__(
         self,
@@ -60,7 +63,13 @@ class AwsInfrastructure(Infrastructure):
         self.spec = section
         self.region = region
         # The AWS cloud controller manager initialises the nodes, which it finds by their provider ID.
-        self.hints = PlatformHints(cloud_provider_external=True, max_user_data=MAX_CLOUD_CONFIG, provider_id=PROVIDER_ID)
+        # The control-plane keys wait in Secrets Manager: user data is readable with the instance.
+        self.hints = PlatformHints(
+            cloud_provider_external=True,
+            max_user_data=MAX_CLOUD_CONFIG,
+            provider_id=PROVIDER_ID,
+            key_fetch=fetch_program(secret_name(cluster), region),
+        )
         child = pulumi.ResourceOptions(parent=self)
         self.network = AwsNetwork(f"{name}-network", cluster, section, region, child)
         self.roles = AwsNodeRoles(f"{name}-iam", cluster, child)
@@ -85,6 +94,10 @@ class AwsInfrastructure(Infrastructure):
 
     def create_endpoint(self, name: str) -> AwsApiEndpoint:
         return AwsApiEndpoint(name, self.cluster, self.network, pulumi.ResourceOptions(parent=self))
+
+    def store_control_plane_keys(self, name: str, files: pulumi.Output[dict[str, str]]) -> pulumi.Output[str]:
+        self.keys = AwsKeyStore(name, self.cluster, self.region, self.roles.roles["control-plane"], files, pulumi.ResourceOptions(parent=self))
+        return self.keys.stored
 
     def create_node_pool(
         self, name: str, group: NodeGroup, user_data: Sequence[pulumi.Input[str]], endpoint: ApiEndpoint

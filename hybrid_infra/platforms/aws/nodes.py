@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from ...config.errors import ConfigRunError
 from ...topology import NodeGroup, Role
 from ..contract import Node, NodePool
 from .config import AwsSpec, kvm_capability
@@ -21,14 +22,22 @@ NODE_CREATION_INPUTS = ["ami", "keyName", "subnetId", "userDataBase64"]
 """Instance inputs that only matter when a node is created."""
 
 
-def compressed_user_data(node: str, cloud_config: str) -> str:
+def compressed_user_data(group: NodeGroup, node: str, cloud_config: str) -> str:
     """The cloud-config gzip-compressed and base64-encoded, as EC2 takes binary user data; cloud-init
     unpacks gzip user data itself (cloudinit/user_data.py, convert_string, cloud-init 25.1.4).
-    ``mtime=0`` keeps it the same from one run to the next."""
+    ``mtime=0`` keeps it the same from one run to the next. Over EC2's limit: one line naming the pool."""
     packed = gzip.compress(cloud_config.encode(), mtime=0)
     if len(packed) > EC2_MAX_USER_DATA:
-        raise ValueError(
-            f"{node}: the cloud-config is {len(packed)} bytes compressed, over the {EC2_MAX_USER_DATA} bytes EC2 takes"
+        where = "cluster.controlPlane: " if group.role == "control-plane" else f"cluster.pools: pool {group.name!r}: "
+        remedy = "list fewer mirrors in cluster.registryMirrors"
+        if group.role == "control-plane":
+            remedy += ", or use cluster.pki.keyAlgorithm: ecdsa-p256 (smaller keys)"
+        # Raised in an apply: a RunError too, so that `pulumi up` stops on the line alone.
+        raise ConfigRunError(
+            [
+                f"{where}node {node}'s cloud-config is {len(packed)} bytes gzip-compressed, over the "
+                f"{EC2_MAX_USER_DATA} bytes of user data EC2 takes; {remedy}"
+            ]
         )
     return base64.b64encode(packed).decode()
 
@@ -62,7 +71,7 @@ class AwsNodePool(NodePool):
             # A node's zone depends on its index alone: control-plane nodes land in distinct zones.
             slot = index % len(network.zones)
             # It carries the join token, and on control-plane nodes the cluster's keys.
-            packed = pulumi.Output.secret(user_data[index]).apply(functools.partial(compressed_user_data, node_name))
+            packed = pulumi.Output.secret(user_data[index]).apply(functools.partial(compressed_user_data, group, node_name))
             instance = aws.ec2.Instance(
                 f"{name}-{index}",
                 ami=image_id,

@@ -12,7 +12,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import ipaddress
+import uuid
 from typing import TYPE_CHECKING, Any
+
+import pulumi
 
 from ...offline.cloud import LookupFailed
 from .config import CANONICAL_OWNER, subnet_layout
@@ -30,6 +33,10 @@ v1.36.2, docs/operations/images.md); the serial here is the simulated cloud's ow
 SIMULATED_SERIAL = "20260101"
 NO_IMAGE = "Your query returned no results. Please change your search criteria and try again."
 """What the provider answers when no image matches."""
+ACCOUNT = "111122223333"
+"""The simulated account, the example account ID of AWS's documentation."""
+DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/deployer"
+"""The role the simulated deployment runs as, in a session of its own."""
 
 
 def canonical_images() -> list[str]:
@@ -56,14 +63,19 @@ class AwsAnswers:
             "aws:ec2/natGateway:NatGateway": self._nat_gateway,
             "aws:lb/loadBalancer:LoadBalancer": self._load_balancer,
             "aws:lb/targetGroup:TargetGroup": self._target_group,
-            "aws:iam/role:Role": self._named,
+            "aws:iam/role:Role": self._role,
             "aws:iam/instanceProfile:InstanceProfile": self._named,
+            "aws:kms/key:Key": self._kms_key,
+            "aws:secretsmanager/secret:Secret": self._secret,
+            "aws:secretsmanager/secretVersion:SecretVersion": self._secret_version,
         }
         self.calls = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": self._get_availability_zones,
             "aws:index/getPartition:getPartition": self._get_partition,
             "aws:ec2/getAmi:getAmi": self._get_ami,
             "aws:ec2/getSubnet:getSubnet": self._get_subnet,
+            "aws:index/getCallerIdentity:getCallerIdentity": self._get_caller_identity,
+            "aws:iam/getSessionContext:getSessionContext": self._get_session_context,
         }
 
     @property
@@ -115,6 +127,40 @@ class AwsAnswers:
     def _named(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         # Pulumi names the resource after itself with a random suffix when no name is given.
         return {"name": inputs.get("name") or f"{name}-{self._hex('name', name, 7)}"}
+
+    def _role(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        named = self._named(resource_id, name, inputs)
+        return {**named, "arn": f"arn:aws:iam::{ACCOUNT}:role/{named['name']}"}
+
+    def _kms_key(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        key_id = str(uuid.UUID(self._hex("kms-key", name, 32)))
+        return {"keyId": key_id, "arn": f"arn:aws:kms:{self._region}:{ACCOUNT}:key/{key_id}"}
+
+    def _secret(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        # Secrets Manager appends six random characters to the ARN; the ID is the ARN.
+        arn = f"arn:aws:secretsmanager:{self._region}:{ACCOUNT}:secret:{inputs['name']}-{self._hex('secret', name, 6)}"
+        return {"arn": arn}
+
+    def _secret_version(self, resource_id: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"versionId": str(uuid.UUID(self._hex("secret-version", name, 32))), "arn": inputs["secretId"]}
+
+    @property
+    def _region(self) -> str:
+        return pulumi.Config("aws").get("region") or "us-east-1"
+
+    def _get_caller_identity(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "accountId": ACCOUNT,
+            "arn": DEPLOYER.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/") + "/pulumi",
+            "userId": "AROAEXAMPLEDEPLOYER:pulumi",
+        }
+
+    def _get_session_context(self, args: dict[str, Any]) -> dict[str, Any]:
+        arn = args["arn"]
+        if ":assumed-role/" not in arn:
+            return {"arn": arn, "issuerArn": arn}
+        role, session = arn.split(":assumed-role/", 1)[1].split("/", 1)
+        return {"arn": arn, "issuerArn": f"arn:aws:iam::{ACCOUNT}:role/{role}", "issuerName": role, "sessionName": session}
 
     def _get_availability_zones(self, args: dict[str, Any]) -> dict[str, Any]:
         region = args.get("region") or "us-east-1"

@@ -82,6 +82,9 @@ class OpenStackSpec(TypedDict):
     """Run the cloud controller manager and Cinder CSI with these credentials."""
     kvm_flavors: NotRequired[list[str]]
     """Flavors the cloud operator prepared to expose /dev/kvm (nested virtualization, bare metal)."""
+    max_server_group_members: NotRequired[int]
+    """The project's Nova quota server_group_members (10 by default, Nova's default): the most nodes a pool,
+    one server group, may have."""
     charts: NotRequired[OpenStackChartsSpec]
     """The cloud provider's charts."""
     storage_class: NotRequired[OpenStackStorageClassSpec]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ...config.addons import ChartSpec
-from ...config.errors import problem
+from ...config.errors import problem, raise_problems
 from ...config.fields import IPv4, Cidr, HttpUrl, Int, NonEmpty, Secret, Spec
 from ...config.versions import Pin, kept_pins
 from ...topology import NodeGroup
 from ..contract import PlatformSection, PoolPlacement
 
 if TYPE_CHECKING:
+    from ...config.cluster import ClusterSpec
     from ...config.stack import StackSpec
 
 CHART_REPOSITORY = "https://kubernetes.github.io/cloud-provider-openstack"
@@ -37,6 +39,10 @@ PINS = {
         "kubernetes/cloud-provider-openstack v1.35.0, docs/cinder-csi-plugin/using-cinder-csi-plugin.md",
     ),
 }
+NOVA_SERVER_GROUP_MEMBERS = 10
+"""Nova's default quota of servers per server group: ``[quota] server_group_members`` (openstack/nova,
+nova/conf/quota.py: ``cfg.IntOpt('server_group_members', min=-1, default=10)``, "The maximum number of
+servers per server group"; -1 lifts it)."""
 LOAD_BALANCER_PROVIDER = "amphora"
 """Octavia's amphora driver, for the API endpoint and Services alike: the OVN driver has no HTTPS
 health monitors (ovn-octavia-provider 10.0.0: TCP and UDP-CONNECT only)."""
@@ -103,6 +109,11 @@ class OpenStackSpec(PlatformSection):
     kvm_flavors: list[NonEmpty] = Field(
         default=[], description="flavors the cloud operator prepared to expose /dev/kvm (nested virtualization, bare metal)"
     )
+    max_server_group_members: Int = Field(
+        NOVA_SERVER_GROUP_MEMBERS,
+        ge=1,
+        description="the project's Nova quota server_group_members: the most nodes a pool (one server group) may have",
+    )
 
     charts: OpenStackChartsSpec = OpenStackChartsSpec()
     storage_class: OpenStackStorageClassSpec = OpenStackStorageClassSpec()
@@ -130,34 +141,77 @@ class OpenStackSpec(PlatformSection):
         chosen = {"cloudControllerManager": charts.cloud_controller_manager.version, "cinderCsi": charts.cinder_csi.version}
         return kept_pins(PINS, chosen)
 
+    @classmethod
+    def resized(cls, section: dict[str, Any], pools: dict[str, int], node_cidr: str) -> dict[str, Any]:
+        """Each pool is one server group: the scaled stack states a quota that holds its largest pool."""
+        largest = max(pools.values(), default=0)
+        if largest <= section.get("maxServerGroupMembers", NOVA_SERVER_GROUP_MEMBERS):
+            return section
+        return {**section, "maxServerGroupMembers": largest}
+
     def check(self, stack: StackSpec) -> None:
         cluster = stack.cluster
+        found: list[PydanticCustomError] = []
         sizes = {"cluster.controlPlane.size": cluster.control_plane.size}
         sizes.update({f"cluster.pools[{i}].size": pool.size for i, pool in enumerate(cluster.pools)})
         for path, size in sizes.items():
             if size not in self.flavors:
-                raise problem(
-                    f"{size!r} is not allowed; use a size defined in openstack.flavors: "
-                    f"{', '.join(sorted(self.flavors))}",
-                    key=path,
-                    absolute=True,
+                found.append(
+                    problem(
+                        f"{size!r} is not allowed; use a size defined in openstack.flavors: "
+                        f"{', '.join(sorted(self.flavors))}",
+                        key=path,
+                        absolute=True,
+                    )
                 )
         for index, pool in enumerate(cluster.pools):
-            flavor = self.flavors[pool.size]
-            if pool.virtualization and flavor not in self.kvm_flavors and not stack.addons.kubevirt.use_emulation:
-                raise problem(
-                    f"pool {pool.name!r} cannot run VMs with KVM: its flavor {flavor!r} is not in openstack.kvmFlavors; "
-                    "add the flavor there if the cloud operator prepared it for nested virtualization (or bare metal), "
-                    "or set addons.kubevirt.useEmulation: true to emulate without KVM (slow, for tests only)",
-                    key=f"cluster.pools[{index}]",
-                    absolute=True,
+            flavor = self.flavors.get(pool.size)  # None: refused above
+            kvm = flavor is None or flavor in self.kvm_flavors
+            if pool.virtualization and not kvm and not stack.addons.kubevirt.use_emulation:
+                found.append(
+                    problem(
+                        f"pool {pool.name!r} cannot run VMs with KVM: its flavor {flavor!r} is not in openstack.kvmFlavors; "
+                        "add the flavor there if the cloud operator prepared it for nested virtualization (or bare metal), "
+                        "or set addons.kubevirt.useEmulation: true to emulate without KVM (slow, for tests only)",
+                        key=f"cluster.pools[{index}]",
+                        absolute=True,
+                    )
                 )
         needs_external = self.network.existing is None or cluster.endpoint.public
         if needs_external and self.external_network is None:
             reason = "a public endpoint" if cluster.endpoint.public else "the router of a created network"
-            raise problem(
-                f"missing; {reason} needs the name of an external network", key="openstack.externalNetwork", absolute=True
+            found.append(
+                problem(
+                    f"missing; {reason} needs the name of an external network",
+                    key="openstack.externalNetwork",
+                    absolute=True,
+                )
             )
+        found += self._server_group_problems(cluster)
+        raise_problems(found)
+
+    def _server_group_problems(self, cluster: ClusterSpec) -> list[PydanticCustomError]:
+        """Each pool is one Nova server group (nodes.py), which takes at most the project's
+        ``server_group_members`` quota of servers: a larger pool would fail halfway through `pulumi up`."""
+        limit = self.max_server_group_members
+        control_plane = cluster.control_plane
+        pools = [("cluster.controlPlane.count", "the control plane is", control_plane.count, control_plane.platform)]
+        pools += [
+            (f"cluster.pools[{i}].count", f"pool {pool.name!r} is", pool.count, pool.platform)
+            for i, pool in enumerate(cluster.pools)
+        ]
+        return [
+            problem(
+                f"{count} is not allowed; {who} one Nova server group, which holds at most {limit} servers "
+                f"(openstack.maxServerGroupMembers, the project's server_group_members quota: Nova's default is "
+                f"{NOVA_SERVER_GROUP_MEMBERS}); run at most {limit} nodes there, or have the quota raised and set "
+                "openstack.maxServerGroupMembers to it",
+                key=key,
+                absolute=True,
+            )
+            for key, who, count, platform in pools
+            if platform in (None, "openstack") and count > limit
+        ]
 
 
 SECTION = OpenStackSpec

@@ -45,9 +45,9 @@ class VSphereNetworkSpec(TypedDict):
     port_group: str
     """Name of the network (port group) every node attaches to."""
     dhcp: NotRequired[bool]
-    """Addresses from DHCP instead of static ranges."""
+    """Worker pools without a range in static.ranges take addresses from DHCP; the control plane always has static addresses."""
     static: NotRequired[VSphereStaticSpec]
-    """Static addresses; required unless dhcp is true."""
+    """Static addresses: the control plane's always, every worker pool's unless dhcp is true."""
 
 
 class VSphereEndpointSpec(TypedDict):
@@ -60,6 +60,8 @@ class VSphereEndpointSpec(TypedDict):
 class VSphereAntiAffinitySpec(TypedDict):
     """DRS rules keeping nodes on different hosts (the control plane always)."""
 
+    control_plane_mandatory: NotRequired[bool]
+    """Make the control plane's DRS anti-affinity rule mandatory: DRS never puts two of its VMs on one host, and a host holding one cannot enter maintenance mode unless another host is free for it."""
     workers: NotRequired[bool]
     """Also keep each worker pool's VMs on different hosts (a soft DRS rule)."""
 
@@ -73,8 +75,10 @@ class VSphereCloudProviderSpec(TypedDict):
     """user@domain or DOMAIN\\user."""
     password: pulumi.Input[str]
     """Its password; give it as a secret."""
+    ca_bundle: NotRequired[str]
+    """PEM text of the CA certificates that sign vCenter's certificate (VMCA's root); preferred to thumbprint, as it still holds when vCenter's certificate is renewed."""
     thumbprint: NotRequired[str]
-    """Fingerprint of vCenter's certificate (hex pairs joined by ':'); default: the system's CAs."""
+    """SHA-1 fingerprint of vCenter's certificate (hex pairs joined by ':'), not together with caBundle; default: the images' CAs."""
 
 
 class VSphereChartsSpec(TypedDict):

@@ -3,6 +3,8 @@ release manifest, and the default StorageClass by storage policy."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +24,43 @@ from .config import VSphereCloudProviderSpec, VSphereCsiDriverSpec, VSphereSpec
 
 VCENTER_PORT = 443
 CPI_CONFIG_MAP = "cloud-config"
-"""The ConfigMap chart vsphere-cpi 1.34.0 mounts at /etc/cloud when its ``config.enabled`` is false
-(templates/daemonset.yaml); it reads ``vsphere.conf`` there (``daemonset.cmdline.cloudConfig``)."""
+"""The ConfigMap chart vsphere-cpi 1.35.1 mounts whole at /etc/cloud when its ``config.enabled`` is false
+(templates/daemonset.yaml, volume ``vsphere-config-volume``); it reads ``vsphere.conf`` there
+(values.yaml, ``daemonset.cmdline.cloudConfig``)."""
+CPI_CONFIG_DIR = "/etc/cloud"
 CPI_CREDENTIALS_SECRET = "vsphere-cloud-secret"
 CSI_NAMESPACE = "vmware-system-csi"
 CSI_CONFIG_SECRET = "vsphere-config-secret"
-"""The Secret the v3.6.3 manifest's controller mounts at /etc/cloud, reading ``csi-vsphere.conf``."""
+"""The Secret the v3.7.3 manifest mounts whole at /etc/cloud in the controller's ``vsphere-csi-controller``
+and ``vsphere-syncer`` containers (manifests/vanilla/vsphere-csi-driver.yaml, volume
+``vsphere-config-volume``), which read ``csi-vsphere.conf`` there (``VSPHERE_CSI_CONFIG``)."""
+CSI_CONFIG_DIR = "/etc/cloud"
 CSI_CONFIG_FILE = "csi-vsphere.conf"
+CSI_CONTROLLER = "vsphere-csi-controller"
+"""The v3.7.3 manifest's controller Deployment: 3 replicas, each required on a different node
+(podAntiAffinity on kubernetes.io/hostname) that is a control-plane node (nodeAffinity)."""
 CSI_PROVISIONER = "csi.vsphere.vmware.com"
+CA_BUNDLE_FILE = "vcenter-ca.pem"
+"""``cloudProvider.caBundle`` as a key of the CPI's ConfigMap and of the CSI driver's Secret: each is
+mounted whole, so the bundle is a file beside the component's config."""
 
 
 def cpi_config(cluster: ClusterSpec, spec: VSphereSpec, provider: VSphereCloudProviderSpec) -> str:
-    """``vsphere.conf`` of the CPI, in the YAML form cloud-provider-vsphere v1.34.0 reads (pkg/common/config
-    and pkg/cloudprovider/vsphere/config types_yaml.go); credentials come from a Secret, not from here."""
+    """``vsphere.conf`` of the CPI, in the YAML form cloud-provider-vsphere v1.35.1 reads (pkg/common/config
+    and pkg/cloudprovider/vsphere/config types_yaml.go); credentials come from a Secret, not from here.
+
+    The CA or thumbprint goes under ``global``, which every vCenter without its own inherits
+    (pkg/common/config/config_yaml.go, validateConfig). The YAML key is ``caFile`` (types_yaml.go): the
+    chart's own template (templates/configmap.yaml) writes ``ca-file``, the INI form's key
+    (types_ini_legacy.go), which ReadRawConfigYAML's non-strict gopkg.in/yaml.v2 Unmarshal ignores.
+    """
     glob: dict[str, Any] = {
         "port": VCENTER_PORT,
         "secretName": CPI_CREDENTIALS_SECRET,
         "secretNamespace": "kube-system",
     }
+    if provider.ca_bundle:
+        glob["caFile"] = f"{CPI_CONFIG_DIR}/{CA_BUNDLE_FILE}"
     if provider.thumbprint:
         glob["thumbprint"] = provider.thumbprint
     # A node's InternalIP comes from the node network, never from the API's virtual IP that
@@ -55,9 +76,17 @@ def cpi_config(cluster: ClusterSpec, spec: VSphereSpec, provider: VSphereCloudPr
     return yaml.safe_dump(document, sort_keys=False)
 
 
+def cpi_config_files(cluster: ClusterSpec, spec: VSphereSpec, provider: VSphereCloudProviderSpec) -> dict[str, str]:
+    """The CPI's ConfigMap: ``vsphere.conf``, and the CA bundle its ``caFile`` names."""
+    files = {"vsphere.conf": cpi_config(cluster, spec, provider)}
+    if provider.ca_bundle:
+        files[CA_BUNDLE_FILE] = provider.ca_bundle
+    return files
+
+
 def cpi_credentials(provider: VSphereCloudProviderSpec, password: str | None = None) -> dict[str, str]:
     """The CPI's credential Secret: ``<server>.username`` and ``<server>.password``
-    (pkg/common/credentialmanager, v1.34.0).
+    (pkg/common/credentialmanager/credentialmanager.go, v1.35.1).
 
     ``password``: its value, when the section holds it as a Pulumi output.
     """
@@ -72,23 +101,68 @@ def _gcfg_quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _csi_trust(provider: VSphereCloudProviderSpec) -> dict[str, str]:
+    if provider.ca_bundle:
+        return {"ca-file": f"{CSI_CONFIG_DIR}/{CA_BUNDLE_FILE}"}
+    if provider.thumbprint:
+        return {"thumbprint": provider.thumbprint}
+    return {}
+
+
 def csi_config(spec: VSphereSpec, provider: VSphereCloudProviderSpec, password: str | None = None) -> str:
-    """``csi-vsphere.conf`` of the CSI driver, with the keys v3.6.3 reads (pkg/common/config/types.go).
+    """``csi-vsphere.conf`` of the CSI driver, with the keys v3.7.3 reads (pkg/common/config/types.go).
+
+    The CA file or thumbprint goes under both sections: v3.7.3 reads them from [VirtualCenter], then
+    [Global], in pkg/common/cns-lib/vsphere/utils.go GetVirtualCenterConfigs (the controller, the
+    syncer's volume managers), but from [Global] only in GetVirtualCenterConfig of the same file,
+    which GetVirtualCenterInstance (virtualcenter.go) calls for the syncer's CNS operator
+    (pkg/syncer/cnsoperator/manager/init.go) and its volume registration and metadata controllers.
 
     No ``cluster-id``: on vanilla Kubernetes the driver generates one and keeps it in a ConfigMap.
     ``password``: its value, when the section holds it as a Pulumi output.
     """
+    trust = _csi_trust(provider)
     values = {
         "user": provider.username,
         "password": password if password is not None else provider.password.get_secret_value(),
         "port": str(VCENTER_PORT),
         "datacenters": spec.datacenter,
+        **trust,
     }
-    if provider.thumbprint:
-        values["thumbprint"] = provider.thumbprint
-    lines = [f"[VirtualCenter {_gcfg_quoted(provider.server)}]"]
+    lines = ["[Global]", *(f"{key} = {_gcfg_quoted(value)}" for key, value in trust.items()), ""] if trust else []
+    lines.append(f"[VirtualCenter {_gcfg_quoted(provider.server)}]")
     lines += [f"{key} = {_gcfg_quoted(value)}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
+
+
+def csi_config_files(spec: VSphereSpec, provider: VSphereCloudProviderSpec, password: str | None = None) -> dict[str, str]:
+    """The CSI driver's Secret: ``csi-vsphere.conf``, and the CA bundle its ``ca-file`` names."""
+    files = {CSI_CONFIG_FILE: csi_config(spec, provider, password)}
+    if provider.ca_bundle:
+        files[CA_BUNDLE_FILE] = provider.ca_bundle
+    return files
+
+
+def adjust_csi_manifest(cluster: ClusterSpec) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The release manifest with no more controller replicas than control-plane nodes: each replica must
+    run on a control-plane node without another (see :data:`CSI_CONTROLLER`), so 3 replicas on one node
+    never become ready. The pinned release's 3 stay with 3 or more control-plane nodes."""
+    count = cluster.control_plane.count
+
+    def adjust(item: dict[str, Any]) -> dict[str, Any]:
+        metadata = item.get("metadata") or {}
+        spec = item.get("spec") or {}
+        if (
+            item["kind"] == "Deployment"
+            and (metadata.get("name"), metadata.get("namespace")) == (CSI_CONTROLLER, CSI_NAMESPACE)
+            and isinstance(spec.get("replicas"), int)
+            and spec["replicas"] > count
+        ):
+            item = copy.deepcopy(item)
+            item["spec"]["replicas"] = count
+        return item
+
+    return adjust
 
 
 def pinned_csi_manifest(driver: VSphereCsiDriverSpec) -> PinnedManifest:
@@ -121,7 +195,7 @@ class VSphereCloudProvider(pulumi.ComponentResource):
         cpi_config_map = k8s.core.v1.ConfigMap(
             f"{name}-cpi-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CPI_CONFIG_MAP, namespace="kube-system"),
-            data={"vsphere.conf": cpi_config(cluster, spec, provider)},
+            data=cpi_config_files(cluster, spec, provider),
             opts=child,
         )
         cpi_credentials_secret = k8s.core.v1.Secret(
@@ -151,17 +225,20 @@ class VSphereCloudProvider(pulumi.ComponentResource):
             f"{name}-csi-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CSI_CONFIG_SECRET, namespace=CSI_NAMESPACE),
             type="Opaque",
-            string_data=password.apply(lambda value: {CSI_CONFIG_FILE: csi_config(spec, provider, value)}),
+            string_data=password.apply(lambda value: csi_config_files(spec, provider, value)),
             opts=child_options(self, opts, namespace),
         )
         # The source is a URL pinned by its digest, never a local file: no directory to resolve against.
-        self.csi, self.csi_manifest = install_release(
+        self.csi, record = install_release(
             self,
             f"{name}-csi",
             pinned_csi_manifest(spec.csi_driver),
             Path.cwd(),
             child_options(self, opts, namespace, csi_config_secret),
+            adjust_csi_manifest(cluster),
         )
+        # The plan shows the change even where it cannot fetch the manifest.
+        self.csi_manifest = {**record, "controllerReplicasAtMost": cluster.control_plane.count}
 
         policy = spec.storage_class.storage_policy
         self.storage_class = DefaultStorageClass(

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
+from cryptography import x509
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from ...config.addons import ChartSpec, ManifestSource
@@ -59,8 +60,8 @@ PINS = {
 }
 
 _THUMBPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+$")
-# What vsphere-csi-driver v3.6.3 accepts (pkg/common/config, isValidvCenterUsernameWithDomain): a
-# name without its domain finds no entity, and the driver stops.
+# What vsphere-csi-driver v3.7.3 accepts (pkg/common/config/config.go, isValidvCenterUsernameWithDomain,
+# called from validateConfig): a name without its domain finds no entity, and the driver stops.
 _USERNAME_WITH_DOMAIN = re.compile(r"^([A-Za-z0-9.-]+\\[A-Za-z0-9._-]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+)$")
 
 
@@ -138,16 +139,37 @@ class VSphereStaticSpec(Spec):
 
 class VSphereNetworkSpec(Spec):
     port_group: NonEmpty = Field(description="name of the network (port group) every node attaches to")
-    dhcp: bool = Field(False, description="addresses from DHCP instead of static.ranges")
-    static: VSphereStaticSpec | None = None
+    dhcp: bool = Field(
+        False,
+        description="worker pools without a range in static.ranges take addresses from DHCP; the control plane "
+        "always has static addresses",
+    )
+    static: VSphereStaticSpec | None = Field(
+        None, description="static addresses: the control plane's always, every worker pool's unless dhcp is true"
+    )
 
     @model_validator(mode="after")
-    def _one_addressing(self) -> VSphereNetworkSpec:
-        if self.dhcp and self.static is not None:
-            raise problem("not allowed together with dhcp: true; give static addresses or dhcp: true, not both", key="static")
-        if not self.dhcp and self.static is None:
-            raise problem("missing; give static (gateway, dnsServers, ranges) or set dhcp: true", key="static")
+    def _static_control_plane(self) -> VSphereNetworkSpec:
+        # etcd names its members by address (each member's peer URL): a control-plane node whose lease
+        # brings another address leaves a member nobody reaches.
+        if self.static is None and self.dhcp:
+            raise problem(
+                "true is not allowed for control-plane nodes: etcd knows its members by address, and a DHCP lease "
+                "that changes breaks it; give static (gateway, dnsServers, ranges.control-plane) as well, and the "
+                "worker pools without a range take DHCP addresses",
+                key="dhcp",
+            )
+        if self.static is None:
+            raise problem(
+                "missing; give static (gateway, dnsServers, ranges), or dhcp: true with static addresses for the "
+                "control plane only",
+                key="static",
+            )
         return self
+
+    def uses_dhcp(self, pool: str) -> bool:
+        """Whether the nodes of ``pool`` take their addresses from DHCP: a worker pool without a range, with dhcp."""
+        return self.dhcp and pool != CONTROL_PLANE_POOL and (self.static is None or pool not in self.static.ranges)
 
 
 class VSphereEndpointSpec(Spec):
@@ -158,6 +180,11 @@ class VSphereEndpointSpec(Spec):
 
 
 class VSphereAntiAffinitySpec(Spec):
+    control_plane_mandatory: bool = Field(
+        False,
+        description="make the control plane's DRS anti-affinity rule mandatory: DRS never puts two of its VMs on one "
+        "host, and a host holding one cannot enter maintenance mode unless another host is free for it",
+    )
     workers: bool = Field(False, description="also keep each worker pool's VMs on different hosts (a soft DRS rule)")
 
 
@@ -167,8 +194,15 @@ class VSphereCloudProviderSpec(Spec):
     server: NonEmpty = Field(description="vCenter host name or address, as its certificate names it")
     username: NonEmpty = Field(description="user@domain or DOMAIN\\user")
     password: Secret
+    ca_bundle: NonEmpty | None = Field(
+        None,
+        description="PEM text of the CA certificates that sign vCenter's certificate (VMCA's root); preferred to "
+        "thumbprint, as it still holds when vCenter's certificate is renewed",
+    )
     thumbprint: NonEmpty | None = Field(
-        None, description="fingerprint of vCenter's certificate (hex pairs joined by ':'); default: the system's CAs"
+        None,
+        description="SHA-1 fingerprint of vCenter's certificate (hex pairs joined by ':'), not together with "
+        "caBundle; default: the images' CAs",
     )
 
     @field_validator("username")
@@ -186,6 +220,37 @@ class VSphereCloudProviderSpec(Spec):
         if value is not None and not _THUMBPRINT.match(value):
             raise problem(f"{value!r} is not allowed; use hex pairs joined by ':' such as 3A:9F:...:C1")
         return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _pem_certificates(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        # The bundle lands in the CPI's ConfigMap, readable in kube-system: never a key.
+        if "PRIVATE KEY-----" in value:
+            raise problem("a private key is not allowed; give the CA certificates only (they are stored in a ConfigMap)")
+        try:
+            x509.load_pem_x509_certificates(value.encode())
+        except ValueError:
+            shown = value if len(value) <= 60 else value[:57] + "..."
+            raise problem(
+                f"{shown!r} is not allowed; give the PEM text of the CA certificates that sign vCenter's certificate "
+                "(-----BEGIN CERTIFICATE----- ...), not a path"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_trust(self) -> VSphereCloudProviderSpec:
+        # Both given, the two components would not agree: the CSI driver then ignores the thumbprint
+        # (v3.7.3 pkg/common/cns-lib/vsphere/virtualcenter.go, NewClient: ca-file first), while the CPI
+        # sets both on its client (v1.35.1 pkg/common/vclib/connection.go, NewClient).
+        if self.ca_bundle is not None and self.thumbprint is not None:
+            raise problem(
+                f"{self.thumbprint!r} is not allowed together with caBundle; give caBundle (it still holds when "
+                "vCenter's certificate is renewed) or thumbprint, not both",
+                key="thumbprint",
+            )
+        return self
 
 
 class VSphereChartsSpec(Spec):
@@ -381,6 +446,15 @@ class VSphereSpec(PlatformSection):
         claimed: list[tuple[str, ipaddress.IPv4Address, ipaddress.IPv4Address]] = []
         for name, count in counts.items():
             value = static.ranges.get(name)
+            if value is None and self.network.uses_dhcp(name):
+                continue
+            if value is None and self.network.dhcp:
+                raise problem(
+                    "missing; control-plane nodes need static addresses, with dhcp: true too (etcd knows its members "
+                    "by address)",
+                    key=f"{key}.ranges.{name}",
+                    absolute=True,
+                )
             if value is None:
                 raise problem(
                     "missing; every pool needs its own address range, so that scaling one never moves another's nodes",

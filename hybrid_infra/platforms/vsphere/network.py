@@ -3,6 +3,7 @@
 vSphere creates no firewall for the nodes (``topology.firewall_rules`` lists what the network must
 allow). Static addresses follow a plan that depends on nothing but the node: node ``i`` of a pool
 takes the ``i``-th address of that pool's own range, so scaling any pool never moves another node.
+The control plane always has static addresses; with ``dhcp``, a worker pool without a range takes DHCP's.
 """
 
 from __future__ import annotations
@@ -77,8 +78,10 @@ class VSphereNetwork(pulumi.ComponentResource):
         self.register_outputs({"networkId": self.network_id})
 
     def address(self, group: NodeGroup, index: int) -> str | None:
-        """The static address of a node, or None with DHCP."""
-        return None if self.spec.static is None else static_address(self.spec.static, group, index)
+        """The static address of a node, or None when its pool takes DHCP's (a worker pool without a range)."""
+        if self.spec.static is None or self.spec.uses_dhcp(group.name):
+            return None
+        return static_address(self.spec.static, group, index)
 
     def config(self, group: NodeGroup, index: int) -> dict[str, Any]:
         """The node's cloud-init network config."""

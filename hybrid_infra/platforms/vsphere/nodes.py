@@ -1,5 +1,5 @@
 """vSphere node pools: one VM per node cloned from the template, booting with cloud-init from guestinfo,
-and a DRS anti-affinity rule that keeps the control plane on different hosts."""
+and a DRS anti-affinity rule that keeps the control plane on different hosts (soft unless asked)."""
 
 from __future__ import annotations
 
@@ -181,14 +181,18 @@ class VSphereNodePool(NodePool):
                     machine=machine,
                 )
             )
-        # etcd members must never share a host (a mandatory rule); workers spread when asked, as DRS can.
+        # A soft rule, as Cluster API's vSphere provider keeps a control plane apart (cluster modules, "soft"
+        # anti-affinity that DRS may break when hosts are short or in maintenance mode: CAPV v1.16.1
+        # docs/proposal/20220907-node-affinity-and-anti-affinity.md). A mandatory one, on request, blocks
+        # maintenance mode on a host holding a control-plane VM unless another host is free for it.
+        # Workers spread when asked, with a soft rule always.
         if len(machines) > 1 and (group.role == "control-plane" or spec.anti_affinity.workers):
             vsphere.ComputeClusterVmAntiAffinityRule(
                 f"{name}-anti-affinity",
                 name=f"{group.cluster}-{group.name}",
                 compute_cluster_id=inventory.compute_cluster_id,
                 virtual_machine_ids=[machine.id for machine in machines],
-                mandatory=group.role == "control-plane",
+                mandatory=group.role == "control-plane" and spec.anti_affinity.control_plane_mandatory,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"nodes": [{"name": n.name, "address": n.private_address} for n in self.nodes]})

@@ -14,7 +14,7 @@ from hybrid_infra.offline.plan import run_plan, write_plan
 from hybrid_infra.platforms.aws.cloud_provider import ccm_values
 from hybrid_infra.offline.simulate import Simulation
 from tests.conftest import STACKS, cloud_init_schema
-from tests.platforms.aws.conftest import load_aws_config
+from tests.platforms.aws.conftest import load_aws_config, run
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -64,10 +64,31 @@ def test_only_host_network_pods_reach_the_instance_metadata(aws_plan):
     ccm = manifest(aws_plan, "helmrelease-kube-system-aws-cloud-controller-manager.yaml")["helmRelease"]["values"]
     assert ccm["hostNetworking"] is True
     csi = manifest(aws_plan, "helmrelease-kube-system-aws-ebs-csi-driver.yaml")["helmRelease"]["values"]
-    assert csi == {"controller": {"region": "us-east-1", "k8sTagClusterId": "aws"}, "node": {"metadataSources": "kubernetes"}}
+    assert csi["node"] == {"metadataSources": "kubernetes"}
+    assert (csi["controller"]["region"], csi["controller"]["k8sTagClusterId"]) == ("us-east-1", "aws")
+    # The release makes no controller pod: the first one comes from the patch, on the host network.
+    assert csi["controller"]["replicaCount"] == 0
     patch = manifest(aws_plan, "deployment-kube-system-ebs-csi-controller.yaml")
-    assert patch["spec"] == {"template": {"spec": {"hostNetwork": True}}}
+    assert patch["spec"] == {"replicas": 2, "template": {"spec": {"hostNetwork": True}}}
     assert patch["metadata"]["name"] == "ebs-csi-controller" and patch["metadata"]["namespace"] == "kube-system"
+
+
+def test_the_ebs_csi_controller_runs_on_the_control_plane_nodes_whose_role_may_call_ec2(aws_plan):
+    controller = manifest(aws_plan, "helmrelease-kube-system-aws-ebs-csi-driver.yaml")["helmRelease"]["values"]["controller"]
+    assert controller["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    assert {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"} in controller["tolerations"]
+    # The chart's own tolerations stay.
+    assert {"key": "CriticalAddonsOnly", "operator": "Exists"} in controller["tolerations"]
+
+
+def test_one_control_plane_node_runs_one_ebs_csi_controller():
+    config = load_aws_config()
+    config["hybrid-infra:cluster"]["controlPlane"]["count"] = 1
+    result = run(config)
+    (patch,) = result.of_type("kubernetes:apps/v1:DeploymentPatch")
+    assert patch.inputs["spec"]["replicas"] == 1
+    (storage,) = result.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    assert patch.urn in storage.dependencies
 
 
 def test_the_default_storage_class_is_encrypted_gp3(aws_plan):
@@ -88,8 +109,9 @@ def test_csi_after_the_controller_manager_and_the_class_after_the_csi(aws_stack)
     assert found["aws-cloud-controller-manager"].name in after(found["aws-ebs-csi-driver"])
     patch = aws_stack.of_type("kubernetes:apps/v1:DeploymentPatch")[0]
     storage = aws_stack.of_type("kubernetes:storage.k8s.io/v1:StorageClass")[0]
-    for resource in (patch, storage):
-        assert found["aws-ebs-csi-driver"].name in after(resource), resource.name
+    assert found["aws-ebs-csi-driver"].name in after(patch)
+    # The class comes once the controller runs, which the patch makes happen.
+    assert patch.name in after(storage)
 
 
 def test_kubevirt_runs_on_kvm_without_emulation(aws_plan):

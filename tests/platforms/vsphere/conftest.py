@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
 import gzip
 from typing import Any
 
@@ -56,3 +57,34 @@ def guestinfo(inputs: dict[str, Any], key: str) -> str:
     extra = inputs["extraConfig"]
     assert extra[f"guestinfo.{key}.encoding"] == "gzip+base64"
     return gzip.decompress(base64.b64decode(extra[f"guestinfo.{key}"])).decode()
+
+
+def ca_bundle(common_name: str = "CA vcenter.example.com") -> str:
+    """A self-signed CA certificate in PEM, such as vCenter's VMCA root."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.derive_private_key(7, ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def with_ca_bundle(config: dict[str, Any], bundle: str) -> dict[str, Any]:
+    provider = config["hybrid-infra:vsphere"]["cloudProvider"]
+    del provider["thumbprint"]
+    provider["caBundle"] = bundle
+    return config

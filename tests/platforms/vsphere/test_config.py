@@ -11,7 +11,11 @@ import pytest
 from hybrid_infra.config import parse_stack_config
 from hybrid_infra.platforms.vsphere.config import CSI_MANIFEST_SHA256, CSI_VERSION
 from tests.conftest import write_stack
+from tests.platforms.vsphere.conftest import ca_bundle, with_ca_bundle
 from tests.test_config import problems
+
+
+PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"
 
 
 def section(config: dict[str, Any]) -> dict[str, Any]:
@@ -89,12 +93,20 @@ def test_prod_stack_is_valid(prod_config):
             "cluster.network.nodeCidr 10.30.0.0/24",
         ),
         (
-            lambda c: section(c)["network"].update(dhcp=True),
-            "vsphere.network.static: not allowed together with dhcp: true; give static addresses or dhcp: true, not both",
+            lambda c: section(c).update(network={"portGroup": "k8s-prod", "dhcp": True}),
+            "vsphere.network.dhcp: true is not allowed for control-plane nodes: etcd knows its members by address, "
+            "and a DHCP lease that changes breaks it; give static (gateway, dnsServers, ranges.control-plane) as "
+            "well, and the worker pools without a range take DHCP addresses",
         ),
         (
             lambda c: section(c)["network"].pop("static"),
-            "vsphere.network.static: missing; give static (gateway, dnsServers, ranges) or set dhcp: true",
+            "vsphere.network.static: missing; give static (gateway, dnsServers, ranges), or dhcp: true with static "
+            "addresses for the control plane only",
+        ),
+        (
+            lambda c: (section(c)["network"].update(dhcp=True), section(c)["network"]["static"]["ranges"].pop("control-plane")),
+            "vsphere.network.static.ranges.control-plane: missing; control-plane nodes need static addresses, with "
+            "dhcp: true too (etcd knows its members by address)",
         ),
         (
             lambda c: section(c).update(datastore="vsan-1"),
@@ -153,6 +165,22 @@ def test_prod_stack_is_valid(prod_config):
             "vsphere.cloudProvider.thumbprint: 'sha1:abc' is not allowed; use hex pairs joined by ':'",
         ),
         (
+            lambda c: section(c)["cloudProvider"].update(caBundle=ca_bundle()),
+            "vsphere.cloudProvider.thumbprint: '3A:9F:1C:44:8B:0E:72:D5:19:6A:C3:F0:28:5B:E7:91:4D:A6:0C:B2' is not "
+            "allowed together with caBundle; give caBundle (it still holds when vCenter's certificate is renewed) "
+            "or thumbprint, not both",
+        ),
+        (
+            lambda c: with_ca_bundle(c, "/etc/ssl/certs/vmca.pem"),
+            "vsphere.cloudProvider.caBundle: '/etc/ssl/certs/vmca.pem' is not allowed; give the PEM text of the CA "
+            "certificates that sign vCenter's certificate (-----BEGIN CERTIFICATE----- ...), not a path",
+        ),
+        (
+            lambda c: with_ca_bundle(c, ca_bundle() + PRIVATE_KEY),
+            "vsphere.cloudProvider.caBundle: a private key is not allowed; give the CA certificates only (they are "
+            "stored in a ConfigMap)",
+        ),
+        (
             lambda c: section(c).update(csiDriver={"url": "https://mirror.example.com/vsphere-csi-driver.yaml"}),
             "vsphere.csiDriver.sha256: missing; a manifest from a custom url must be pinned by its sha256",
         ),
@@ -179,10 +207,10 @@ def test_a_virtualization_pool_without_nested_virtualization_runs_when_emulation
     assert not parse_stack_config(prod_config).platform_section.sizes["virt"].nested_virtualization
 
 
-def test_dhcp_needs_no_ranges_but_keeps_the_vip_in_the_node_network(prod_config):
+def test_dhcp_needs_no_worker_ranges_but_keeps_the_vip_in_the_node_network(prod_config):
     network = section(prod_config)["network"]
-    network.pop("static")
     network["dhcp"] = True
+    network["static"]["ranges"] = {"control-plane": "10.30.0.10-10.30.0.14"}
     parse_stack_config(prod_config)
     section(prod_config)["endpoint"]["address"] = "192.0.2.10"
     assert problems(prod_config)[0].startswith("vsphere.endpoint.address: '192.0.2.10' is not allowed; with endpoint type vip")

@@ -110,12 +110,21 @@ def test_disk_uuid_on_every_vm_and_nested_virtualization_exactly_on_the_virt_poo
     assert all(inputs["nestedHvEnabled"] is False for name, inputs in vms.items() if "-virt-" not in name)
 
 
-def test_one_mandatory_anti_affinity_rule_names_exactly_the_control_plane_vms(prod):
+def test_one_soft_anti_affinity_rule_names_exactly_the_control_plane_vms(prod):
+    """Soft, as Cluster API's vSphere provider keeps a control plane apart (cluster modules): DRS may break it
+    when a host enters maintenance mode, where a mandatory rule over 3 VMs on 3 hosts would block it."""
     (rule,) = prod.of_type(ANTI_AFFINITY)
     control_plane = [r.resource_id for r in prod.of_type(VIRTUAL_MACHINE) if r.inputs["name"].startswith("prod-cp-")]
     assert len(control_plane) == 3
     assert rule.inputs["virtualMachineIds"] == control_plane
-    assert (rule.inputs["name"], rule.inputs["mandatory"]) == ("prod-control-plane", True)
+    assert (rule.inputs["name"], rule.inputs["mandatory"]) == ("prod-control-plane", False)
+
+
+def test_the_control_plane_rule_is_mandatory_when_asked(prod_config):
+    prod_config["hybrid-infra:vsphere"]["antiAffinity"] = {"controlPlaneMandatory": True, "workers": True}
+    rules = {r.inputs["name"]: r.inputs["mandatory"] for r in run(prod_config).of_type(ANTI_AFFINITY)}
+    # Workers' rules stay soft.
+    assert rules == {"prod-control-plane": True, "prod-general": False, "prod-virt": False}
 
 
 def test_worker_pools_spread_by_soft_rules_when_asked(prod_config):
@@ -231,6 +240,9 @@ def test_the_control_plane_announces_the_vip_with_kube_vip(prod):
         if name.startswith("prod-cp-"):
             env = {e["name"]: e["value"] for e in yaml.safe_load(kube_vip[0]["content"])["spec"]["containers"][0]["env"]}
             assert env["address"] == "10.30.0.5", name
+            # cluster.endpoint.kubeVipLease's defaults: Cluster API's 15/10/2 s, not kube-vip's own 5/3/1.
+            lease = (env["vip_leaseduration"], env["vip_renewdeadline"], env["vip_retryperiod"])
+            assert lease == ("15", "10", "2"), name
         else:
             assert not kube_vip, name
     vms = machines(prod)
@@ -250,17 +262,22 @@ def test_an_external_load_balancer_gets_no_kube_vip_and_no_resource(prod_config)
     assert all("192.0.2.10:6443" in text for text in user_data_of(result).values())
 
 
-def test_dhcp_takes_addresses_the_guest_reports(prod_config):
+def test_with_dhcp_workers_take_addresses_the_guest_reports_and_the_control_plane_keeps_its_own(prod_config):
     network = prod_config["hybrid-infra:vsphere"]["network"]
-    network.pop("static")
     network["dhcp"] = True
+    # A worker pool with a range keeps static addresses; one without takes DHCP's.
+    del network["static"]["ranges"]["general"]
     result = run(prod_config)
-    for inputs in machines(result).values():
-        config = yaml.safe_load(guestinfo(inputs, "metadata"))["network"]
-        assert config == {"version": 2, "ethernets": {"node": {"match": {"driver": "vmxnet3"}, "dhcp4": True}}}
-    addresses = [node["address"] for node in result.outputs["nodes"]]
-    assert len(set(addresses)) == 8
-    assert all(ipaddress.ip_address(a) in ipaddress.ip_network("10.30.0.0/24") for a in addresses)
+    addresses = {node["name"]: node["address"] for node in result.outputs["nodes"]}
+    for name, inputs in machines(result).items():
+        nic = yaml.safe_load(guestinfo(inputs, "metadata"))["network"]["ethernets"]["node"]
+        if name.startswith("prod-general-"):
+            assert nic == {"match": {"driver": "vmxnet3"}, "dhcp4": True}, name
+            assert ipaddress.ip_address(addresses[name]) in ipaddress.ip_network("10.30.0.0/24")
+        else:
+            assert nic["dhcp4"] is False and nic["addresses"] == [f"{addresses[name]}/24"], name
+    assert [addresses[f"prod-cp-{i}"] for i in range(3)] == ["10.30.0.10", "10.30.0.11", "10.30.0.12"]
+    assert [addresses[f"prod-virt-{i}"] for i in range(2)] == ["10.30.0.60", "10.30.0.61"]
 
 
 def cloud_init_python() -> str:
