@@ -1,4 +1,4 @@
-"""Command line: ``hybrid-infra plan STACK``, ``validate STACK`` and ``rollout STACK --pool NAME``."""
+"""Command line: ``hybrid-infra plan STACK``, ``validate STACK``, ``lock STACK`` and ``rollout STACK --pool NAME``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ with pause():  # the command line's libraries: as for the package (hybrid_infra/
     from .config.errors import ConfigError
     from .config.stack import parse_stack_config
     from .bootstrap.upgrade import upgrade_steps
+    from .lockfile import LockFileError, lock_artifacts, lock_path, write_lock
     from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, running_versions, write_diff
     from .offline.plan import (
         CLUSTER_TYPE,
@@ -29,7 +30,6 @@ with pause():  # the command line's libraries: as for the package (hybrid_infra/
         StackNotFound,
         check_output,
         load_stack,
-        pinned_manifests,
         plan_document,
         plan_summary,
         run_plan,
@@ -61,9 +61,10 @@ class OutputFormat(str, Enum):
 
 
 def _fail(error: Exception, stack_file: Path) -> typer.Exit:
-    """One line per problem, each naming the stack file and the key."""
+    """One line per problem, each naming the stack file and the key (a lock file's, that file)."""
+    named = isinstance(error, ConfigError) and not isinstance(error, LockFileError)
     for line in error.problems if isinstance(error, ConfigError) else [str(error)]:
-        err.print(f"{stack_file}: {line}" if isinstance(error, ConfigError) else line, markup=False)
+        err.print(f"{stack_file}: {line}" if named else line, markup=False)
     return typer.Exit(BAD_INPUT)
 
 
@@ -150,14 +151,9 @@ def _print_plan(result: Plan, redactor: Redactor) -> None:
     out.print(_summary(result, redactor))
     if result.spec.workloads.containers or result.spec.workloads.virtual_machines:
         out.print(_workloads(result))
-    for source in pinned_manifests(result):
-        if not source["expanded"]:
-            out.print(
-                f"{source['component']} {source['version']}: release manifest pinned to {source['url']}"
-                + (f" (sha256 {source['sha256']})" if source.get("sha256") else "")
-                + "; not expanded offline, `pulumi up` fetches and registers its objects",
-                markup=False,
-            )
+    # What `pulumi up` fetches, each with its lock state (and a local manifest, the objects it registers).
+    for artifact in sorted(result.artifacts, key=lambda artifact: artifact.key):
+        out.print(artifact.line(), markup=False, soft_wrap=True)
 
 
 def _changes(changes: list[Change], against: Path) -> str:
@@ -247,6 +243,22 @@ def _workloads(result: Plan) -> Table:
             ", ".join(vm.allow_from) or "any pod",
         )
     return table
+
+
+@app.command()
+def lock(stack: StackArgument, stacks: StacksOption = Path("stacks")) -> None:
+    """Download every artifact `pulumi up` fetches (release manifests, Helm chart archives), and write their sha256 to STACK's lock file."""
+    path = lock_path(stacks, stack)
+    try:
+        # Not checked against the lock file it replaces: a stale or broken lock is what it mends.
+        result = run_plan(stacks, stack, locked=False)
+        entries = lock_artifacts(result.artifacts, stacks.resolve().parent)
+    except (ConfigError, StackNotFound) as error:
+        raise _fail(error, stack_file(stacks, stack)) from None
+    write_lock(path, stack, entries)
+    for entry in entries:
+        out.print(f"{entry.key}: {entry.source} ({entry.version}) sha256:{entry.sha256}", markup=False, soft_wrap=True)
+    out.print(f"{len(entries)} artifacts locked in {path}", markup=False)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
@@ -12,6 +13,7 @@ from .addons.cni import Cni
 from .addons.kubevirt import KubeVirt
 from .addons.metadata import MetadataPolicy
 from .addons.multus import Multus
+from .addons.snapshots import install_controller, install_crds
 from .addons.upgrades import SystemUpgrade, VersionGuard
 from .cluster import KubernetesCluster
 from .config.errors import ConfigError
@@ -30,6 +32,8 @@ class HybridPlatform(pulumi.ComponentResource):
     """Infrastructure, the Kubernetes cluster, its add-ons in order, and the workloads beside each other.
 
     Order: CNI -> metadata policy -> cloud provider, CSI and storage class -> KubeVirt and CDI -> workloads.
+    With volume snapshots: the snapshot CRDs and then the snapshot controller after the metadata policy, beside
+    the cloud provider, whose VolumeSnapshotClass alone waits for the CRDs; KubeVirt and CDI after all of them.
     """
 
     endpoint: pulumi.Output[str]
@@ -82,14 +86,30 @@ class HybridPlatform(pulumi.ComponentResource):
         self.metadata_policy = MetadataPolicy(f"{name}-metadata-policy", spec.cluster, after(self.cni))
         network = (self.cni, self.metadata_policy)
         self.multus = Multus(f"{name}-multus", spec, base_dir, after(*network)) if spec.addons.multus.enabled else None
+        # volumeSnapshots.enabled decided: on by default where KubeVirt runs.
+        addons = spec.addons.for_cluster(spec.virtualization)
+        self.snapshot_crds: list[pulumi.CustomResource] = []
+        self.snapshot_controller: list[pulumi.CustomResource] = []
+        self.snapshot_manifests: list[dict[str, Any]] = []
+        """The pinned source of each external-snapshotter file, and whether it was expanded."""
+        if addons.volume_snapshots.enabled:
+            self.snapshot_crds, records = install_crds(self, f"{name}-snapshot-crds", spec, base_dir, after(*network))
+            # Not after the cloud provider: its pods wait for the nodes the controller manager initializes,
+            # which Pulumi's wait for the Deployment covers, so the two come up side by side.
+            self.snapshot_controller, more = install_controller(
+                self, f"{name}-snapshot-controller", spec, base_dir, after(*network, *self.snapshot_crds)
+            )
+            self.snapshot_manifests = [*records, *more]
+        # The cloud provider hands the CRDs to its VolumeSnapshotClass alone (addons.storage.snapshot_dependencies).
         self.cloud_provider = self.infrastructure[spec.platform].create_cloud_provider(
-            f"{name}-{spec.platform}", spec.addons, after(*network)
+            f"{name}-{spec.platform}", addons, after(*network, *self.snapshot_crds)
         )
+        snapshots = (*self.snapshot_crds, *self.snapshot_controller)
 
         self.kubevirt = self.cdi = None
         if spec.virtualization:
-            self.kubevirt = KubeVirt(f"{name}-kubevirt", spec, base_dir, after(*network, self.cloud_provider))
-            self.cdi = Cdi(f"{name}-cdi", spec, base_dir, after(*network, self.cloud_provider))
+            self.kubevirt = KubeVirt(f"{name}-kubevirt", spec, base_dir, after(*network, self.cloud_provider, *snapshots))
+            self.cdi = Cdi(f"{name}-cdi", spec, base_dir, after(*network, self.cloud_provider, *snapshots))
 
         workloads = spec.workloads
         used = {app.namespace for app in workloads.containers} | {vm.namespace for vm in workloads.virtual_machines}

@@ -1,5 +1,7 @@
 """Add-ons come in order: CNI, then the cloud provider (CSI, StorageClass), then KubeVirt and CDI,
-then the VMs; every Kubernetes object waits for the readiness gate through the provider."""
+then the VMs; every Kubernetes object waits for the readiness gate through the provider. The snapshot
+CRDs and controller come after the CNI, beside the cloud provider, whose VolumeSnapshotClass alone waits
+for the CRDs, and before KubeVirt and CDI."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 from hybrid_infra import platforms
 from hybrid_infra.offline.plan import Plan, run_plan
 from hybrid_infra.offline.simulate import Resource
-from tests.conftest import STACKS
+from tests.conftest import STACKS, load_dev_config, write_stack
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +107,56 @@ def test_the_metadata_policy_comes_right_after_the_cni_and_before_everything_els
     ]
     assert len(rest) > 10
     assert_after(dev, rest, [policy])
+
+
+@pytest.fixture(scope="module")
+def dev_expanded(tmp_path_factory) -> Plan:
+    """dev with the snapshot release files from local copies: expanded, as `pulumi up` expands their URLs."""
+    from tests.test_snapshots import with_release_files
+
+    directory = tmp_path_factory.mktemp("snapshots")
+    write_stack(directory / "stacks", "dev", with_release_files(directory, load_dev_config()))
+    return run_plan(directory / "stacks", "dev")
+
+
+def snapshot_stage(plan: Plan, part: str) -> list[Resource]:
+    """The objects of the snapshot add-on's CRDs (``crds``) or controller (``controller``), children of the platform."""
+    return [r for r in plan.simulation.resources if r.custom and r.name.startswith(f"{plan.spec.cluster.name}-snapshot-{part}-")]
+
+
+def snapshot_class(plan: Plan) -> list[Resource]:
+    return [r for r in plan.simulation.resources if r.type == "kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotClass"]
+
+
+def test_snapshot_crds_then_their_controller_after_the_cni(dev_expanded):
+    crds = snapshot_stage(dev_expanded, "crds")
+    assert {r.type for r in crds} == {"kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"} and len(crds) == 3
+    assert_after(dev_expanded, crds, stage(dev_expanded, "hybrid-infra:index:Cni"))
+    controller = snapshot_stage(dev_expanded, "controller")
+    assert_after(dev_expanded, controller, crds)
+    # Its pods run as the release's service account: the roles first.
+    deployment = [r for r in controller if r.type == "kubernetes:apps/v1:Deployment"]
+    assert len(deployment) == 1
+    assert_after(dev_expanded, deployment, [r for r in controller if r.type != "kubernetes:apps/v1:Deployment"])
+
+
+def test_the_snapshot_class_after_its_crds_and_the_csi_driver(dev_expanded):
+    (created,) = snapshot_class(dev_expanded)
+    assert_after(dev_expanded, [created], snapshot_stage(dev_expanded, "crds"))
+    csi = [r for r in dev_expanded.simulation.resources if r.name == f"{dev_expanded.spec.cluster.name}-openstack-cinder-csi"]
+    assert_after(dev_expanded, [created], csi)
+
+
+def test_the_cloud_provider_does_not_wait_for_the_snapshot_add_on(dev_expanded):
+    before = closure(dev_expanded)
+    snapshots = {r.urn for part in ("crds", "controller") for r in snapshot_stage(dev_expanded, part)}
+    (created,) = snapshot_class(dev_expanded)
+    cloud_provider = [r for r in stage(dev_expanded, "hybrid-infra:index:OpenStackCloudProvider") if r.urn != created.urn]
+    assert len(cloud_provider) >= 3
+    assert not [r.name for r in cloud_provider if snapshots & before(r.urn)]
+
+
+def test_kubevirt_and_cdi_after_the_snapshot_crds_controller_and_class(dev_expanded):
+    snapshots = [*snapshot_stage(dev_expanded, "crds"), *snapshot_stage(dev_expanded, "controller"), *snapshot_class(dev_expanded)]
+    for component in ("hybrid-infra:index:KubeVirt", "hybrid-infra:index:Cdi"):
+        assert_after(dev_expanded, stage(dev_expanded, component), snapshots)

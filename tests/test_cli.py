@@ -55,7 +55,8 @@ def test_plan_json_holds_every_resource(dev_plan):
     assert plan["stack"] == "dev"
     resources = plan["resources"]
     assert set(resources[0]) == {
-        "urn", "id", "type", "name", "parent", "inputs", "outputs", "dependencies", "provider", "ignoreChanges"
+        "urn", "id", "type", "name", "parent", "inputs", "outputs", "dependencies", "provider", "ignoreChanges",
+        "retainOnDelete", "protect",
     }
     urns = {r["urn"] for r in resources}
     for resource in resources:

@@ -160,8 +160,11 @@ def test_manifests_hold_the_pinned_releases(hidden):
     assert "secret-kube-system-cloud-config.yaml" in secrets
 
 
-# Checked against their own schemas (KubeVirt, CDI, the upgrade Plans) or shapes (the CNIs' policies) elsewhere.
-CUSTOM_RESOURCE_GROUPS = ("kubevirt.io", "cdi.kubevirt.io", "cilium.io", "projectcalico.org", "upgrade.cattle.io")
+# Checked against their own schemas (KubeVirt, CDI, the upgrade Plans, the VolumeSnapshotClass in
+# tests/test_snapshots.py) or shapes (the CNIs' policies) elsewhere.
+CUSTOM_RESOURCE_GROUPS = (
+    "kubevirt.io", "cdi.kubevirt.io", "cilium.io", "projectcalico.org", "upgrade.cattle.io", "snapshot.storage.k8s.io"
+)
 
 
 def test_every_plain_manifest_passes_kubernetes_validate_strict(hidden):

@@ -122,19 +122,18 @@ def test_cdi_resource(dev_manifests):
 
 def test_erp_virtual_machine_imports_its_disk(dev_manifests):
     vm = manifest(dev_manifests, "virtualmachine-default-erp.yaml")
-    template = vm["spec"]["dataVolumeTemplates"][0]
-    assert template["spec"]["source"] == {"http": {"url": "https://images.example.com/legacy/erp-2019.qcow2"}}
-    assert template["spec"]["storage"]["resources"]["requests"]["storage"] == "40Gi"
+    disk = manifest(dev_manifests, "datavolume-default-erp-disk.yaml")
+    assert "dataVolumeTemplates" not in vm["spec"]
+    assert disk["spec"]["source"] == {"http": {"url": "https://images.example.com/legacy/erp-2019.qcow2"}}
+    assert disk["spec"]["storage"]["resources"]["requests"]["storage"] == "40Gi"
     domain = vm["spec"]["template"]["spec"]["domain"]
-    assert domain["cpu"] == {"cores": 2} and domain["resources"]["requests"]["memory"] == "8Gi"
+    assert domain["cpu"] == {"cores": 2} and domain["resources"]["requests"] == {"memory": "8Gi", "cpu": "2000m"}
     assert domain["devices"]["interfaces"][0]["masquerade"] == {}
     volumes = {v["name"]: v for v in vm["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["disk"]["dataVolume"]["name"] == template["metadata"]["name"]
+    assert volumes["disk"]["dataVolume"]["name"] == disk["metadata"]["name"] == "erp-disk"
     assert volumes["cloudinit"]["cloudInitNoCloud"]["secretRef"]["name"] == "erp-cloud-init"
     check_openapi(vm, KUBEVIRT_SCHEMA, "v1.VirtualMachine")
-    check_openapi(template["spec"], CDI_SCHEMA, "v1beta1.DataVolumeSpec")
-    data_volume = {"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume", **template}
-    check_openapi(data_volume, CDI_SCHEMA, "v1beta1.DataVolume")
+    check_openapi(disk, CDI_SCHEMA, "v1beta1.DataVolume")
 
 
 def test_services_select_the_web_pods_and_the_vm_launcher(dev_manifests):
@@ -154,10 +153,19 @@ def test_only_web_pods_reach_the_vm(dev_manifests):
     web_labels = manifest(dev_manifests, "deployment-default-web.yaml")["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "erp"}
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    (rule,) = policy["spec"]["ingress"]
+    rule, virt_api = policy["spec"]["ingress"]
     assert rule["ports"] == [{"port": 8443, "protocol": "TCP"}]
     (peer,) = rule["from"]
     assert peer["podSelector"]["matchLabels"].items() <= web_labels.items()
+    # virtctl ssh and port-forward connect through KubeVirt's virt-api, on any port.
+    assert virt_api == {
+        "from": [
+            {
+                "podSelector": {"matchLabels": {"kubevirt.io": "virt-api"}},
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kubevirt"}},
+            }
+        ]
+    }
 
 
 def test_url_sources_are_pinned_not_fetched_offline(dev_manifests):
@@ -391,8 +399,8 @@ def test_virtual_machine_from_a_users_program(dev_config):
 
     result = simulate(program, stack="test", config={})
     (vm,) = result.of_type("kubernetes:kubevirt.io/v1:VirtualMachine")
-    source = vm.inputs["spec"]["dataVolumeTemplates"][0]["spec"]["source"]
-    assert source == {"registry": {"url": "docker://quay.io/containerdisks/fedora:41"}}
+    (disk,) = result.of_type("kubernetes:cdi.kubevirt.io/v1beta1:DataVolume")
+    assert disk.inputs["spec"]["source"] == {"registry": {"url": "docker://quay.io/containerdisks/fedora:41"}}
     assert not result.of_type("kubernetes:core/v1:Service")
     assert [v["name"] for v in vm.inputs["spec"]["template"]["spec"]["volumes"]] == ["disk"]
     check_openapi(Redactor(result, show_secrets=True).value(vm.inputs), KUBEVIRT_SCHEMA, "v1.VirtualMachine")
@@ -407,8 +415,11 @@ def test_workloads_get_their_namespace_and_read_write_many_disks(tmp_path, dev_c
     assert namespace.inputs["metadata"]["name"] == "legacy"
     vm = resources["dev-erp-vm"]
     assert namespace.urn in vm.dependencies
-    storage = vm.inputs["spec"]["dataVolumeTemplates"][0]["spec"]["storage"]
+    disk = resources["dev-erp-disk"]
+    assert namespace.urn in disk.dependencies
+    storage = disk.inputs["spec"]["storage"]
     assert (storage["accessModes"], storage["volumeMode"]) == (["ReadWriteMany"], "Block")
+    assert vm.inputs["spec"]["template"]["spec"]["evictionStrategy"] == "LiveMigrate"
     assert "dev-namespace-default" not in resources
 
 

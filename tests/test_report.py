@@ -44,7 +44,7 @@ def test_json_format_prints_the_summary_alone(planned):
         "pools": ["virt"],
         "emulation": False,
         "liveMigration": False,
-        "virtualMachines": ["erp"],
+        "virtualMachines": ["erp", "win-app", "reports"],
     }
     assert [app["name"] for app in facts["workloads"]["containers"]] == ["web"]
     assert facts["workloads"]["virtualMachines"][0]["allowFrom"] == ["web"]

@@ -21,12 +21,16 @@ UPLOAD_PROXY_SELECTOR = {"cdi.kubevirt.io": "cdi-uploadproxy"}
 
 def cdi_resource(spec: StackSpec) -> dict[str, Any]:
     """The CDI resource: importer pods on the virtualization pools, its own services off them."""
+    config: dict[str, Any] = {"featureGates": list(spec.addons.cdi.feature_gates)}
+    if spec.addons.cdi.upload_proxy_url is not None:
+        # What `virtctl image-upload` is told to use, and what CDI writes in its status for clients.
+        config["uploadProxyURLOverride"] = spec.addons.cdi.upload_proxy_url
     return {
         "apiVersion": "cdi.kubevirt.io/v1beta1",
         "kind": "CDI",
         "metadata": {"name": "cdi", "annotations": dict(WAIT_FOR_AVAILABLE)},
         "spec": {
-            "config": {"featureGates": list(spec.addons.cdi.feature_gates)},
+            "config": config,
             "imagePullPolicy": "IfNotPresent",
             # CDI's infra is a node placement itself, unlike KubeVirt's.
             "infra": off_virtualization_pools(spec.cluster),
@@ -47,6 +51,7 @@ class Cdi(OperatorRelease):
                 metadata=k8s.meta.v1.ObjectMetaArgs(name="cdi-uploadproxy-public", namespace=NAMESPACE),
                 spec=k8s.core.v1.ServiceSpecArgs(
                     type="LoadBalancer",
+                    load_balancer_source_ranges=list(spec.addons.cdi.upload_proxy_allowed_cidrs),
                     selector=UPLOAD_PROXY_SELECTOR,
                     ports=[k8s.core.v1.ServicePortArgs(name="https", port=443, target_port=8443, protocol="TCP")],
                 ),

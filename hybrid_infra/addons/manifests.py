@@ -4,7 +4,8 @@ The program reads the manifest itself and creates each object as an ordinary res
 component (``yaml.v2``), which would fail at the first preview of a new cluster. Only a program
 the Pulumi engine runs fetches (:func:`fetches_manifests`): under Pulumi's mocks (the simulated
 cloud of ``hybrid-infra plan``, any unit test) a URL source is recorded as the pinned source it is,
-and only a local file is expanded.
+and only a local file is expanded. Where the stack has a lock file (:mod:`hybrid_infra.lockfile`),
+the bytes read must have the digest it locks.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pulumi
 import yaml
 from pulumi.runtime.mocks import MockMonitor
 
+from .. import lockfile
 from ..config.addons import CdiSpec, KubeVirtSpec, ManifestSource
 from ..config.errors import ConfigError
 from ..objects import child_options, create_object
@@ -68,7 +70,11 @@ def fetches_manifests() -> bool:
 
 
 def read_manifest(pinned: PinnedManifest, base_dir: Path) -> list[dict[str, Any]] | None:
-    """The manifest's objects, or None when a URL source is not to be fetched (see :func:`fetches_manifests`)."""
+    """The manifest's objects, or None when a URL source is not to be fetched (see :func:`fetches_manifests`).
+
+    The bytes must have the stack's ``sha256`` where it pins one, and the digest of the stack's lock
+    file where it has an entry for ``pinned.key`` (:func:`hybrid_infra.lockfile.verify`); a lock entry
+    made for another version or source is refused, whether or not the bytes are read."""
     if pinned.source.file:
         path = base_dir / pinned.source.file
         try:
@@ -96,6 +102,7 @@ def read_manifest(pinned: PinnedManifest, base_dir: Path) -> list[dict[str, Any]
             raise ConfigError(
                 [f"{pinned.key}.sha256: {pinned.source.sha256!r} does not match the manifest, whose sha256 is {digest}"]
             )
+    lockfile.verify(pinned.key, pinned.version, pinned.url, pinned.source.file, data)
     try:
         return parse_objects(data.decode())
     except (ValueError, yaml.YAMLError) as error:
@@ -131,9 +138,19 @@ def install_release(
     """Register a release manifest's objects as children of ``parent``; return them and the plan's record.
 
     ``adjust`` sees each object before it is registered and returns the one to register; ``provider``
-    registers them instead of the one ``parent`` has.
+    registers them instead of the one ``parent`` has. The run's ledger (:mod:`hybrid_infra.lockfile`)
+    records the manifest, its lock state and how many objects it registered.
     """
     objects = read_manifest(pinned, base_dir)
+    lockfile.record_manifest(
+        pinned.key,
+        pinned.component,
+        pinned.version,
+        pinned.url,
+        pinned.source.file,
+        pinned.source.sha256,
+        None if objects is None else len(objects),
+    )
     if objects is not None and adjust is not None:
         objects = [adjust(item) for item in objects]
     children = child_options(parent, opts)

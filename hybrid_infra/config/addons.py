@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .errors import problem
-from .fields import DnsLabel, HttpUrl, NonEmpty, Sha256, Spec
+from .errors import problem, raise_problems
+from .fields import Cidr, DnsLabel, HttpUrl, NonEmpty, Sha256, Spec
 from .versions import Pin, kept_pins
 
 CILIUM_VERSION = "1.20.2"
@@ -21,6 +21,39 @@ CALICO_CRDS_URL = "https://raw.githubusercontent.com/projectcalico/calico/{versi
 (projectcalico/calico v3.32.1, charts/tigera-operator/README.md)."""
 CALICO_CRDS_SHA256 = "192f8b2d934ef24b62e86b7e1a6e1762d1c8af26a916f78057bc13fa5ed60f71"
 """sha256 of manifests/operator-crds.yaml at the tag v3.32.1."""
+EXTERNAL_SNAPSHOTTER_VERSION = "v8.5.0"
+"""The CSI external-snapshotter release built for Kubernetes 1.35 (go.mod at the tag: k8s.io/api v0.35.0;
+v8.6.0 is built on v0.36.1). Its snapshot controller and CRDs are independent of any CSI driver (README.md
+at the tag, "Usage"); its compatibility table states Kubernetes 1.20 as the minimum and no maximum."""
+EXTERNAL_SNAPSHOTTER_URL = "https://raw.githubusercontent.com/kubernetes-csi/external-snapshotter/{version}/{path}"
+SNAPSHOT_FILES = {
+    "volume_snapshot_classes": (
+        "client/config/crd/snapshot.storage.k8s.io_volumesnapshotclasses.yaml",
+        "75e6565aac2c0f2949ed13ea884bbaa388cb7be576b558b709cf1168e011828d",
+    ),
+    "volume_snapshot_contents": (
+        "client/config/crd/snapshot.storage.k8s.io_volumesnapshotcontents.yaml",
+        "895a3c1e73b60f06a0deb566dd123d01bdf1b2efc5d5ff5231ff8bbcf42dafc7",
+    ),
+    "volume_snapshots": (
+        "client/config/crd/snapshot.storage.k8s.io_volumesnapshots.yaml",
+        "b032116e987fb1d7d93cec7d942833adeb9d95c9bdc7e00c10b280c2fe4a6c33",
+    ),
+    "rbac": (
+        "deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml",
+        "99c4ac480b6c9563be0d85599e29cc7b68b25a82d250b0e789726727551e8d38",
+    ),
+    "controller": (
+        "deploy/kubernetes/snapshot-controller/setup-snapshot-controller.yaml",
+        "bab025e1fed9199c5d827f64febb572dd8b746928e48d656312a215bede74d92",
+    ),
+}
+"""The external-snapshotter files the ``volumeSnapshots`` add-on applies, by their field under
+``addons.volumeSnapshots.manifests``: the path in the repository and the sha256 of the file at the tag
+v8.5.0, computed here from the git objects of kubernetes-csi/external-snapshotter at that tag (``git show
+v8.5.0:<path> | sha256sum``; raw.githubusercontent.com serves exactly those bytes). Only the three
+snapshot.storage.k8s.io CRDs of client/config/crd: the groupsnapshot.storage.k8s.io ones serve volume
+group snapshots, which the controller leaves off unless a flag enables them (README.md at the tag)."""
 
 ADDON_PINS = {
     "cilium": Pin(
@@ -52,6 +85,13 @@ ADDON_PINS = {
         SYSTEM_UPGRADE_CONTROLLER_VERSION,
         None,
         "rancher/system-upgrade-controller v0.20.1 states no range (go.mod: k8s.io/api v0.36.0)",
+    ),
+    "volumeSnapshots": Pin(
+        "CSI snapshot controller and CRDs (external-snapshotter)",
+        EXTERNAL_SNAPSHOTTER_VERSION,
+        None,
+        "kubernetes-csi/external-snapshotter v8.5.0, README.md (Compatibility: Kubernetes 1.20 and later, no maximum; "
+        "go.mod: k8s.io/api v0.35.0)",
     ),
 }
 """The add-ons' default pins, by their key under ``addons``."""
@@ -113,6 +153,22 @@ class CdiSpec(Spec):
     operator_manifest: ManifestSource = ManifestSource()
     feature_gates: list[NonEmpty] = ["HonorWaitForFirstConsumer"]
     upload_proxy: bool = Field(False, description="expose the upload proxy (virtctl image-upload) by a load balancer")
+    upload_proxy_allowed_cidrs: list[Cidr] = Field(
+        default=[], description="client networks the upload proxy's load balancer admits (required with uploadProxy)"
+    )
+    upload_proxy_url: HttpUrl | None = Field(
+        None, description="the URL clients reach the upload proxy at (a DNS name for its load balancer): CDI's uploadProxyURLOverride"
+    )
+
+    @model_validator(mode="after")
+    def _limited_upload_proxy(self) -> CdiSpec:
+        # The proxy takes any disk image from anyone who holds an upload token: not from the whole internet.
+        if self.upload_proxy and not self.upload_proxy_allowed_cidrs:
+            raise problem(
+                "missing; with uploadProxy: true list the client networks its load balancer admits, e.g. [203.0.113.0/24]",
+                key="uploadProxyAllowedCidrs",
+            )
+        return self
 
 
 class MultusSpec(Spec):
@@ -128,6 +184,54 @@ class SystemUpgradeSpec(Spec):
     manifest: ManifestSource = ManifestSource()
 
 
+class SnapshotManifestsSpec(Spec):
+    """The external-snapshotter release files, each from its URL at the release (default), a mirror or a file."""
+
+    volume_snapshot_classes: ManifestSource = Field(ManifestSource(), description="the VolumeSnapshotClass CRD")
+    volume_snapshot_contents: ManifestSource = Field(ManifestSource(), description="the VolumeSnapshotContent CRD")
+    volume_snapshots: ManifestSource = Field(ManifestSource(), description="the VolumeSnapshot CRD")
+    rbac: ManifestSource = Field(ManifestSource(), description="the snapshot controller's service account and roles")
+    controller: ManifestSource = Field(ManifestSource(), description="the snapshot controller's Deployment")
+
+
+class VolumeSnapshotsSpec(Spec):
+    """Volume snapshots: the CSI snapshot controller and its CRDs, and a default VolumeSnapshotClass for the
+    platform's CSI driver, which KubeVirt's VirtualMachineSnapshot needs."""
+
+    enabled: bool | None = Field(None, description="default: on when a pool has virtualization: true")
+    version: NonEmpty = Field(EXTERNAL_SNAPSHOTTER_VERSION, description="the external-snapshotter release")
+    manifests: SnapshotManifestsSpec = SnapshotManifestsSpec()
+    deletion_policy: Literal["Retain", "Delete"] = Field(
+        "Retain",
+        description="what deleting a VolumeSnapshot does to the snapshot in the cloud: Retain keeps it (and its "
+        "VolumeSnapshotContent) until an operator deletes it",
+    )
+
+    @model_validator(mode="after")
+    def _mirrors_pinned(self) -> VolumeSnapshotsSpec:
+        missing = [
+            problem("missing; a manifest from a custom url must be pinned by its sha256", key=f"manifests.{_alias(field)}.sha256")
+            for field in SNAPSHOT_FILES
+            if getattr(self.manifests, field).url is not None and getattr(self.manifests, field).sha256 is None
+        ]
+        raise_problems(missing)
+        return self
+
+    def manifest(self, field: str) -> tuple[ManifestSource, str, str]:
+        """One release file: its source (with the digest computed here when it is the pinned release's own),
+        its release URL and the key that configures it."""
+        path, digest = SNAPSHOT_FILES[field]
+        source = getattr(self.manifests, field)
+        if source == ManifestSource() and self.version == EXTERNAL_SNAPSHOTTER_VERSION:
+            source = ManifestSource(sha256=digest)
+        url = EXTERNAL_SNAPSHOTTER_URL.format(version=self.version, path=path)
+        return source, url, f"addons.volumeSnapshots.manifests.{_alias(field)}"
+
+
+def _alias(field: str) -> str:
+    return SnapshotManifestsSpec.model_fields[field].alias or field
+
+
 class AddonsSpec(Spec):
     charts: ChartsSpec = ChartsSpec()
     calico_crds: ManifestSource = Field(
@@ -138,6 +242,7 @@ class AddonsSpec(Spec):
     cdi: CdiSpec = CdiSpec()
     multus: MultusSpec = MultusSpec()
     system_upgrade: SystemUpgradeSpec = SystemUpgradeSpec()
+    volume_snapshots: VolumeSnapshotsSpec = VolumeSnapshotsSpec()
 
     @model_validator(mode="after")
     def _calico_crds_pinned(self) -> AddonsSpec:
@@ -154,8 +259,18 @@ class AddonsSpec(Spec):
             "cdi": self.cdi.version,
             "multus": self.multus.version if self.multus.enabled else None,
             "systemUpgrade": self.system_upgrade.version,
+            # Its default hangs on the pools, which this section does not know: kept unless turned off.
+            "volumeSnapshots": self.volume_snapshots.version if self.volume_snapshots.enabled is not False else None,
         }
         return kept_pins(ADDON_PINS, chosen)
+
+    def for_cluster(self, virtualization: bool) -> AddonsSpec:
+        """This section with ``volumeSnapshots.enabled`` decided: as the stack sets it, else on where KubeVirt runs."""
+        snapshots = self.volume_snapshots
+        if snapshots.enabled is not None:
+            return self
+        decided = snapshots.model_copy(update={"enabled": virtualization})
+        return self.model_copy(update={"volume_snapshots": decided})
 
     @property
     def calico_crds_source(self) -> ManifestSource:

@@ -238,6 +238,10 @@ class CdiSpec(TypedDict):
     """CDI feature gates."""
     upload_proxy: NotRequired[bool]
     """Expose the upload proxy by a load balancer."""
+    upload_proxy_allowed_cidrs: NotRequired[list[str]]
+    """Client networks the upload proxy's load balancer admits (required with upload_proxy)."""
+    upload_proxy_url: NotRequired[str]
+    """The URL clients reach the upload proxy at: CDI's uploadProxyURLOverride."""
 
 
 class MultusSpec(TypedDict):
@@ -260,6 +264,34 @@ class SystemUpgradeSpec(TypedDict):
     """Its release manifest, or a mirror."""
 
 
+class SnapshotManifestsSpec(TypedDict):
+    """The external-snapshotter release files, each from its release URL (by default), a mirror or a file."""
+
+    volume_snapshot_classes: NotRequired[ManifestSource]
+    """The VolumeSnapshotClass CRD."""
+    volume_snapshot_contents: NotRequired[ManifestSource]
+    """The VolumeSnapshotContent CRD."""
+    volume_snapshots: NotRequired[ManifestSource]
+    """The VolumeSnapshot CRD."""
+    rbac: NotRequired[ManifestSource]
+    """The snapshot controller's service account and roles."""
+    controller: NotRequired[ManifestSource]
+    """The snapshot controller's Deployment."""
+
+
+class VolumeSnapshotsSpec(TypedDict):
+    """The CSI snapshot controller, its CRDs and a default VolumeSnapshotClass (VM snapshots need them)."""
+
+    enabled: NotRequired[bool]
+    """Install them; default: when a pool has virtualization: true."""
+    version: NotRequired[str]
+    """external-snapshotter release."""
+    manifests: NotRequired[SnapshotManifestsSpec]
+    """Its release files, or mirrors."""
+    deletion_policy: NotRequired[str]
+    """Retain (by default: a deleted VolumeSnapshot leaves the cloud's snapshot) or Delete."""
+
+
 class AddonsSpec(TypedDict):
     """The add-ons: the keys of hybrid-infra:addons."""
 
@@ -277,6 +309,8 @@ class AddonsSpec(TypedDict):
     """Multus."""
     system_upgrade: NotRequired[SystemUpgradeSpec]
     """The system-upgrade-controller."""
+    volume_snapshots: NotRequired[VolumeSnapshotsSpec]
+    """Volume snapshots."""
 
 
 class ContainerAppSpec(TypedDict):
@@ -305,15 +339,117 @@ class VmPortSpec(TypedDict):
     """TCP (by default) or UDP."""
 
 
-class VmDiskSpec(TypedDict):
-    """The VM's disk, imported into the cluster."""
+class VmPvcSourceSpec(TypedDict):
+    """A copy of an existing PersistentVolumeClaim."""
 
-    source: str
+    name: str
+    """The claim."""
+    namespace: NotRequired[str]
+    """Its namespace; default: the VM's."""
+
+
+class VmVddkCredentialsSpec(TypedDict):
+    """The vCenter or ESXi account CDI reads the disk with."""
+
+    username: str
+    """User name."""
+    password: pulumi.Input[str]
+    """Its password; give it as a secret."""
+
+
+class VmVddkSourceSpec(TypedDict):
+    """A VMware VM's disk, read through VMware's VDDK library."""
+
+    url: str
+    """https://<vCenter or ESXi>."""
+    uuid: str
+    """The VM's BIOS UUID."""
+    backing_file: str
+    """The disk's file, e.g. '[datastore1] erp/erp.vmdk'."""
+    thumbprint: str
+    """SHA-1 fingerprint of the host's certificate."""
+    credentials: VmVddkCredentialsSpec
+    """The account to read it with."""
+    init_image: str
+    """An image holding the VDDK library."""
+
+
+class VmDiskSpec(TypedDict):
+    """The VM's boot disk, imported into the cluster: exactly one of source, pvc, upload and vddk."""
+
+    source: NotRequired[str]
     """http(s) URL of a qcow2, vmdk or raw image (optionally gz/xz), or docker:// container disk."""
+    cert_config_map: NotRequired[str]
+    """http(s) source: ConfigMap in the VM's namespace holding the CA of the server's certificate."""
+    secret_ref: NotRequired[str]
+    """http(s) source: Secret in the VM's namespace with accessKeyId and secretKey (basic auth)."""
+    checksum: NotRequired[str]
+    """http(s) source: <algorithm>:<hex> (md5, sha1, sha256, sha512) the download is checked against."""
+    pvc: NotRequired[VmPvcSourceSpec]
+    """A copy of an existing claim."""
+    upload: NotRequired[bool]
+    """An empty disk waiting for `virtctl image-upload`."""
+    vddk: NotRequired[VmVddkSourceSpec]
+    """A VMware VM's disk."""
     size: str
     """At least 1Gi."""
     storage_class: NotRequired[str]
     """StorageClass; default: the cluster's default."""
+    bus: NotRequired[str]
+    """virtio, sata or scsi; default: the guestOs preset's."""
+
+
+class VmDataDiskSpec(TypedDict):
+    """A further disk of the VM: a boot disk's keys, and its name."""
+
+    name: str
+    """Its name in the VM; its DataVolume is <vm>-<name>."""
+
+    source: NotRequired[str]
+    """http(s) URL of a qcow2, vmdk or raw image (optionally gz/xz), or docker:// container disk."""
+    cert_config_map: NotRequired[str]
+    """http(s) source: ConfigMap in the VM's namespace holding the CA of the server's certificate."""
+    secret_ref: NotRequired[str]
+    """http(s) source: Secret in the VM's namespace with accessKeyId and secretKey (basic auth)."""
+    checksum: NotRequired[str]
+    """http(s) source: <algorithm>:<hex> (md5, sha1, sha256, sha512) the download is checked against."""
+    pvc: NotRequired[VmPvcSourceSpec]
+    """A copy of an existing claim."""
+    upload: NotRequired[bool]
+    """An empty disk waiting for `virtctl image-upload`."""
+    vddk: NotRequired[VmVddkSourceSpec]
+    """A VMware VM's disk."""
+    size: str
+    """At least 1Gi."""
+    storage_class: NotRequired[str]
+    """StorageClass; default: the cluster's default."""
+    bus: NotRequired[str]
+    """virtio, sata or scsi; default: the guestOs preset's."""
+
+
+class VmFirmwareSpec(TypedDict):
+    """How the VM boots."""
+
+    type: str
+    """bios or efi."""
+    secure_boot: NotRequired[bool]
+    """UEFI Secure Boot (efi only)."""
+
+
+class VmReferenceSpec(TypedDict):
+    """A KubeVirt instance type or preference."""
+
+    name: str
+    """Its name."""
+    kind: NotRequired[str]
+    """cluster (by default) or namespaced."""
+
+
+class VmExposeSpec(TypedDict):
+    """The VM's ports on a cloud load balancer."""
+
+    allowed_cidrs: list[str]
+    """Client networks the load balancer admits."""
 
 
 class VirtualMachineSpec(TypedDict):
@@ -323,24 +459,50 @@ class VirtualMachineSpec(TypedDict):
     """DNS-1123 label."""
     namespace: NotRequired[str]
     """Namespace (default by default)."""
+    guest_os: NotRequired[str]
+    """linux (by default), linux-legacy or windows: the preset of bus, firmware and NIC."""
     disk: VmDiskSpec
-    """Its disk."""
+    """Its boot disk."""
+    data_disks: NotRequired[list[VmDataDiskSpec]]
+    """Further disks."""
+    firmware: NotRequired[VmFirmwareSpec]
+    """bios or efi; default: the preset's."""
+    nic_model: NotRequired[str]
+    """virtio or e1000e; default: the preset's."""
+    mac_address: NotRequired[str]
+    """The pod network interface's MAC address."""
     cpu: NotRequired[int]
-    """Cores, 1 to 256."""
-    memory: str
-    """At least 128Mi."""
+    """Cores, 1 to 256 (1 by default), unless an instancetype gives them."""
+    memory: NotRequired[str]
+    """At least 128Mi; required unless an instancetype gives it."""
+    cpu_overcommit: NotRequired[int]
+    """vCPUs per requested core (1 by default)."""
+    instancetype: NotRequired[VmReferenceSpec]
+    """A KubeVirt instance type instead of cpu and memory."""
+    preference: NotRequired[VmReferenceSpec]
+    """A KubeVirt preference."""
     run_strategy: NotRequired[str]
     """Always (by default), RerunOnFailure, Manual or Halted."""
+    eviction_strategy: NotRequired[str]
+    """LiveMigrate, LiveMigrateIfPossible, External or None; default by the storage's access mode."""
     user_data: NotRequired[pulumi.Input[str]]
     """cloud-init user data for the guest; give it as a secret."""
+    network_data: NotRequired[str]
+    """cloud-init network configuration (version 2) for static addresses."""
     ssh_keys: NotRequired[list[str]]
     """Public keys given to the guest."""
     ports: NotRequired[list[VmPortSpec]]
     """Ports it serves."""
     allow_from: NotRequired[list[str]]
     """Container apps whose pods alone may reach its ports; none: any pod."""
+    expose: NotRequired[VmExposeSpec]
+    """Also a LoadBalancer Service for the ports."""
     networks: NotRequired[list[str]]
     """Extra networks (Multus NetworkAttachmentDefinitions)."""
+    delete_disks: NotRequired[bool]
+    """pulumi destroy and a rename delete the disks (false by default: they stay)."""
+    import_timeout_minutes: NotRequired[int]
+    """How long pulumi up waits for each disk import (240 by default)."""
 
 
 class WorkloadsSpec(TypedDict):

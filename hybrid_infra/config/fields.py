@@ -30,6 +30,15 @@ _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
+def dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        raise problem(
+            f"{value!r} is not allowed; use a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit, at most 253 characters"
+        )
+    return value
+
+
 def dns_label(value: str) -> str:
     if len(value) > 63 or not _DNS_LABEL.match(value):
         raise problem(
@@ -205,6 +214,7 @@ def strict_str(value: Any) -> Any:
 Str = Annotated[str, BeforeValidator(strict_str)]
 NonEmpty = Annotated[str, BeforeValidator(strict_str), AfterValidator(_not_empty)]
 DnsLabel = Annotated[str, BeforeValidator(strict_str), AfterValidator(dns_label)]
+DnsSubdomain = Annotated[str, BeforeValidator(strict_str), AfterValidator(dns_subdomain)]
 Cidr = Annotated[str, BeforeValidator(strict_str), AfterValidator(_cidr)]
 IPv4 = Annotated[str, BeforeValidator(strict_str), AfterValidator(_ip_address)]
 KubernetesVersion = Annotated[str, BeforeValidator(strict_str), AfterValidator(_kubernetes_version)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from ahocorasick_rs import AhoCorasick
 from .. import yamltext
 from ..config.errors import ConfigError
 from ..config.stack import StackSpec, parse_stack_config
+from ..lockfile import UNLOCKED, Artifact, Ledger, Lock, load_lock, lock_path, recording
 from ..platform import build
 from .critical_path import CriticalPath, critical_path, default_table
 from .report import render_report, summary
@@ -92,6 +93,10 @@ class Plan:
     spec: StackSpec
     simulation: Simulation
     config: StackConfig
+    artifacts: list[Artifact] = field(default_factory=list)
+    """What ``pulumi up`` fetches: release manifests and Helm charts, each with its lock state."""
+    lock: Lock | None = None
+    """The stack's lock file (``stacks/<stack>.lock.yaml``), where it has one."""
 
     @cached_property
     def time_to_ready(self) -> CriticalPath:
@@ -99,21 +104,32 @@ class Plan:
         return critical_path(self.simulation.resources, default_table())
 
 
-def run_plan(stacks_dir: Path, stack: str, cluster_exists: bool = False) -> Plan:
+def run_plan(stacks_dir: Path, stack: str, cluster_exists: bool = False, locked: bool = True) -> Plan:
     """Validate the stack (raising :class:`ConfigError`) and run the program on the simulated cloud;
-    ``cluster_exists``: as a later ``pulumi up`` of the running cluster (its record says it answered)."""
+    ``cluster_exists``: as a later ``pulumi up`` of the running cluster (its record says it answered).
+
+    With ``locked``, the run checks against the stack's lock file, where it has one (what ``pulumi up``
+    would refuse and can be seen offline is refused); without, the lock file is not read (``hybrid-infra
+    lock``, which writes it again)."""
     config = load_stack(stacks_dir, stack)
     spec = parse_stack_config(config.values, config.secret_paths)
     project_dir = stacks_dir.resolve().parent
+    lock = load_lock(lock_path(stacks_dir, stack), stack) if locked else None
+    ledger = Ledger(lock, spec)
+
+    def program() -> Any:
+        with recording(ledger):
+            return build(spec, base_dir=project_dir)
+
     simulation = simulate(
-        lambda: build(spec, base_dir=project_dir),
+        program,
         stack=stack,
         config=config.values,
         secret_keys=config.secret_keys,
         spec=spec,
         cluster_exists=cluster_exists,
     )
-    return Plan(stack, spec, simulation, config)
+    return Plan(stack, spec, simulation, config, ledger.artifacts, lock)
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -229,6 +245,8 @@ def plan_document(plan: Plan, redactor: Redactor) -> dict[str, Any]:
                 "dependencies": resource.dependencies,
                 "provider": resource.provider,
                 "ignoreChanges": resource.ignore_changes,
+                "retainOnDelete": resource.retain_on_delete,
+                "protect": resource.protect,
             }
             for resource in plan.simulation.resources
         ],
@@ -258,8 +276,10 @@ def manifests(plan: Plan, redactor: Redactor) -> dict[str, dict[str, Any]]:
     """One document per Kubernetes object the program creates, by file name.
 
     A Helm release is rendered by the provider at deployment time; its document says what will be
-    installed: chart, repository, version, namespace and values.
+    installed: chart, repository, version, namespace and values, and its lock state (a locked chart
+    is the local archive ``pulumi up`` checks against the lock file).
     """
+    lock_states = {artifact.resource: artifact.lock for artifact in plan.artifacts if artifact.kind == "chart"}
     found = {}
     for resource in plan.simulation.resources:
         if not resource.type.startswith("kubernetes:") or not resource.custom:
@@ -274,6 +294,7 @@ def manifests(plan: Plan, redactor: Redactor) -> dict[str, dict[str, Any]]:
                     "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
                     "version": inputs.get("version"),
                     "values": inputs.get("values") or {},
+                    "lock": lock_states.get(resource.name, UNLOCKED),
                 }
             }
             kind, namespace, name = "helmrelease", document["helmRelease"]["namespace"], document["helmRelease"]["name"]
@@ -295,10 +316,23 @@ def pinned_manifests(plan: Plan) -> list[dict[str, Any]]:
     ]
 
 
+def manifest_lock(plan: Plan, source: dict[str, Any]) -> str:
+    """The lock state of a release manifest the plan records (``pinned_manifests``)."""
+    for artifact in plan.artifacts:
+        if artifact.kind == "manifest" and (artifact.name, artifact.version, artifact.url, artifact.file) == (
+            source["component"], source["version"], source.get("url"), source.get("file")
+        ):
+            return artifact.lock
+    return UNLOCKED
+
+
 def plan_summary(plan: Plan, redactor: Redactor) -> dict[str, Any]:
     """The plan at a glance (see :mod:`.report`), secrets shown as ``redactor`` shows them."""
     outputs = redactor.value(plan.simulation.outputs)
-    return summary(plan.stack, plan.spec, outputs, len(plan.simulation.resources), plan.time_to_ready.facts())
+    artifacts = [artifact.facts() for artifact in sorted(plan.artifacts, key=lambda artifact: artifact.key)]
+    return summary(
+        plan.stack, plan.spec, outputs, len(plan.simulation.resources), plan.time_to_ready.facts(), artifacts
+    )
 
 
 def _replace_dir(path: Path) -> Path:
@@ -346,9 +380,11 @@ def _write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
         written.append(path)
     for source in pinned_manifests(plan):
         if not source["expanded"]:
-            # Offline, a URL source is not fetched: the plan names what `pulumi up` will fetch.
+            # Offline, a URL source is not fetched: the plan names what `pulumi up` will fetch, and
+            # the digest it must have there.
             path = manifests_dir / f"operator-{source['component']}.pinned.yaml"
-            path.write_text(yamltext.dump({"pinnedManifest": source}, sort_keys=True))
+            document = {"pinnedManifest": source, "lock": manifest_lock(plan, source)}
+            path.write_text(yamltext.dump(document, sort_keys=True))
             written.append(path)
     return written
 

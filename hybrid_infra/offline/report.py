@@ -27,10 +27,16 @@ def _version(text: str) -> dict[str, str]:
 
 
 def summary(
-    stack: str, spec: StackSpec, outputs: dict[str, Any], resources: int, time_to_ready: dict[str, Any]
+    stack: str,
+    spec: StackSpec,
+    outputs: dict[str, Any],
+    resources: int,
+    time_to_ready: dict[str, Any],
+    artifacts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What the plan of ``stack`` builds; ``outputs`` are the stack outputs as the plan shows them,
-    ``time_to_ready`` the facts of its critical path (``CriticalPath.facts``)."""
+    ``time_to_ready`` the facts of its critical path (``CriticalPath.facts``), ``artifacts`` what
+    ``pulumi up`` fetches, each with its lock state (``Artifact.facts``)."""
     cluster = spec.cluster
     addons = spec.addons
     section = spec.platform_section
@@ -123,6 +129,7 @@ def summary(
         },
         "resources": resources,
         "timeToReady": time_to_ready,
+        "artifacts": list(artifacts or []),
     }
 
 
@@ -142,6 +149,13 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
     return lines + [""]
+
+
+def _objects(artifact: dict[str, Any]) -> str:
+    """How many objects an artifact registers, where the plan knows."""
+    if artifact["objects"] is not None:
+        return str(artifact["objects"])
+    return "rendered by Helm at `pulumi up`" if artifact["kind"] == "chart" else "read at `pulumi up`"
 
 
 def _pool_notes(pool: dict[str, Any]) -> list[str]:
@@ -223,6 +237,21 @@ def render_report(facts: dict[str, Any]) -> str:
             for vm in workloads["virtualMachines"]
         ]
         lines += _table(["kind", "name", "namespace", "runs", "size", "ports"], rows)
+    if facts.get("artifacts"):
+        lines += [
+            "## Artifacts",
+            "",
+            "What `pulumi up` fetches, and the digest it must have: `locked` by the stack's lock file "
+            "(`hybrid-infra lock`), or `unlocked` (fetched unverified).",
+            "",
+        ]
+        lines += _table(
+            ["key", "artifact", "version", "from", "lock", "objects"],
+            [
+                [a["key"], f"{a['kind']} {a['name']}", a["version"], a["source"], a["lock"], _objects(a)]
+                for a in facts["artifacts"]
+            ],
+        )
     lines += ["## Diagram", "", "```mermaid", *mermaid(facts), "```", ""]
     return "\n".join(lines)
 

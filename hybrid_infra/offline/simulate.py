@@ -74,6 +74,10 @@ class Resource:
     provider: str | None = None
     """URN of the explicit provider resource, if any."""
     ignore_changes: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
+    """Pulumi leaves the object in the cloud when it deletes the resource (destroy, replacement)."""
+    protect: bool = False
+    """Pulumi refuses to delete the resource until the option is lifted."""
     """Inputs whose later changes Pulumi ignores (they matter only when the resource is created)."""
     secret_outputs: list[str] = field(default_factory=list)
     """Outputs the provider itself declares secret (keys, tokens): where secret values originate."""
@@ -183,6 +187,8 @@ class RecordingMonitor(MockMonitor):
             # A provider reference is "<urn>::<id>"; the URN alone names it.
             provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
             ignore_changes=sorted(request.ignoreChanges),
+            retain_on_delete=bool(request.retainOnDelete),
+            protect=bool(request.protect),
             secret_outputs=sorted(request.additionalSecretOutputs),
             resource_id=response.id or None,
         )

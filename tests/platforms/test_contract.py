@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from hybrid_infra import platforms
+from hybrid_infra.bootstrap.cloudinit import KEY_FETCH_SCRIPT
 from hybrid_infra.offline.plan import Plan, Redactor, plan_document, run_plan, user_data
 from hybrid_infra.offline.simulate import Secret
 from hybrid_infra.platforms.contract import ApiEndpoint, Infrastructure, NodePool, PlatformSection
@@ -136,6 +137,20 @@ def test_key_material_reaches_resources_only_as_secrets(plan):
         for text, secret in _leaves(resource.inputs):
             if "PRIVATE KEY" in text or any(token in text for token in tokens):
                 assert secret, f"{resource.urn} carries key material outside a secret"
+
+
+def test_only_control_plane_nodes_receive_the_clusters_keys(plan):
+    # Worker user data holds the join token alone; control-plane user data the keys too, unless the
+    # platform keeps them itself (AWS: Secrets Manager) and hands the node a program to fetch them.
+    (cluster,) = [r for r in plan.simulation.resources if r.type == "hybrid-infra:index:KubernetesCluster"]
+    roles = {node["name"]: node["role"] for node in cluster.outputs["nodes"]}
+    for name, value in user_data(plan).items():
+        text = str(getattr(value, "value", value))
+        holds_keys, fetches_them = "PRIVATE KEY" in text, KEY_FETCH_SCRIPT in text
+        if roles[name] == "control-plane":
+            assert holds_keys is not fetches_them, name
+        else:
+            assert not holds_keys and not fetches_them, name
 
 
 def test_scaling_a_pool_out_changes_no_existing_platform_resource(case, plan, tmp_path):

@@ -93,9 +93,10 @@ def test_two_vms_that_validate_against_kubevirt_and_cdi(up):
     for vm in vms.values():
         assert vm["metadata"]["namespace"] == "lab"
         check_openapi(vm, KUBEVIRT_SCHEMA, "v1.VirtualMachine")
-        (template,) = vm["spec"]["dataVolumeTemplates"]
-        check_openapi({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume", **template}, CDI_SCHEMA, "v1beta1.DataVolume")
-    sources = {name: vm["spec"]["dataVolumeTemplates"][0]["spec"]["source"] for name, vm in vms.items()}
+    disks = {dv.inputs["metadata"]["name"]: plain(dv.inputs) for dv in up.of_type("kubernetes:cdi.kubevirt.io/v1beta1:DataVolume")}
+    for disk in disks.values():
+        check_openapi(disk, CDI_SCHEMA, "v1beta1.DataVolume")
+    sources = {name: disks[f"{name}-disk"]["spec"]["source"] for name in vms}
     assert sources == {
         "devbox": {"http": {"url": "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img"}},
         "web": {"registry": {"url": "docker://quay.io/containerdisks/fedora:41"}},

@@ -1,4 +1,5 @@
-"""AWS cloud integration: the cloud controller manager, the EBS CSI driver and the default StorageClass."""
+"""AWS cloud integration: the cloud controller manager, the EBS CSI driver, the default StorageClass and
+VolumeSnapshotClass."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ...addons.helm import release
-from ...addons.storage import DefaultStorageClass
+from ...addons.storage import DefaultStorageClass, snapshot_dependencies
 from ...config.addons import AddonsSpec
 from ...config.cluster import ClusterSpec
 from ...objects import child_options
 from .config import CCM_CHART_VERSION, CCM_IMAGE_TAG, AwsSpec
 
 EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
+"""Also the driver of its VolumeSnapshotClass: v1.64.0 snapshots volumes (pkg/driver/controller.go:
+CREATE_DELETE_SNAPSHOT), every class parameter optional (docs/snapshot.md); the control-plane role may
+create, tag and delete the snapshots of the cluster's volumes and restore volumes from them (iam.py,
+ebs_csi_policy)."""
 STORAGE_PARAMETERS = {"type": "gp3", "encrypted": "true"}
 """gp3 volumes encrypted with the account's default EBS key (docs/parameters.md of the driver, v1.64.0)."""
 EBS_CSI_CONTROLLER = "ebs-csi-controller"
@@ -37,7 +42,7 @@ def ccm_values(spec: AwsSpec) -> dict[str, Any]:
     return values
 
 
-def ebs_csi_values(cluster: ClusterSpec, region: str) -> dict[str, Any]:
+def ebs_csi_values(cluster: ClusterSpec, region: str, snapshots: bool = False) -> dict[str, Any]:
     """Chart aws-ebs-csi-driver 2.64.0. The node plugin runs in the pod network, where the metadata service
     is out of reach: it takes the instance ID, type, region and zone from its Node (``metadataSources:
     kubernetes``; providerID and the labels the cloud controller manager sets; docs/install.md, "Kubernetes
@@ -51,8 +56,13 @@ def ebs_csi_values(cluster: ClusterSpec, region: str) -> dict[str, Any]:
     once), and :func:`ebs_csi_controller_patch` gives it the host network and its replicas together:
     the first controller pod already runs on the host network. A later chart upgrade leaves both alone
     (Helm's three-way merge changes only what its manifests change). ``k8sTagClusterId`` tags what the
-    driver creates with ``kubernetes.io/cluster/<name>``, which the role's policy requires."""
-    return {
+    driver creates with ``kubernetes.io/cluster/<name>``, which the role's policy requires.
+
+    With ``snapshots``, the controller runs the csi-snapshotter sidecar: the chart renders it only when the
+    snapshot API is served at install time, unless ``sidecars.snapshotter.forceEnable`` (templates/controller.yaml
+    and values.yaml, 2.64.0); forced, it does not hang on the order of discovery, and a cluster whose release
+    came before the CRDs gets it with the next upgrade of the release."""
+    values: dict[str, Any] = {
         "controller": {
             "region": region,
             "k8sTagClusterId": cluster.name,
@@ -67,6 +77,9 @@ def ebs_csi_values(cluster: ClusterSpec, region: str) -> dict[str, Any]:
         },
         "node": {"metadataSources": "kubernetes"},
     }
+    if snapshots:
+        values["sidecars"] = {"snapshotter": {"forceEnable": True}}
+    return values
 
 
 def ebs_csi_controller_replicas(cluster: ClusterSpec) -> int:
@@ -87,6 +100,8 @@ class AwsCloudProvider(pulumi.ComponentResource):
         region: str,
         opts: pulumi.ResourceOptions,
     ):
+        # Only the VolumeSnapshotClass waits for the snapshot CRDs.
+        opts, snapshot_crds = snapshot_dependencies(opts)
         super().__init__("hybrid-infra:index:AwsCloudProvider", name, None, opts)
         self.controller_manager = release(
             f"{name}-ccm",
@@ -104,7 +119,7 @@ class AwsCloudProvider(pulumi.ComponentResource):
             "aws-ebs-csi-driver",
             spec.charts.ebs_csi_driver,
             "kube-system",
-            ebs_csi_values(cluster, region),
+            ebs_csi_values(cluster, region, snapshots=addons.volume_snapshots.enabled is True),
             child_options(self, opts, self.controller_manager),
         )
         # On the host network the controller reaches the instance metadata for the instance profile's
@@ -129,5 +144,7 @@ class AwsCloudProvider(pulumi.ComponentResource):
             EBS_CSI_PROVISIONER,
             dict(STORAGE_PARAMETERS),
             child_options(self, opts, self.csi_controller),
+            snapshots=addons.volume_snapshots,
+            snapshot_crds=snapshot_crds,
         )
         self.register_outputs({})

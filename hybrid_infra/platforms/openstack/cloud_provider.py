@@ -1,4 +1,5 @@
-"""OpenStack cloud integration: the cloud controller manager, Cinder CSI and the default StorageClass."""
+"""OpenStack cloud integration: the cloud controller manager, Cinder CSI, the default StorageClass and
+VolumeSnapshotClass."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ...addons.helm import release
-from ...addons.storage import DefaultStorageClass
+from ...addons.storage import DefaultStorageClass, snapshot_dependencies
 from ...config.addons import AddonsSpec
 from ...config.cluster import ClusterSpec
 from ...config.errors import ConfigError
@@ -22,6 +23,14 @@ controllerplugin-deployment.yaml and nodeplugin-daemonset.yaml (the ``cloud-conf
 ``/etc/config``, ``CLOUD_CONFIG=/etc/config/<secret.filename>``). One Secret serves both, and every
 path cloud.conf names (the CA) lies under this mount."""
 CLOUD_CONF, CA_FILE = "cloud.conf", "ca.pem"
+CSI_DRIVER = "cinder.csi.openstack.org"
+SNAPSHOT_PARAMETERS = {"force-create": "true"}
+"""Cinder CSI v1.35.0 snapshots a volume (pkg/csi/cinder/driver.go: CREATE_DELETE_SNAPSHOT, LIST_SNAPSHOTS;
+chart 2.35.0 runs the csi-snapshotter v8.4.0 sidecar beside the controller plugin, templates/
+controllerplugin-deployment.yaml). A running VM's volumes are attached, ``in-use``: Cinder snapshots one only
+when asked to force it, which ``force-create`` does (pkg/csi/cinder/openstack/openstack_snapshots.go
+CreateSnapshot, at the Block Storage API's base microversion; docs/cinder-csi-plugin/using-cinder-csi-plugin.md,
+"VolumeSnapshotClass parameters")."""
 
 
 def cloud_conf(
@@ -88,6 +97,8 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
         provider = spec.cloud_provider
         if provider is None:
             raise ConfigError(["openstack.cloudProvider: required key is missing; the cloud provider needs credentials"])
+        # Only the VolumeSnapshotClass waits for the snapshot CRDs.
+        opts, snapshot_crds = snapshot_dependencies(opts)
         super().__init__("hybrid-infra:index:OpenStackCloudProvider", name, None, opts)
         child = child_options(self, opts)
 
@@ -136,8 +147,11 @@ class OpenStackCloudProvider(pulumi.ComponentResource):
         self.storage_class = DefaultStorageClass(
             f"{name}-storage",
             addons.storage_class,
-            "cinder.csi.openstack.org",
+            CSI_DRIVER,
             {"type": volume_type} if volume_type else {},
             child_options(self, opts, self.csi),
+            snapshots=addons.volume_snapshots,
+            snapshot_parameters=SNAPSHOT_PARAMETERS,
+            snapshot_crds=snapshot_crds,
         )
         self.register_outputs({})

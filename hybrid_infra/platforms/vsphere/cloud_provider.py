@@ -1,5 +1,5 @@
 """vSphere cloud integration: the cloud provider (CPI) from its chart, the CSI driver from its pinned
-release manifest, and the default StorageClass by storage policy."""
+release manifest, the default StorageClass by storage policy and the default VolumeSnapshotClass."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 
 from ...addons.helm import release
 from ...addons.manifests import PinnedManifest, install_release
-from ...addons.storage import DefaultStorageClass
+from ...addons.storage import DefaultStorageClass, snapshot_dependencies
 from ...config.addons import AddonsSpec
 from ...config.cluster import ClusterSpec
 from ...config.errors import ConfigError
@@ -40,6 +40,14 @@ CSI_CONTROLLER = "vsphere-csi-controller"
 """The v3.7.3 manifest's controller Deployment: 3 replicas, each required on a different node
 (podAntiAffinity on kubernetes.io/hostname) that is a control-plane node (nodeAffinity)."""
 CSI_PROVISIONER = "csi.vsphere.vmware.com"
+"""Also the driver of its VolumeSnapshotClass: v3.7.3 snapshots block volumes. Its feature state
+``block-volume-snapshot`` is released for vanilla Kubernetes, on whatever the
+internal-feature-states.csi.vsphere.vmware.com ConfigMap says (pkg/csi/service/common/commonco/
+k8sorchestrator/k8sorchestrator.go, getReleasedVanillaFSS and IsFSSEnabled), and the release manifest runs
+the csi-snapshotter v8.2.0 sidecar in the controller (manifests/vanilla/vsphere-csi-driver.yaml). vCenter
+must be 7.0 Update 3 or later (pkg/common/cns-lib/vsphere/virtualcentermanager.go, IsCnsSnapshotSupported),
+and a volume holds at most 3 snapshots unless csi-vsphere.conf says otherwise (pkg/common/config/config.go,
+DefaultGlobalMaxSnapshotsPerBlockVolume)."""
 CA_BUNDLE_FILE = "vcenter-ca.pem"
 """``cloudProvider.caBundle`` as a key of the CPI's ConfigMap and of the CSI driver's Secret: each is
 mounted whole, so the bundle is a file beside the component's config."""
@@ -187,6 +195,8 @@ class VSphereCloudProvider(pulumi.ComponentResource):
         provider = spec.cloud_provider
         if provider is None:
             raise ConfigError(["vsphere.cloudProvider: required key is missing; the cloud provider needs credentials"])
+        # Only the VolumeSnapshotClass waits for the snapshot CRDs.
+        opts, snapshot_crds = snapshot_dependencies(opts)
         super().__init__("hybrid-infra:index:VSphereCloudProvider", name, None, opts)
         child = child_options(self, opts)
         # The password as given: text from the stack file, or a Pulumi output (config.require_secret).
@@ -247,5 +257,7 @@ class VSphereCloudProvider(pulumi.ComponentResource):
             CSI_PROVISIONER,
             {"storagepolicyname": policy} if policy else {},
             child_options(self, opts, csi_config_secret, *self.csi),
+            snapshots=addons.volume_snapshots,
+            snapshot_crds=snapshot_crds,
         )
         self.register_outputs({"operatorManifest": self.csi_manifest})

@@ -95,7 +95,11 @@ def test_the_default_storage_class_is_encrypted_gp3(aws_plan):
     storage = manifest(aws_plan, "storageclass-cluster-standard.yaml")
     assert storage["provisioner"] == "ebs.csi.aws.com"
     assert storage["parameters"] == {"type": "gp3", "encrypted": "true"}
-    assert storage["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    # Default, and cloned by copy: its VolumeSnapshotClass retains snapshots (tests/test_snapshots.py).
+    assert storage["metadata"]["annotations"] == {
+        "storageclass.kubernetes.io/is-default-class": "true",
+        "cdi.kubevirt.io/clone-strategy": "copy",
+    }
     assert storage["volumeBindingMode"] == "WaitForFirstConsumer"
 
 

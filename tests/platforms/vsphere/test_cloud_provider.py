@@ -283,7 +283,11 @@ def test_the_default_storage_class_asks_for_the_storage_policy(prod, prod_config
     storage = objects(prod)["prod-vsphere-storage-class"]
     assert storage["provisioner"] == "csi.vsphere.vmware.com"
     assert storage["parameters"] == {"storagepolicyname": "vSAN Default Storage Policy"}
-    assert storage["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    # Default, and cloned by copy: its VolumeSnapshotClass retains snapshots (tests/test_snapshots.py).
+    assert storage["metadata"]["annotations"] == {
+        "storageclass.kubernetes.io/is-default-class": "true",
+        "cdi.kubevirt.io/clone-strategy": "copy",
+    }
     del prod_config["hybrid-infra:vsphere"]["storageClass"]
     assert "parameters" not in objects(run(prod_config))["prod-vsphere-storage-class"]
 
