@@ -77,6 +77,8 @@ def validate(stack: StackArgument, stacks: StacksOption = Path("stacks")) -> Non
     except (ConfigError, StackNotFound) as error:
         raise _fail(error, stack_file(stacks, stack)) from None
     out.print(f"stack {stack!r} is valid: {spec.platform}, Kubernetes {spec.cluster.kubernetes_version}", markup=False)
+    for warning in spec.warnings():
+        err.print(f"warning: {stack_file(stacks, stack)}: {warning}", markup=False)
 
 
 @app.command()

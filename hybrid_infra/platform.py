@@ -59,7 +59,7 @@ class HybridPlatform(pulumi.ComponentResource):
         self.spec = spec
         # First of all: the engine checks the asked versions against the running ones before any change.
         self.versions = VersionGuard(f"{name}-versions", spec, child)
-        for line in unsupported_warnings(spec.cluster.kubernetes_version, spec.pins()):
+        for line in [*unsupported_warnings(spec.cluster.kubernetes_version, spec.pins()), *spec.warnings()]:
             pulumi.log.warn(line, self)
         self.infrastructure: dict[str, Infrastructure] = {
             platform: component(f"{name}-{platform}", spec.cluster, spec.sections[platform], child)
@@ -126,6 +126,9 @@ class HybridPlatform(pulumi.ComponentResource):
             for app in workloads.containers
         }
         self.virtual_machines = {}
+        # The platform's CSI makes the class beside its default one (addons.storage.DefaultStorageClass).
+        provides = spec.platform_section.provides_storage_class()
+        vm_disk_class = addons.storage_class.vm_disk_class if provides else None
         for vm in workloads.virtual_machines:
             ready = [self.kubevirt.resource, self.cdi.resource] if self.kubevirt and self.cdi else []
             self.virtual_machines[vm.name] = VirtualMachine(
@@ -135,6 +138,7 @@ class HybridPlatform(pulumi.ComponentResource):
                 after(*network, *ready, self.multus, *namespaces),
                 allowed_apps=[self.apps[source].app for source in vm.allow_from],
                 read_write_many=spec.addons.storage_class.read_write_many,
+                disk_class=vm_disk_class,
             )
 
         # A new kubernetesVersion reaches running nodes through the Plans; `pulumi up` waits for every node.

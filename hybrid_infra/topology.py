@@ -6,6 +6,7 @@ the bootstrap, and the ports every node firewall opens.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -89,6 +90,44 @@ class NodeGroup:
 def node_groups(cluster: ClusterSpec) -> list[NodeGroup]:
     """The control plane first, then the worker pools in the stack's order."""
     return [NodeGroup.control_plane(cluster)] + [NodeGroup.workers(cluster, pool) for pool in cluster.pools]
+
+
+def zone_slot(group: NodeGroup, index: int, zones: int) -> int:
+    """The zone, of ``zones`` taken in order, of the group's node ``index``: one node at a time in turn,
+    so that control-plane nodes land in distinct zones; a virtualization pool two at a time.
+
+    A VM's disk is a zonal volume: a drain can move the VM only to another virtualization node of the
+    disk's zone. Filled in pairs, every zone a virtualization pool uses holds two of its nodes once its
+    count is even. The zone depends on the index alone, so scaling out moves no existing node."""
+    step = 2 if group.virtualization else 1
+    return (index // step) % zones
+
+
+def lone_virtualization_nodes(cluster: ClusterSpec, zones: Mapping[str, list[str]], platform: str) -> list[str]:
+    """One line for each virtualization node that no other virtualization node shares a zone with: a
+    drain of that node stops its VMs, whose disks cannot leave the zone. ``zones`` names the zones of each
+    platform section in the order nodes fill them (``PlatformSection.zones``); ``platform`` is the section of
+    pools that name none."""
+    placed: dict[tuple[str, str], list[tuple[int, NodeGroup, int]]] = {}
+    for position, pool in enumerate(cluster.pools):
+        group = NodeGroup.workers(cluster, pool)
+        if not group.virtualization:
+            continue
+        section = group.platform or platform
+        names = zones[section]
+        for index in range(group.count):
+            zone = names[zone_slot(group, index, len(names))]
+            placed.setdefault((section, zone), []).append((position, group, index))
+    lines = []
+    for (_, zone), nodes in placed.items():
+        if len(nodes) == 1:
+            ((position, group, index),) = nodes
+            lines.append(
+                f"cluster.pools[{position}].count: {group.count} leaves {group.node_name(index)} the only "
+                f"virtualization node in {zone}: draining it stops its VMs, since their disks cannot leave the "
+                "zone; use an even count (virtualization pools fill each zone with two nodes)"
+            )
+    return lines
 
 
 @dataclass(frozen=True)

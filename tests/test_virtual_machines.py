@@ -109,7 +109,7 @@ def test_explicit_choices_win_over_the_preset(dev_config):
     ("change", "expected"),
     [
         ({"firmware": {"type": "bios", "secureBoot": True}}, "legacy.firmware.secureBoot: true is not allowed with firmware type bios"),
-        ({"instancetype": {"name": "u1.medium"}, "cpu": 2}, "legacy.cpu: not allowed together with instancetype"),
+        ({"instancetype": {"name": "u1.medium"}, "cpu": 2, "memory": None}, "legacy.cpu: not allowed together with instancetype"),
         ({"instancetype": {"name": "u1.medium"}}, "legacy.memory: not allowed together with instancetype"),
         ({"memory": None}, "legacy.memory: missing; give memory"),
         ({"macAddress": "03:00:00:00:00:01"}, "legacy.macAddress: '03:00:00:00:00:01' is not allowed"),
@@ -129,6 +129,27 @@ def test_combinations_kubevirt_refuses_are_one_line(dev_config, change, expected
         build(dev_config, vm)
     assert len(caught.value.problems) == 1, caught.value.problems
     assert caught.value.problems[0].startswith(expected), caught.value.problems
+
+
+def test_every_combination_kubevirt_refuses_is_reported_at_once(dev_config):
+    vm = {
+        **BASE,
+        "instancetype": {"name": "u1.medium"},
+        "cpu": 2,
+        "firmware": {"type": "bios", "secureBoot": True},
+        "disk": {"upload": True, "size": "20Gi"},
+        "expose": {"allowedCidrs": ["203.0.113.0/24"]},
+    }
+    vm.pop("ports", None)
+    with pytest.raises(ConfigError) as caught:
+        build(dev_config, vm)
+    assert [line.split(":")[0] for line in caught.value.problems] == [
+        "legacy.cpu",
+        "legacy.memory",
+        "legacy.firmware.secureBoot",
+        "legacy.runStrategy",
+        "legacy.expose",
+    ], caught.value.problems
 
 
 def test_an_instancetype_and_a_preference_instead_of_cpu_and_memory(dev_config):
@@ -330,3 +351,42 @@ def test_the_upload_proxy_only_for_the_allowed_networks_at_its_own_url(tmp_path,
     cdi = resources["dev-cdi-cdi"].inputs
     assert cdi["spec"]["config"]["uploadProxyURLOverride"] == "https://upload.dev.example.com"
     check_openapi(cdi, CDI_SCHEMA, "v1beta1.CDI")
+
+
+STORAGE_CLASS_TYPE = "kubernetes:storage.k8s.io/v1:StorageClass"
+
+
+def test_vm_disks_take_a_class_that_retains_their_volumes(tmp_path, dev_config):
+    from tests.test_kubevirt import plan_with
+
+    machines = dev_config["hybrid-infra:workloads"]["virtualMachines"]
+    machines[1]["deleteDisks"] = True  # win-app: its disk goes with it, so the default class's Delete is right
+    machines[2]["dataDisks"][0]["storageClass"] = "fast"  # reports' data disk names its own
+    result = plan_with(tmp_path, dev_config)
+    classes = {r.inputs["metadata"]["name"]: r.inputs for r in result.of_type(STORAGE_CLASS_TYPE)}
+    assert set(classes) == {"standard", "vm-disks"}
+    default, disks = classes["standard"], classes["vm-disks"]
+    assert (default["reclaimPolicy"], disks["reclaimPolicy"]) == ("Delete", "Retain")
+    assert "storageclass.kubernetes.io/is-default-class" not in (disks["metadata"].get("annotations") or {})
+    # The same driver, parameters and binding: only what happens to a released volume differs.
+    same = ("provisioner", "parameters", "volumeBindingMode", "allowVolumeExpansion")
+    assert [disks.get(key) for key in same] == [default.get(key) for key in same]
+    chosen = {r.inputs["metadata"]["name"]: r.inputs["spec"]["storage"].get("storageClassName") for r in result.of_type(DV_TYPE)}
+    assert chosen == {"erp-disk": "vm-disks", "win-app-disk": None, "reports-disk": "vm-disks", "reports-data": "fast"}
+
+
+def test_vm_disks_without_their_class_take_the_default(tmp_path, dev_config):
+    from tests.test_kubevirt import plan_with
+
+    dev_config.setdefault("hybrid-infra:addons", {})["storageClass"] = {"vmDisks": {"enabled": False}}
+    result = plan_with(tmp_path, dev_config)
+    assert [r.inputs["metadata"]["name"] for r in result.of_type(STORAGE_CLASS_TYPE)] == ["standard"]
+    assert {r.inputs["spec"]["storage"].get("storageClassName") for r in result.of_type(DV_TYPE)} == {None}
+
+
+def test_the_vm_disks_class_needs_a_name_of_its_own(dev_config):
+    dev_config.setdefault("hybrid-infra:addons", {})["storageClass"] = {"name": "disks", "vmDisks": {"name": "disks"}}
+    assert problems(dev_config) == [
+        "addons.storageClass.vmDisks.name: 'disks' is not allowed; the VM disks' class needs a name of its own "
+        "beside the default class's"
+    ]

@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from ..config.addons import StorageClassSpec, VolumeSnapshotsSpec
 from ..objects import child_options
 
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 DEFAULT_SNAPSHOT_CLASS_ANNOTATION = "snapshot.storage.kubernetes.io/is-default-class"
 """The annotation KubeVirt (pkg/storage/snapshot/snapshot.go at v1.9.0, getVolumeSnapshotClassName) and CDI
 (pkg/controller/common/util.go at v1.66.0, GetVolumeSnapshotClass) pick a class by when several serve a
@@ -72,7 +73,12 @@ def snapshot_dependencies(
 
 
 class DefaultStorageClass(pulumi.ComponentResource):
-    """The default StorageClass of a CSI driver and, with ``snapshots`` on, its default VolumeSnapshotClass."""
+    """The default StorageClass of a CSI driver; with ``storageClass.vmDisks`` on, a second class of the driver
+    whose volumes outlive their claims (``Retain``), for VM disks; with ``snapshots`` on, the driver's default
+    VolumeSnapshotClass."""
+
+    vm_disk_class: k8s.storage.v1.StorageClass | None
+    """The VM disks' class; None unless ``storageClass.vmDisks.enabled`` (decided by ``AddonsSpec.for_cluster``)."""
 
     snapshot_class: pulumi.CustomResource | None
     """The VolumeSnapshotClass, named as the StorageClass; None without volume snapshots."""
@@ -93,19 +99,30 @@ class DefaultStorageClass(pulumi.ComponentResource):
         VolumeSnapshotClass waits for ``snapshot_crds`` besides what ``opts`` waits for."""
         super().__init__("hybrid-infra:index:DefaultStorageClass", name, None, opts)
         enabled = snapshots is not None and snapshots.enabled is True
-        annotations = {"storageclass.kubernetes.io/is-default-class": "true"}
+        annotations: dict[str, str] = {}
         if snapshots is not None and enabled and snapshots.deletion_policy == "Retain":
             annotations[CLONE_STRATEGY_ANNOTATION] = "copy"
-        self.storage_class = k8s.storage.v1.StorageClass(
-            f"{name}-class",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name, annotations=annotations),
-            provisioner=provisioner,
-            parameters=parameters or None,
-            reclaim_policy=spec.reclaim_policy,
-            allow_volume_expansion=True,
-            # Volumes are zonal: create them where the pod is scheduled.
-            volume_binding_mode="WaitForFirstConsumer",
-            opts=child_options(self, opts),
+
+        def storage_class(resource: str, class_name: str, reclaim_policy: str, default: bool) -> k8s.storage.v1.StorageClass:
+            marked = {DEFAULT_CLASS_ANNOTATION: "true", **annotations} if default else dict(annotations)
+            return k8s.storage.v1.StorageClass(
+                resource,
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=class_name, annotations=marked or None),
+                provisioner=provisioner,
+                parameters=parameters or None,
+                reclaim_policy=reclaim_policy,
+                allow_volume_expansion=True,
+                # Volumes are zonal: create them where the pod is scheduled.
+                volume_binding_mode="WaitForFirstConsumer",
+                opts=child_options(self, opts),
+            )
+
+        self.storage_class = storage_class(f"{name}-class", spec.name, spec.reclaim_policy, default=True)
+        # VM disks that outlive their VM: a deleted claim leaves the cloud volume, whatever the default does.
+        self.vm_disk_class = (
+            storage_class(f"{name}-vm-disk-class", spec.vm_disks.name, "Retain", default=False)
+            if spec.vm_disk_class is not None
+            else None
         )
         self.snapshot_class = None
         if snapshots is not None and enabled:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -111,6 +111,14 @@ class ChartsSpec(Spec):
     calico: ChartSpec = ChartSpec(repository="https://docs.tigera.io/calico/charts", version=CALICO_VERSION)
 
 
+class VmDiskClassSpec(Spec):
+    """A second StorageClass of the same driver and parameters, for the disks of VMs that keep their disks:
+    its reclaim policy is ``Retain``, so a deleted PersistentVolumeClaim leaves its volume in the cloud."""
+
+    enabled: bool | None = Field(None, description="default: on where a pool runs virtualization")
+    name: DnsLabel = "vm-disks"
+
+
 class StorageClassSpec(Spec):
     """The default StorageClass the platform's CSI driver backs; its parameters belong to the platform section."""
 
@@ -119,6 +127,25 @@ class StorageClassSpec(Spec):
     read_write_many: bool = Field(
         False, description="volumes can attach to two nodes at once, which live migration needs"
     )
+    vm_disks: VmDiskClassSpec = Field(
+        VmDiskClassSpec(),
+        description="the class of VM disks that name none, unless the VM sets deleteDisks (those take the default class)",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> StorageClassSpec:
+        if self.vm_disks.name == self.name:
+            raise problem(
+                f"{self.name!r} is not allowed; the VM disks' class needs a name of its own beside the default class's",
+                key="vmDisks.name",
+            )
+        return self
+
+    @property
+    def vm_disk_class(self) -> str | None:
+        """The class VM disks use unless they name one or are deleted with their VM; None: the default class.
+        Decided by :meth:`AddonsSpec.for_cluster`."""
+        return self.vm_disks.name if self.vm_disks.enabled else None
 
 
 class ManifestSource(Spec):
@@ -265,12 +292,17 @@ class AddonsSpec(Spec):
         return kept_pins(ADDON_PINS, chosen)
 
     def for_cluster(self, virtualization: bool) -> AddonsSpec:
-        """This section with ``volumeSnapshots.enabled`` decided: as the stack sets it, else on where KubeVirt runs."""
+        """This section with ``volumeSnapshots.enabled`` and ``storageClass.vmDisks.enabled`` decided: as the
+        stack sets them, else on where KubeVirt runs."""
+        update: dict[str, Any] = {}
         snapshots = self.volume_snapshots
-        if snapshots.enabled is not None:
-            return self
-        decided = snapshots.model_copy(update={"enabled": virtualization})
-        return self.model_copy(update={"volume_snapshots": decided})
+        if snapshots.enabled is None:
+            update["volume_snapshots"] = snapshots.model_copy(update={"enabled": virtualization})
+        storage = self.storage_class
+        if storage.vm_disks.enabled is None:
+            disks = storage.vm_disks.model_copy(update={"enabled": virtualization})
+            update["storage_class"] = storage.model_copy(update={"vm_disks": disks})
+        return self.model_copy(update=update) if update else self
 
     @property
     def calico_crds_source(self) -> ManifestSource:

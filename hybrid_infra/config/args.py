@@ -188,6 +188,15 @@ class ChartsSpec(TypedDict):
     """Calico's tigera-operator chart."""
 
 
+class VmDiskClassSpec(TypedDict):
+    """A second StorageClass, reclaim policy Retain, for the disks of VMs that keep them."""
+
+    enabled: NotRequired[bool]
+    """Made where a pool runs virtualization by default."""
+    name: NotRequired[str]
+    """DNS-1123 label (vm-disks by default)."""
+
+
 class StorageClassSpec(TypedDict):
     """The default StorageClass."""
 
@@ -197,6 +206,8 @@ class StorageClassSpec(TypedDict):
     """Delete (by default) or Retain."""
     read_write_many: NotRequired[bool]
     """Volumes attach to two nodes at once: VMs then live-migrate."""
+    vm_disks: NotRequired[VmDiskClassSpec]
+    """The class of VM disks that name none, unless the VM sets deleteDisks."""
 
 
 class ManifestSource(TypedDict):

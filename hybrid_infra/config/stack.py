@@ -16,6 +16,7 @@ import pulumi
 from pydantic import BaseModel, SecretStr, ValidationError, create_model, model_validator
 
 from .. import platforms
+from ..topology import lone_virtualization_nodes
 from .addons import AddonsSpec
 from .cluster import CONTROL_PLANE_POOL, ClusterSpec
 from .errors import ConfigError, format_errors, problem, suggestion
@@ -82,6 +83,12 @@ class StackSpec(Spec):
     @property
     def virtualization(self) -> bool:
         return any(pool.virtualization for pool in self.cluster.pools)
+
+    def warnings(self) -> list[str]:
+        """What the stack allows but its owner should know, one line each naming the key: `hybrid-infra
+        validate` and `plan` print them, `pulumi up` logs them."""
+        zones = {name: section.zones() for name, section in self.sections.items()}
+        return lone_virtualization_nodes(self.cluster, zones, self.platform)
 
     @model_validator(mode="after")
     def _platform_consistent(self) -> StackSpec:

@@ -6,8 +6,9 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from .errors import problem
+from .errors import problem, raise_problems
 from .fields import (
     Cidr,
     Count,
@@ -228,24 +229,30 @@ class VirtualMachineSpec(Spec):
     def _combinations(self) -> VirtualMachineSpec:
         # What KubeVirt v1.9.0 refuses: an instance type beside the domain's own CPU and memory
         # (pkg/instancetype/apply: conflicts), Secure Boot without EFI and SMM (pkg/virt-api/webhooks
-        # validating-webhook/admitters/vmi-create-admitter.go).
+        # validating-webhook/admitters/vmi-create-admitter.go). Every problem at once.
+        found: list[PydanticCustomError] = []
         if self.instancetype is not None:
             if self.cpu is not None:
-                raise problem("not allowed together with instancetype, which sets the CPU", key="cpu")
+                found.append(problem("not allowed together with instancetype, which sets the CPU", key="cpu"))
             if self.memory is not None:
-                raise problem("not allowed together with instancetype, which sets the memory", key="memory")
+                found.append(problem("not allowed together with instancetype, which sets the memory", key="memory"))
         elif self.memory is None:
-            raise problem("missing; give memory (e.g. 4Gi), or an instancetype", key="memory")
+            found.append(problem("missing; give memory (e.g. 4Gi), or an instancetype", key="memory"))
         if self.firmware is not None and self.firmware.secure_boot and self.firmware.type != "efi":
-            raise problem("true is not allowed with firmware type bios; Secure Boot needs type: efi", key="firmware.secureBoot")
+            found.append(
+                problem("true is not allowed with firmware type bios; Secure Boot needs type: efi", key="firmware.secureBoot")
+            )
         if self.disk.upload and self.run_strategy in ("Always", "RerunOnFailure"):
-            raise problem(
-                f"{self.run_strategy!r} is not allowed with an upload source: the VM would start on an empty disk; "
-                "use Halted (start it with virtctl once the upload is done) or Manual",
-                key="runStrategy",
+            found.append(
+                problem(
+                    f"{self.run_strategy!r} is not allowed with an upload source: the VM would start on an empty disk; "
+                    "use Halted (start it with virtctl once the upload is done) or Manual",
+                    key="runStrategy",
+                )
             )
         if self.expose is not None and not self.ports:
-            raise problem("not allowed without ports; list the ports to expose", key="expose")
+            found.append(problem("not allowed without ports; list the ports to expose", key="expose"))
+        raise_problems(found)
         return self
 
     @property

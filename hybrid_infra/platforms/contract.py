@@ -53,6 +53,11 @@ class PlatformSection(Spec):
         """Whether the platform's cloud-provider add-on makes a default StorageClass."""
         return False
 
+    def zones(self) -> list[str]:
+        """The zones nodes spread over, in the order :func:`hybrid_infra.topology.zone_slot` fills them, named
+        for a reader of the stack; one: the platform keeps every node in one failure zone."""
+        return ["the platform's one zone"]
+
     @abstractmethod
     def placement(self, group: NodeGroup) -> PoolPlacement:
         """Machine type and fault domains of a pool."""

@@ -117,17 +117,25 @@ def data_volume_source(vm: VirtualMachineSpec, disk: VmDiskSpec, data_disk: VmDa
 
 
 def data_volume(
-    vm: VirtualMachineSpec, disk: VmDiskSpec, data_disk: VmDataDiskSpec | None = None, read_write_many: bool = False
+    vm: VirtualMachineSpec,
+    disk: VmDiskSpec,
+    data_disk: VmDataDiskSpec | None = None,
+    read_write_many: bool = False,
+    disk_class: str | None = None,
 ) -> dict[str, Any]:
     """The disk as a DataVolume of its own (not a template the VM owns, which goes with the VM). Bound at
     once (CDI's ``storage.bind.immediate.requested``): with a WaitForFirstConsumer class the importer is the
     first consumer, so the import runs before the VM exists. `pulumi up` waits until it has succeeded, or,
-    for an upload, until it is ready to receive."""
+    for an upload, until it is ready to receive.
+
+    Its StorageClass: the disk's own; else ``disk_class`` (a class that retains its volumes) unless the VM's
+    disks go with it (``deleteDisks``); else the cluster's default."""
     storage: dict[str, Any] = {"resources": {"requests": {"storage": disk.size}}}
     if read_write_many:
         storage.update({"accessModes": ["ReadWriteMany"], "volumeMode": "Block"})
-    if disk.storage_class:
-        storage["storageClassName"] = disk.storage_class
+    chosen = disk.storage_class or (None if vm.delete_disks else disk_class)
+    if chosen:
+        storage["storageClassName"] = chosen
     phase = "UploadReady" if disk.upload else "Succeeded"
     return {
         "apiVersion": "cdi.kubevirt.io/v1beta1",
@@ -315,8 +323,11 @@ class VirtualMachine(pulumi.ComponentResource):
     only their pods (and KubeVirt's virt-api, for virtctl) reach the VM's ports. ``read_write_many``
     asks for disks two nodes can attach (block mode), which live migration needs. The disks outlive
     the VM: `pulumi destroy`, or a rename, leaves their DataVolumes and PVCs in the cluster
-    (``retainOnDelete``) unless ``vm.deleteDisks``. Give ``opts.depends_on`` the KubeVirt and CDI
-    resources so the VM is created once both are Available.
+    (``retainOnDelete``) unless ``vm.deleteDisks``. ``disk_class`` is the StorageClass of disks that name
+    none, one with reclaim policy ``Retain`` (``DefaultStorageClass.vm_disk_class``), so their volumes
+    outlive even a deleted claim; disks deleted with the VM, and all disks when it is None, take the
+    cluster's default. Give ``opts.depends_on`` the KubeVirt and CDI resources so the VM is created once
+    both are Available.
     """
 
     data_volumes: list[pulumi.CustomResource]
@@ -330,6 +341,7 @@ class VirtualMachine(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
         allowed_apps: list[ContainerAppSpec] | None = None,
         read_write_many: bool = False,
+        disk_class: str | None = None,
     ):
         checked: VirtualMachineSpec = validate(VirtualMachineSpec, vm, path=name)
         super().__init__("hybrid-infra:index:VirtualMachine", name, None, opts)
@@ -375,7 +387,7 @@ class VirtualMachine(pulumi.ComponentResource):
             self.data_volumes.append(
                 create_object(
                     f"{name}-{suffix}",
-                    data_volume(checked, disk, data_disk, read_write_many),
+                    data_volume(checked, disk, data_disk, read_write_many, disk_class),
                     pulumi.ResourceOptions.merge(child_options(self, opts, *before), keep),
                 )
             )

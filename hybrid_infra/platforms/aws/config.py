@@ -228,6 +228,11 @@ class AwsSpec(PlatformSection):
         chosen = {"cloudControllerManager": charts.cloud_controller_manager.version, "ebsCsiDriver": charts.ebs_csi_driver.version}
         return kept_pins(PINS, chosen)
 
+    def zones(self) -> list[str]:
+        if self.network.existing_vpc_id:
+            return [f"the zone of {subnet}" for subnet in self.network.private_subnet_ids]
+        return list(self.availability_zones) or [f"zone {n} of {DEFAULT_ZONES}" for n in range(1, DEFAULT_ZONES + 1)]
+
     def zones_key(self) -> str:
         """The key that decides the zones: the reused subnets, or the zone list."""
         return "aws.network.privateSubnetIds" if self.network.existing_vpc_id else "aws.availabilityZones"

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ...config.errors import ConfigRunError
-from ...topology import NodeGroup, Role
+from ...topology import NodeGroup, Role, zone_slot
 from ..contract import Node, NodePool
 from .config import AwsSpec, kvm_capability
 from .network import AwsNetwork, cluster_tag
@@ -68,8 +68,9 @@ class AwsNodePool(NodePool):
         nested = group.virtualization and kvm_capability(instance_type) == "nested"
         self.nodes = []
         for index, node_name in enumerate(group.node_names):
-            # A node's zone depends on its index alone: control-plane nodes land in distinct zones.
-            slot = index % len(network.zones)
+            # A node's zone depends on its index alone: control-plane nodes land in distinct zones,
+            # virtualization nodes two by two.
+            slot = zone_slot(group, index, len(network.zones))
             # It carries the join token, and on control-plane nodes the cluster's keys.
             packed = pulumi.Output.secret(user_data[index]).apply(functools.partial(compressed_user_data, group, node_name))
             instance = aws.ec2.Instance(

@@ -126,6 +126,9 @@ class OpenStackSpec(PlatformSection):
     def placement(self, group: NodeGroup) -> PoolPlacement:
         return PoolPlacement(self.flavors.get(group.size, "-"), tuple(self.availability_zones))
 
+    def zones(self) -> list[str]:
+        return list(self.availability_zones) or ["the cloud's default zone"]
+
     def versions(self) -> list[str]:
         if self.cloud_provider is None:
             return []

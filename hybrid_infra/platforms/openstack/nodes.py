@@ -8,7 +8,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from ...outputs import computed
-from ...topology import NodeGroup
+from ...topology import NodeGroup, zone_slot
 from ..contract import ApiEndpoint, Node, NodePool
 from .config import OpenStackSpec
 from .network import OpenStackNetwork
@@ -55,7 +55,8 @@ class OpenStackNodePool(NodePool):
         metadata = {"hybrid-infra-cluster": group.cluster, "hybrid-infra-pool": group.name, "hybrid-infra-role": group.role}
         self.nodes = []
         for index, node_name in enumerate(group.node_names):
-            zone = spec.availability_zones[index % len(spec.availability_zones)] if spec.availability_zones else None
+            zones = spec.availability_zones
+            zone = zones[zone_slot(group, index, len(zones))] if zones else None
             port = openstack.networking.Port(
                 f"{name}-{index}-port",
                 name=node_name,

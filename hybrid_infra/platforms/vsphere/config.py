@@ -333,6 +333,9 @@ class VSphereSpec(PlatformSection):
         nested = ", nested virtualization" if size.nested_virtualization else ""
         return PoolPlacement(f"{size.cpus} vCPU, {size.memory} memory, {size.disk} disk{nested}")
 
+    def zones(self) -> list[str]:
+        return [f"compute cluster {self.compute_cluster}"]
+
     def versions(self) -> list[str]:
         if self.cloud_provider is None:
             return []
