@@ -49,8 +49,10 @@ def record(stacks_dir: Path, stack: str, path: Path) -> dict[str, Any]:
     """Run the plan of ``stack``, write what it registered to ``path``; returns the resource count and
     the plan's critical path (modelled with the package's durations table), for the bench's table."""
     from hybrid_infra.offline.plan import run_plan
+    from hybrid_infra.offline.simulate import offline_runtime
 
-    plan = run_plan(stacks_dir, stack)
+    with offline_runtime():  # as `hybrid-infra plan` runs it: the same records, sooner
+        plan = run_plan(stacks_dir, stack)
     simulation = plan.simulation
     resources = [
         {

@@ -3,7 +3,9 @@
 The first pool takes the workers the other pools do not hold, so the cluster has exactly the number
 asked for. The node and pod networks are widened (never narrowed) until the nodes fit: the node
 network holds the nodes and four addresses (network, broadcast, gateway, API endpoint), the pod
-network a /24 per node. Everything else, platform sections included, stays as the stack has it.
+network a /24 per node. A platform section that names something per node (vSphere's static address
+ranges, OpenStack's server group quota) is fitted to the new pools (``benchmarks.resize``); everything
+else stays as the stack has it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import yaml
 
 from hybrid_infra.config.cluster import CONTROL_PLANE_POOL
 from hybrid_infra.config.stack import NAMESPACE
-from hybrid_infra.platforms import names, section_model
+from hybrid_infra.platforms import names
+
+from . import resize
 
 CONTROL_PLANE_NODES = 3
 STACK_FILE = "Pulumi.{stack}.yaml"
@@ -55,7 +59,7 @@ def scaled(document: dict[str, Any], workers: int) -> dict[str, Any]:
     for platform in names():
         key = f"{NAMESPACE}:{platform}"
         if key in document["config"]:
-            document["config"][key] = section_model(platform).resized(document["config"][key], counts, network["nodeCidr"])
+            document["config"][key] = resize.section(platform, document["config"][key], counts, network["nodeCidr"])
     return document
 
 

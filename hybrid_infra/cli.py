@@ -9,36 +9,33 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-from .collector import pause
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-with pause():  # the command line's libraries: as for the package (hybrid_infra/__init__.py)
-    import typer
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from .config.errors import ConfigError
-    from .config.stack import parse_stack_config
-    from .bootstrap.upgrade import upgrade_steps
-    from .lockfile import LockFileError, lock_artifacts, lock_path, write_lock
-    from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, running_versions, write_diff
-    from .offline.plan import (
-        CLUSTER_TYPE,
-        OutputNotAPlan,
-        Plan,
-        Redactor,
-        StackNotFound,
-        check_output,
-        load_stack,
-        plan_document,
-        plan_summary,
-        run_plan,
-        stack_file,
-        write_plan,
-    )
-    from .offline.report import summary_json
-    from .offline.simulate import offline_runtime
-    from .topology import NodeGroup, node_groups
+from .config.errors import CONFIG_ERRORS
+from .config.stack import parse_stack_config
+from .bootstrap.upgrade import upgrade_steps
+from .lockfile import LockFileError, lock_artifacts, lock_path, write_lock
+from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, running_versions, write_diff
+from .offline.plan import (
+    CLUSTER_TYPE,
+    OutputNotAPlan,
+    Plan,
+    Redactor,
+    StackNotFound,
+    check_output,
+    load_stack,
+    plan_document,
+    plan_summary,
+    run_plan,
+    stack_file,
+    write_plan,
+)
+from .offline.report import summary_json
+from .offline.simulate import offline_runtime
+from .topology import NodeGroup, node_groups
 
 app = typer.Typer(
     help="Review a hybrid-infra deployment offline: no cloud, no credentials, no Pulumi CLI.",
@@ -60,10 +57,15 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
+BAD_CONFIG: tuple[type[Exception], ...] = (*CONFIG_ERRORS, StackNotFound)
+"""What a command reports as lines of the stack file, exiting 2."""
+BAD_PLAN: tuple[type[Exception], ...] = (*BAD_CONFIG, OutputNotAPlan)
+
+
 def _fail(error: Exception, stack_file: Path) -> typer.Exit:
     """One line per problem, each naming the stack file and the key (a lock file's, that file)."""
-    named = isinstance(error, ConfigError) and not isinstance(error, LockFileError)
-    for line in error.problems if isinstance(error, ConfigError) else [str(error)]:
+    named = isinstance(error, CONFIG_ERRORS) and not isinstance(error, LockFileError)
+    for line in getattr(error, "problems", None) or [str(error)]:
         err.print(f"{stack_file}: {line}" if named else line, markup=False)
     return typer.Exit(BAD_INPUT)
 
@@ -74,7 +76,7 @@ def validate(stack: StackArgument, stacks: StacksOption = Path("stacks")) -> Non
     try:
         config = load_stack(stacks, stack)
         spec = parse_stack_config(config.values, config.secret_paths)
-    except (ConfigError, StackNotFound) as error:
+    except BAD_CONFIG as error:
         raise _fail(error, stack_file(stacks, stack)) from None
     out.print(f"stack {stack!r} is valid: {spec.platform}, Kubernetes {spec.cluster.kubernetes_version}", markup=False)
     for warning in spec.warnings():
@@ -97,7 +99,8 @@ def plan(
     ] = OutputFormat.text,
 ) -> None:
     """Run the program on the simulated cloud, print what it creates and write the artifacts (report.md among them)."""
-    # The run, the files and the summary, without the collector walking the run's heap in between.
+    # The run, the files and the summary on the offline runtime: the SDK's work a plan does not need
+    # left out, and no collection walking the run's heap in between. Nothing else in the package turns it on.
     with offline_runtime():
         _plan(stack, out_dir or Path("build") / stack, show_secrets, against, stacks, output_format)
 
@@ -115,7 +118,7 @@ def _plan(
         for line in error.problems:
             err.print(line, markup=False)
         raise typer.Exit(BAD_INPUT) from None
-    except (ConfigError, StackNotFound, OutputNotAPlan) as error:
+    except BAD_PLAN as error:
         raise _fail(error, stack_file(stacks, stack)) from None
     write_plan(result, target, show_secrets)
     redactor = Redactor(result.simulation, show_secrets, result.config.secret_values)
@@ -253,9 +256,10 @@ def lock(stack: StackArgument, stacks: StacksOption = Path("stacks")) -> None:
     path = lock_path(stacks, stack)
     try:
         # Not checked against the lock file it replaces: a stale or broken lock is what it mends.
-        result = run_plan(stacks, stack, locked=False)
+        with offline_runtime():  # the run, as `plan` runs it
+            result = run_plan(stacks, stack, locked=False)
         entries = lock_artifacts(result.artifacts, stacks.resolve().parent)
-    except (ConfigError, StackNotFound) as error:
+    except BAD_CONFIG as error:
         raise _fail(error, stack_file(stacks, stack)) from None
     write_lock(path, stack, entries)
     for entry in entries:
@@ -274,8 +278,9 @@ def rollout(
 ) -> None:
     """Print the commands that renew a pool's nodes one at a time (a new image or settings), in order."""
     try:
-        result = run_plan(stacks, stack)
-    except (ConfigError, StackNotFound) as error:
+        with offline_runtime():  # the run, as `plan` runs it
+            result = run_plan(stacks, stack)
+    except BAD_CONFIG as error:
         raise _fail(error, stack_file(stacks, stack)) from None
     groups = {group.name: group for group in node_groups(result.spec.cluster)}
     if pool not in groups:

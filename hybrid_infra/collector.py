@@ -1,8 +1,9 @@
 """Python's cyclic collector paused while a burst of long-lived objects is made.
 
-Importing the components (with the Pulumi and provider SDKs under them) and running a simulation
-each make tens of thousands of objects that live on, and set off collections that find next to
-nothing to free but walk ever more objects. :func:`pause` turns automatic collection off, and when
+A simulation and the plan written from it make tens of thousands of objects that live on, and set
+off collections that find next to nothing to free but walk ever more objects. The offline runtime
+(:data:`hybrid_infra.offline.simulate.offline_runtime`) pauses the collector while it is on; nothing
+else does, importing the package least of all. :func:`pause` turns automatic collection off, and when
 it ends puts everything made meanwhile in the oldest generation (``gc.freeze`` then
 ``gc.unfreeze``): left in the youngest, it would all be walked by the next collection at once.
 Objects someone else froze are theirs: the pause then leaves the permanent generation alone.

@@ -11,7 +11,7 @@ from . import platforms
 from .addons.cdi import Cdi
 from .addons.cni import Cni
 from .addons.kubevirt import KubeVirt
-from .addons.metadata import MetadataPolicy
+from .addons.metadata import CALICO_API_SERVICE, MetadataPolicy
 from .addons.multus import Multus
 from .addons.snapshots import install_controller, install_crds
 from .addons.upgrades import SystemUpgrade, VersionGuard
@@ -21,7 +21,7 @@ from .config.stack import StackSpec, from_pulumi_config
 from .config.versions import unsupported_warnings
 from .objects import create_object
 from .platforms.contract import Infrastructure
-from .readiness import UpgradeGate
+from .readiness import ApiServiceGate, UpgradeGate
 from .topology import node_groups
 from .workloads import ContainerApp, VirtualMachine
 
@@ -82,8 +82,23 @@ class HybridPlatform(pulumi.ComponentResource):
             base_dir,
             crds_provider=self.cluster.adopting_provider,
         )
+        # Calico's policies are projectcalico.org/v3 objects, which its API server serves once it runs.
+        calico_api = (
+            ApiServiceGate(
+                f"{name}-calico-api",
+                server=self.cluster.server,
+                ca_cert=self.cluster.pki.ca_cert,
+                client_cert=self.cluster.pki.admin_cert,
+                client_key=self.cluster.pki.admin_key,
+                api_service=CALICO_API_SERVICE,
+                timeout_seconds=spec.cluster.readiness_timeout_seconds,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cni]),
+            )
+            if spec.cluster.cni == "calico"
+            else None
+        )
         # Before anything else schedules: no pod may ever reach the nodes' user data.
-        self.metadata_policy = MetadataPolicy(f"{name}-metadata-policy", spec.cluster, after(self.cni))
+        self.metadata_policy = MetadataPolicy(f"{name}-metadata-policy", spec.cluster, after(self.cni, calico_api))
         network = (self.cni, self.metadata_policy)
         self.multus = Multus(f"{name}-multus", spec, base_dir, after(*network)) if spec.addons.multus.enabled else None
         # volumeSnapshots.enabled decided: on by default where KubeVirt runs.

@@ -3,24 +3,34 @@
 ``PulumiPlugin.yaml`` at the repository's root makes the repository a source-based plugin package:
 ``pulumi package add <repository>`` generates an SDK for TypeScript, Go, .NET, Java or YAML, and
 the engine runs :func:`serve` (the root ``__main__.py``), which hosts the classes below with
-Pulumi's component provider host. Their schema comes from their annotations and docstrings.
+Pulumi's component provider (:class:`ComponentsProvider`). Their schema comes from their annotations
+and docstrings.
 
 Each class here has the name, type token and purpose of the component it stands for and builds
 that component as its only child. Its arguments are typed (``TypedDict``, as the host requires,
 with the keys of the stack sections: see :mod:`hybrid_infra.config.args`) and validated with the
-same one-line messages as a stack file; its outputs are declared at class level. The add-ons and
-workloads create their objects through the Kubernetes provider given to them (``providers`` in the
-resource options), made from a ``KubernetesCluster``'s kubeconfig. A release manifest given as a
-``file`` is read relative to the provider's working directory: give a mirror's URL instead.
+same one-line messages as a stack file, every problem of every argument at once, which reach the
+engine as one ``InputPropertiesError`` naming each property (:class:`ComponentsProvider`); its
+outputs are declared at class level. The add-ons and workloads create their objects through the
+Kubernetes provider given to them (``providers`` in the resource options), made from a
+``KubernetesCluster``'s kubeconfig. A release manifest given as a ``file`` is read relative to the
+provider's working directory: give a mirror's URL instead.
 """
 
 # No `from __future__ import annotations`: the provider host's analyzer reads the annotations as objects.
 import importlib.metadata
+import re
+import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NotRequired, Required, TypedDict, TypeVar
 
 import pulumi
+from pulumi.errors import InputPropertiesError, InputPropertyErrorDetails
+from pulumi.provider import ConstructResult
+from pulumi.provider.experimental.component import ComponentProvider
+from pulumi.provider.server import ComponentInitError
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
@@ -32,8 +42,8 @@ from .bootstrap import pki
 from .config import args as typed
 from .config.addons import AddonsSpec, StorageClassSpec
 from .config.cluster import API_PORT, ClusterSpec
-from .config.errors import validate
-from .config.stack import StackSpec, parse_stack_config
+from .config.errors import ConfigError, validate
+from .config.stack import NAMESPACE, StackSpec, parse_stack_config
 from .config.workloads import ContainerAppSpec, VirtualMachineSpec, WorkloadsSpec
 from .platforms.args import PlatformSections
 
@@ -100,13 +110,26 @@ def _validate(model: type[T], value: Any, key: str, declared: Any) -> T:
     return checked
 
 
+def _each(*validations: Callable[[], Any]) -> list[Any]:
+    """Every argument validated, in order; the problems of all of them raised together."""
+    checked, problems = [], []
+    for validation in validations:
+        try:
+            checked.append(validation())
+        except ConfigError as error:
+            problems += error.problems
+    if problems:
+        raise ConfigError(problems)
+    return checked
+
+
 def _without_platform(cluster: typed.ClusterSpec, addons: typed.AddonsSpec | None) -> StackSpec:
     """The cluster and its add-ons, which is all that an add-on reads of a stack."""
-    return StackSpec.model_construct(
-        cluster=_validate(ClusterSpec, cluster, "cluster", typed.ClusterSpec),
-        addons=_validate(AddonsSpec, addons or {}, "addons", typed.AddonsSpec),
-        workloads=WorkloadsSpec(),
+    cluster_spec, addons_spec = _each(
+        lambda: _validate(ClusterSpec, cluster, "cluster", typed.ClusterSpec),
+        lambda: _validate(AddonsSpec, addons or {}, "addons", typed.AddonsSpec),
     )
+    return StackSpec.model_construct(cluster=cluster_spec, addons=addons_spec, workloads=WorkloadsSpec())
 
 
 def _inner(component: pulumi.ComponentResource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
@@ -438,12 +461,15 @@ class VirtualMachine(pulumi.ComponentResource):
     """The Service's name in the cluster's DNS, <name>.<namespace>.svc; empty when the VM serves no port."""
 
     def __init__(self, name: str, args: VirtualMachineArgs, opts: pulumi.ResourceOptions | None = None):
-        cluster = _validate(ClusterSpec, args["cluster"], "cluster", typed.ClusterSpec)
-        allowed = [
-            _validate(ContainerAppSpec, app, f"allowedApps[{i}]", typed.ContainerAppSpec)
-            for i, app in enumerate(args.get("allowed_apps") or [])
-        ]
-        vm = _validate(VirtualMachineSpec, args["vm"], "vm", typed.VirtualMachineSpec)
+        apps = list(args.get("allowed_apps") or [])
+        cluster, *allowed, vm = _each(
+            lambda: _validate(ClusterSpec, args["cluster"], "cluster", typed.ClusterSpec),
+            *(
+                lambda i=i, app=app: _validate(ContainerAppSpec, app, f"allowedApps[{i}]", typed.ContainerAppSpec)
+                for i, app in enumerate(apps)
+            ),
+            lambda: _validate(VirtualMachineSpec, args["vm"], "vm", typed.VirtualMachineSpec),
+        )
         super().__init__(TYPE.format("VirtualMachine"), name, None, opts)
         built = workloads.VirtualMachine(
             name, vm, cluster, _inner(self, opts), allowed_apps=allowed, read_write_many=args.get("read_write_many", False)
@@ -469,8 +495,47 @@ COMPONENTS: list[type[pulumi.ComponentResource]] = [
 """What the provider hosts: every public component of ``hybrid_infra``."""
 
 
+class ComponentsProvider(ComponentProvider):
+    """Pulumi's provider of components (the schema from their annotations), whose bad inputs reach the
+    engine as ``InputPropertiesError``: every problem with the path of its property, as the engine
+    prints it, instead of a stack trace.
+
+    Pulumi's own wraps whatever a component's constructor raises in a ``ComponentInitError``,
+    which the engine gets as an unknown error; here a :class:`ConfigError` becomes the error it means."""
+
+    def construct(
+        self, name: str, resource_type: str, inputs: pulumi.Inputs, options: pulumi.ResourceOptions | None = None
+    ) -> ConstructResult:
+        try:
+            return super().construct(name, resource_type, inputs, options)
+        except ComponentInitError as error:
+            if not isinstance(error.inner, ConfigError):
+                raise
+            raise input_properties_error(f"{resource_type} {name!r}", error.inner) from None
+
+
+def input_properties_error(component: str, error: ConfigError) -> InputPropertiesError:
+    """The problems of a component's inputs, each with the path of its property (``cluster.pools[0].size``,
+    ``platform.<platform>.image``): the keys of a stack section lie under the input that carries it."""
+    errors: list[InputPropertyErrorDetails] = [
+        {"property_path": _property_path(key), "reason": reason} for key, reason in error.keyed()
+    ]
+    return InputPropertiesError(f"invalid inputs of {component}", errors)
+
+
+def _property_path(key: str) -> str:
+    key = key.removeprefix(f"{NAMESPACE}:")
+    section = re.split(r"[.\[]", key, maxsplit=1)[0]
+    return f"platform.{key}" if section in platforms.names() else key
+
+
+def component_provider(version: str) -> ComponentsProvider:
+    """The provider of :data:`COMPONENTS` at ``version``."""
+    return ComponentsProvider(COMPONENTS, PACKAGE, version=version)
+
+
 def serve() -> None:
     """Run the component provider (the engine starts it; it reads the engine's address from the arguments)."""
-    from pulumi.provider.experimental import component_provider_host
+    from pulumi.provider import main
 
-    component_provider_host(COMPONENTS, name=PACKAGE, version=importlib.metadata.version(PACKAGE))
+    main(component_provider(importlib.metadata.version(PACKAGE)), sys.argv[1:])

@@ -162,6 +162,84 @@ class ReadinessGate(DynamicResource):
         )
 
 
+class ApiNotAvailable(Exception):
+    pass
+
+
+def api_service_finding(body: bytes) -> str | None:
+    """None when the APIService's ``Available`` condition is ``True``; else what it says instead."""
+    conditions = json.loads(body).get("status", {}).get("conditions") or []
+    for condition in conditions:
+        if condition.get("type") == "Available":
+            if condition.get("status") == "True":
+                return None
+            return f"Available {condition.get('status')}, {condition.get('reason')}: {condition.get('message')}"
+    return "no Available condition yet"
+
+
+def wait_for_api_service(
+    server: str,
+    ca_cert: str,
+    client_cert: str,
+    client_key: str,
+    api_service: str,
+    timeout_seconds: float,
+    interval_seconds: float = 5.0,
+) -> None:
+    """Read the APIService ``api_service`` (``<version>.<group>``) as the admin until the API server's
+    aggregator reports it ``Available``: its group's kinds are served from then on."""
+    url = f"{server.rstrip('/')}/apis/apiregistration.k8s.io/v1/apiservices/{api_service}"
+    last = poll(admin_opener(ca_cert, client_cert, client_key), url, timeout_seconds, interval_seconds, api_service_finding)
+    if last is not None:
+        raise ApiNotAvailable(
+            f"the API {api_service} was not served within {timeout_seconds:g}s (last: {last}); "
+            f"check `kubectl get apiservice {api_service}` and the pods of the service it names"
+        )
+
+
+class _ApiServiceProvider(_GateProvider):
+    def wait(self, props: dict[str, Any]) -> None:
+        wait_for_api_service(
+            props["server"],
+            props["ca_cert"],
+            props["client_cert"],
+            props["client_key"],
+            props["api_service"],
+            float(props["timeout_seconds"]),
+        )
+
+
+class ApiServiceGate(DynamicResource):
+    """Exists once the aggregated API ``api_service`` (``v3.projectcalico.org``) is served: objects of its
+    group, which no CRD describes, can be created from then on."""
+
+    api_service: pulumi.Output[str]
+    ready: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        name: str,
+        server: pulumi.Input[str],
+        ca_cert: pulumi.Input[str],
+        client_cert: pulumi.Input[str],
+        client_key: pulumi.Input[str],
+        api_service: str,
+        timeout_seconds: int,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(
+            _ApiServiceProvider(),
+            name,
+            {
+                **_admin_access(server, ca_cert, client_cert, client_key),
+                "api_service": api_service,
+                "timeout_seconds": timeout_seconds,
+                "ready": None,
+            },
+            opts,
+        )
+
+
 def cluster_answers(
     server: str, ca_cert: str, client_cert: str, client_key: str, attempts: int = 3, interval_seconds: float = 2.0
 ) -> bool:

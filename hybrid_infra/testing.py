@@ -24,12 +24,43 @@ Mocks that return only a resource's inputs cannot run the components, which buil
 providers compute (keys, certificates, addresses): they stop with :class:`MissingComputedOutput`,
 whose message names the simulated cloud. Under any mocks nothing is fetched from the network: a
 release manifest given by URL is recorded as pinned, not expanded.
+
+Both ways run on the Pulumi SDK as it ships, with Python's collector as the test left it: importing
+this module changes nothing, and neither does :func:`simulate`. :data:`offline_runtime`, the runtime
+``hybrid-infra plan`` runs on, is an opt-in that makes large programs run sooner and with less
+memory, and records the same resources (the project's tests compare the plans it writes, byte for
+byte). It is process-wide while it is on: it pauses the collector (objects left in reference cycles
+wait until it ends), replaces a few functions of the SDK (property Outputs made when read, unknowns
+found without cycles, no stack trace per registration) and loads provider SDK modules as they are
+used. Turn it on around a block::
+
+    from hybrid_infra.testing import offline_runtime, simulate
+
+    def test_large_platform():
+        with offline_runtime():
+            result = simulate(my_program, stack="test", config=config)
+
+or for each :func:`simulate` run, while it lasts, for a whole session (in ``conftest.py``)::
+
+    @pytest.fixture(scope="session", autouse=True)
+    def offline_runs():
+        with offline_runtime.each_run():
+            yield
 """
 
 from __future__ import annotations
 
 from .offline.cloud import SimulatedCloud
-from .offline.simulate import Resource, Secret, Simulation, Unknown, simulate
+from .offline.simulate import Resource, Secret, Simulation, Unknown, offline_runtime, simulate
 from .outputs import MissingComputedOutput
 
-__all__ = ["MissingComputedOutput", "Resource", "Secret", "SimulatedCloud", "Simulation", "Unknown", "simulate"]
+__all__ = [
+    "MissingComputedOutput",
+    "Resource",
+    "Secret",
+    "SimulatedCloud",
+    "Simulation",
+    "Unknown",
+    "offline_runtime",
+    "simulate",
+]

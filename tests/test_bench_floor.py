@@ -10,7 +10,6 @@ import yaml
 from benchmarks.floor import record, replay
 from benchmarks.scaling import STACK_FILE, discover, scaled
 from hybrid_infra.config.stack import parse_stack_config
-from hybrid_infra.platforms import section_model
 from hybrid_infra.topology import node_groups
 from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.offline.simulate import _mark
@@ -49,20 +48,3 @@ def _stand_in(value):
     if isinstance(value, list):
         return [_stand_in(item) for item in value]
     return value
-
-
-def test_vsphere_lays_its_static_ranges_out_again_around_the_reserved_addresses():
-    section = {
-        "datacenter": "dc-1",
-        "network": {"portGroup": "k8s", "static": {"gateway": "10.0.0.1", "dnsServers": ["10.0.0.2"], "ranges": {}}},
-        "endpoint": {"address": "10.0.0.5"},
-    }
-    resized = section_model("vsphere").resized(section, {"control-plane": 3, "general": 4, "empty": 0}, "10.0.0.0/27")
-    assert resized["network"]["static"]["ranges"] == {
-        "control-plane": "10.0.0.6-10.0.0.8", "general": "10.0.0.9-10.0.0.12", "empty": "10.0.0.13-10.0.0.13"
-    }
-    assert resized["datacenter"] == "dc-1" and section["network"]["static"]["ranges"] == {}
-    with pytest.raises(ValueError, match="holds no 40 more addresses for pool 'general'"):
-        section_model("vsphere").resized(section, {"control-plane": 3, "general": 40}, "10.0.0.0/27")
-    # A platform whose section names nothing per node keeps it as it is.
-    assert section_model("aws").resized({"region": "us-east-1"}, {"control-plane": 3}, "10.0.0.0/24") == {"region": "us-east-1"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_infra.offline.plan import available_stacks
+from hybrid_infra.offline.plan import available_stacks, load_stack
 from tests.conftest import STACKS, cloud_init_schema, write_stack
 
 
@@ -187,3 +188,41 @@ def test_plan_refuses_to_write_over_a_directory_that_is_not_a_plan(tmp_path):
     assert result.returncode == 2
     assert "holds files but no plan.json" in result.stderr
     assert (tmp_path / "manifests" / "mine.yaml").exists()
+
+
+
+SIZE_MAPS = {"dev": "openstack.flavors", "aws": "aws.instanceTypes", "prod": "vsphere.sizes"}
+"""Each stack's platform key that maps the sizes pools name."""
+UNKNOWN_KEYS = {
+    "unknown-section": (
+        lambda config: config.update({"hybrid-infra:workload": {}}),
+        "hybrid-infra:workload: unknown key; did you mean 'hybrid-infra:workloads'?",
+    ),
+    "unknown-key-in-a-section": (
+        lambda config: config["hybrid-infra:cluster"].update(endpointt=config["hybrid-infra:cluster"].pop("endpoint")),
+        "cluster.endpointt: unknown key; did you mean 'endpoint'?",
+    ),
+}
+
+
+@pytest.mark.parametrize("unknown", sorted(UNKNOWN_KEYS))
+@pytest.mark.parametrize("stack", sorted(SIZE_MAPS))
+def test_validate_reports_two_bad_sizes_and_an_unknown_key_in_three_lines(tmp_path, stack, unknown):
+    config = copy.deepcopy(load_stack(STACKS, stack).values)
+    pools = config["hybrid-infra:cluster"]["pools"]
+    pools[0]["size"] = "huge"
+    pools[1]["size"] = "tiny"
+    change, line = UNKNOWN_KEYS[unknown]
+    change(config)
+    written = write_stack(tmp_path / "stacks", "sizes", config)
+    result = cli("validate", "sizes", cwd=tmp_path)
+    assert result.returncode == 2
+    allowed = f"use a size defined in {SIZE_MAPS[stack]}: large, medium, virt"
+    assert result.stderr.strip().splitlines() == [
+        f"stacks/Pulumi.sizes.yaml: {line}",
+        f"stacks/Pulumi.sizes.yaml: cluster.pools[0].size: 'huge' is not allowed; {allowed}",
+        f"stacks/Pulumi.sizes.yaml: cluster.pools[1].size: 'tiny' is not allowed; {allowed}",
+    ]
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert sorted(tmp_path.rglob("*")) == [tmp_path / "stacks", written]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from pydantic import field_validator
 
 from hybrid_infra import platforms
 from hybrid_infra.config import ConfigError, parse_stack_config, validate
-from hybrid_infra.config.cluster import PoolSpec
+from hybrid_infra.config.cluster import ClusterSpec, PoolSpec
+from hybrid_infra.config.fields import Spec
 
 
 def problems(config: dict[str, Any]) -> list[str]:
@@ -193,8 +196,6 @@ def test_bad_bootstrap_and_addon_values(dev_config, section, change, expected):
          "cluster.controlPlane.count: True is not allowed; expected a whole number"),
         (lambda c: c["hybrid-infra:cluster"].update(readinessTimeoutSeconds="600"),
          "cluster.readinessTimeoutSeconds: '600' is not allowed; expected a whole number"),
-        (lambda c: c["hybrid-infra:openstack"].pop("cloudProvider"),
-         "workloads.virtualMachines[0].disk.storageClass: no default StorageClass exists for the VM's disk"),
         (lambda c: c["hybrid-infra:workloads"]["virtualMachines"][0]["ports"].append({"name": "erp-https", "port": 9}),
          "workloads.virtualMachines[0].ports[1].name: 'erp-https' is not allowed; port names must be unique"),
     ],
@@ -243,3 +244,172 @@ def test_node_counts_by_pool(dev_config):
     assert cluster.node_count() == 8
     assert cluster.node_count(["control-plane"]) == 3
     assert cluster.node_count(["general", "virt"]) == 5
+
+
+# --- every problem at once, whichever way the models are built ---------------------------------
+
+
+def test_a_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+    assert ConfigError(["cluster.name: required key is missing"]).problems == ["cluster.name: required key is missing"]
+
+
+def test_a_model_built_directly_names_the_keys_as_a_stack_file_does():
+    with pytest.raises(ConfigError) as caught:
+        PoolSpec(name="x", count=-1, size="s")
+    assert caught.value.problems == ["count: -1 is not allowed; use a number >= 0"]
+    given: dict[str, Any] = {
+        "name": "dev",
+        "control_plane": {"count": 2, "size": "medium"},
+        "pools": [{"name": "general", "count": 1, "size": "large", "virtualisation": True}],
+        "readiness_timeout_seconds": 3,
+    }
+    expected = [
+        "cluster.controlPlane.count: 2 is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)",
+        "cluster.pools[0].virtualisation: unknown key; did you mean 'virtualization'?",
+        "cluster.readinessTimeoutSeconds: 3 is not allowed; use a number >= 10",
+    ]
+    with pytest.raises(ConfigError) as caught:
+        ClusterSpec(**given)
+    assert caught.value.problems == expected
+    with pytest.raises(ConfigError) as caught:
+        ClusterSpec.model_validate(given)
+    assert caught.value.problems == expected
+    with pytest.raises(ConfigError) as caught:
+        ClusterSpec.model_validate_json(json.dumps(given))
+    assert caught.value.problems == expected
+    # A component's argument, spelled as Python spells the keys, under the name the caller gives it.
+    with pytest.raises(ConfigError) as caught:
+        validate(ClusterSpec, given, path="cluster")
+    assert caught.value.problems == expected
+
+
+def test_a_key_named_from_the_top_is_named_once_under_a_components_argument():
+    cluster = {"name": "dev", "controlPlane": {"size": "medium"}, "pools": [{"name": "g" * 58, "count": 3, "size": "large"}]}
+    expected = [f"cluster.pools[0].name: '{'g' * 58}' is not allowed; node 'dev-{'g' * 58}-2' would be longer than 63 characters"]
+    with pytest.raises(ConfigError) as caught:
+        validate(ClusterSpec, cluster, path="cluster")
+    assert caught.value.problems == expected
+    with pytest.raises(ConfigError) as caught:
+        ClusterSpec(**cluster)
+    assert caught.value.problems == expected
+
+
+class _Wrapper(Spec):
+    pool: Any
+
+    @field_validator("pool")
+    @classmethod
+    def _built(cls, value: Any) -> PoolSpec:
+        return PoolSpec(**value)
+
+
+def test_a_model_built_while_validating_another_names_its_keys_below_the_field():
+    with pytest.raises(ConfigError) as caught:
+        _Wrapper(pool={"name": "gpu", "count": -1, "size": ""})
+    assert caught.value.problems == [
+        "pool.count: -1 is not allowed; use a number >= 0",
+        "pool.size: '' is not allowed; it must not be empty",
+    ]
+
+
+def test_every_platform_choice_that_names_no_section_is_reported(dev_config):
+    cluster = dev_config["hybrid-infra:cluster"]
+    cluster["controlPlane"]["platform"] = "elsewhere"
+    cluster["pools"][1]["platform"] = "nowhere"
+    assert problems(dev_config) == [
+        "cluster.controlPlane.platform: 'elsewhere' is not allowed; name a platform section of this stack: openstack",
+        "cluster.pools[1].platform: 'nowhere' is not allowed; name a platform section of this stack: openstack",
+    ]
+
+
+def test_every_disk_without_a_storage_class_is_reported(dev_config):
+    dev_config["hybrid-infra:openstack"].pop("cloudProvider")
+    missing = (
+        "no default StorageClass exists for the VM's disk; set openstack.cloudProvider (Cinder CSI makes one) "
+        "or name a StorageClass"
+    )
+    assert problems(dev_config) == [
+        f"workloads.virtualMachines[0].disk.storageClass: {missing}",
+        f"workloads.virtualMachines[1].disk.storageClass: {missing}",
+        f"workloads.virtualMachines[2].disk.storageClass: {missing}",
+        f"workloads.virtualMachines[2].dataDisks[0].storageClass: {missing}",
+    ]
+    # A data disk that names its class needs no default.
+    dev_config["hybrid-infra:workloads"]["virtualMachines"][2]["dataDisks"][0]["storageClass"] = "fast"
+    assert len(problems(dev_config)) == 3
+
+
+def test_every_workload_problem_is_reported_at_once(dev_config):
+    workloads = dev_config["hybrid-infra:workloads"]
+    workloads["virtualMachines"][0]["networks"] = ["storage-net"]
+    workloads["virtualMachines"][1]["allowFrom"] = ["api", "worker"]
+    workloads["virtualMachines"][2]["name"] = "web"
+    assert problems(dev_config) == [
+        "workloads.virtualMachines[0].networks: ['storage-net'] is not allowed without Multus; set addons.multus.enabled: true",
+        "workloads.virtualMachines[1].allowFrom: 'api' is not allowed; name a container app in workloads.containers: web",
+        "workloads.virtualMachines[1].allowFrom: 'worker' is not allowed; name a container app in workloads.containers: web",
+        "workloads: 'web' is not allowed; workload names must be unique",
+    ]
+
+
+def test_every_vm_without_a_virtualization_pool_is_reported(dev_config):
+    dev_config["hybrid-infra:cluster"]["pools"][1]["virtualization"] = False
+    assert problems(dev_config) == [
+        f"workloads.virtualMachines[{index}]: {name!r} needs a pool marked for virtualization; set virtualization: "
+        "true on a pool in cluster.pools"
+        for index, name in enumerate(["erp", "win-app", "reports"])
+    ]
+
+
+def test_every_cluster_problem_is_reported_at_once(dev_config):
+    cluster = dev_config["hybrid-infra:cluster"]
+    cluster["network"].update(podCidr="10.20.0.0/16", serviceCidr="10.16.0.0/12")
+    cluster["pools"] += [{**cluster["pools"][0]}, {**cluster["pools"][1]}]
+    assert problems(dev_config) == [
+        "cluster.network.podCidr: 10.20.0.0/16 overlaps nodeCidr 10.20.0.0/24; node, pod and service networks must not overlap",
+        "cluster.network.serviceCidr: 10.16.0.0/12 overlaps nodeCidr 10.20.0.0/24; node, pod and service networks must not overlap",
+        "cluster.network.serviceCidr: 10.16.0.0/12 overlaps podCidr 10.20.0.0/16; node, pod and service networks must not overlap",
+        "cluster.pools[2].name: 'general' is not allowed; pool names must be unique",
+        "cluster.pools[3].name: 'virt' is not allowed; pool names must be unique",
+    ]
+
+
+def test_every_label_a_node_may_not_set_is_reported(dev_config):
+    dev_config["hybrid-infra:cluster"]["pools"][0]["labels"] = {
+        "hybrid-infra.io/pool": "x",
+        "tier": "general",
+        "node-role.kubernetes.io/worker": "",
+    }
+    assert problems(dev_config) == [
+        "cluster.pools[0].labels.hybrid-infra.io/pool: 'hybrid-infra.io/pool' is not allowed; hybrid-infra sets it to "
+        "the pool's name",
+        "cluster.pools[0].labels.node-role.kubernetes.io/worker: 'node-role.kubernetes.io/worker' is not allowed; nodes "
+        "may not label themselves under kubernetes.io or k8s.io (except kubelet.kubernetes.io and node.kubernetes.io)",
+    ]
+
+
+def test_every_pool_the_cluster_cannot_hold_is_reported(dev_config):
+    cluster = dev_config["hybrid-infra:cluster"]
+    cluster["network"].update(nodeCidr="10.20.0.0/29", podCidr="10.244.0.0/22")
+    cluster["pools"][0]["name"] = "g" * 58
+    cluster["pools"][1]["name"] = "v" * 58
+    assert problems(dev_config) == [
+        f"cluster.pools[0].name: '{'g' * 58}' is not allowed; node 'dev-{'g' * 58}-2' would be longer than 63 characters",
+        f"cluster.pools[1].name: '{'v' * 58}' is not allowed; node 'dev-{'v' * 58}-1' would be longer than 63 characters",
+        "cluster.network.nodeCidr: 10.20.0.0/29 is not allowed; it holds 4 nodes, the cluster has 8",
+        "cluster.network.podCidr: 10.244.0.0/22 is not allowed; it holds 4 nodes (each node takes a /24 of it), "
+        "the cluster has 8",
+    ]
+
+
+def test_bad_sizes_are_reported_beside_the_problems_of_other_keys(dev_config):
+    cluster = dev_config["hybrid-infra:cluster"]
+    cluster["pools"][0]["size"] = "huge"
+    cluster["pools"][1]["size"] = "tiny"
+    cluster["endpointt"] = cluster.pop("endpoint")
+    assert problems(dev_config) == [
+        "cluster.endpointt: unknown key; did you mean 'endpoint'?",
+        "cluster.pools[0].size: 'huge' is not allowed; use a size defined in openstack.flavors: large, medium, virt",
+        "cluster.pools[1].size: 'tiny' is not allowed; use a size defined in openstack.flavors: large, medium, virt",
+    ]

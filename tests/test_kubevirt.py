@@ -108,7 +108,8 @@ def test_kubevirt_resource(dev_manifests):
     assert "useEmulation" not in spec["configuration"]["developerConfiguration"]
     assert spec["uninstallStrategy"] == "BlockUninstallIfWorkloadsExist"
     assert spec["workloadUpdateStrategy"] == {"workloadUpdateMethods": []}
-    assert kubevirt["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Available"
+    # Available once every image of the release is pulled on the nodes: longer than the provider's 10 minutes.
+    assert kubevirt["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Available", "pulumi.com/timeoutSeconds": "1800"}
     check_openapi(kubevirt, KUBEVIRT_SCHEMA, "v1.KubeVirt")
 
 
@@ -117,6 +118,7 @@ def test_cdi_resource(dev_manifests):
     assert cdi["apiVersion"] == "cdi.kubevirt.io/v1beta1"
     assert cdi["spec"]["workload"]["tolerations"][0]["key"] == "hybrid-infra.io/virtualization"
     assert cdi["spec"]["config"]["featureGates"] == ["HonorWaitForFirstConsumer"]
+    assert cdi["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Available", "pulumi.com/timeoutSeconds": "1800"}
     check_openapi(cdi, CDI_SCHEMA, "v1beta1.CDI")
 
 

@@ -49,3 +49,20 @@ def test_the_plan_installs_the_policy_of_the_chosen_cni_after_it(tmp_path, dev_c
         tier = next(r for r in policies if r.inputs["kind"] == "Tier")
         policy = next(r for r in policies if r.inputs["kind"] == "GlobalNetworkPolicy")
         assert tier.urn in policy.dependencies
+
+
+def test_calicos_policies_wait_until_its_api_server_serves_them(tmp_path, dev_config):
+    dev_config["hybrid-infra:cluster"]["cni"] = "calico"
+    write_stack(tmp_path, "dev", dev_config)
+    resources = run_plan(tmp_path, "dev").simulation.resources
+    (gate,) = [r for r in resources if r.name == "dev-calico-api"]
+    assert gate.inputs["api_service"] == "v3.projectcalico.org"
+    release = next(r for r in resources if r.name == "dev-cni-calico")
+    assert release.urn in gate.dependencies
+    for policy in [r for r in resources if "MetadataPolicy" in r.parent and r.custom]:
+        assert gate.urn in policy.dependencies
+
+
+def test_cilium_needs_no_api_gate(tmp_path, dev_config):
+    write_stack(tmp_path, "dev", dev_config)
+    assert not [r for r in run_plan(tmp_path, "dev").simulation.resources if r.name == "dev-calico-api"]

@@ -1,5 +1,6 @@
-"""The offline runner keeps the collector, the SDK's stack-trace capture, unread property Outputs and the
-SDK's cyclic check for unknowns out of a run, and restores them all."""
+"""The offline runtime keeps the collector, the SDK's stack-trace capture, unread property Outputs and the
+SDK's cyclic check for unknowns out of a run that opts in, and restores them all; a run that does not
+opt in leaves them as they are."""
 
 from __future__ import annotations
 
@@ -43,6 +44,30 @@ def observe() -> dict[str, object]:
     }
 
 
+def test_a_run_that_does_not_opt_in_leaves_the_sdk_and_the_collector_as_they_are():
+    before = observe()
+    assert before["collecting"] and before["capture"] is not runner._no_stack_trace
+    seen: dict[str, object] = {}
+
+    def program() -> None:
+        seen.update(observe())
+        pulumi.ComponentResource("test:index:Component", "component")
+
+    with runner.offline_runtime.each_run(False):
+        simulate(program, stack="test", config={})
+    assert seen == before
+    assert observe() == before
+
+
+def test_each_run_opts_in_for_the_block_and_restores_the_choice_after():
+    with runner.offline_runtime.each_run(False):
+        with runner.offline_runtime.each_run():
+            with runner.offline_runtime.for_run():
+                assert observe()["capture"] is runner._no_stack_trace
+        with runner.offline_runtime.for_run():
+            assert observe()["capture"] is not runner._no_stack_trace
+
+
 def test_a_run_goes_without_collector_and_stack_traces_and_restores_both():
     before = observe()
     assert before["collecting"] and before["capture"] is not runner._no_stack_trace
@@ -54,7 +79,8 @@ def test_a_run_goes_without_collector_and_stack_traces_and_restores_both():
         seen.update(observe())
         pulumi.ComponentResource("test:index:Component", "component")
 
-    result = simulate(program, stack="test", config={})
+    with runner.offline_runtime.each_run():
+        result = simulate(program, stack="test", config={})
     assert [resource.name for resource in result.resources] == ["component"]
     assert seen["collecting"] is False and seen["frozen"] > 0
     assert seen["capture"] is runner._no_stack_trace
@@ -71,7 +97,7 @@ def test_a_failing_run_restores_both_too():
     def program() -> None:
         raise RuntimeError("the program fails")
 
-    with pytest.raises(RuntimeError, match="the program fails"):
+    with runner.offline_runtime.each_run(), pytest.raises(RuntimeError, match="the program fails"):
         simulate(program, stack="test", config={})
     assert observe() == before
 
@@ -138,7 +164,14 @@ def test_property_outputs_start_when_read_and_resolve_as_the_sdks_do():
         pulumi.export("sizes", pulumi.Output.all(first.size, second.size))
         pulumi.export("secret", pulumi.Output.secret(first.image))
 
-    result = simulate(program, stack="test", config={})
+    with runner.offline_runtime.each_run(False):
+        shipped = simulate(program, stack="test", config={})
+    with runner.offline_runtime.each_run():
+        result = simulate(program, stack="test", config={})
+    assert result.outputs == shipped.outputs
+    assert [(r.name, r.inputs, r.dependencies) for r in result.resources] == [
+        (r.name, r.inputs, r.dependencies) for r in shipped.resources
+    ]
     assert result.outputs["sizes"] == ["large", "large-too"]
     assert result.outputs["secret"] == Secret(None)
     second = next(resource for resource in result.resources if resource.name == "second")

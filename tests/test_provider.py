@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 import yaml
+from pulumi.errors import InputPropertiesError
 from pulumi.provider.experimental.component import ComponentProvider
 from pydantic import BaseModel
 
@@ -25,7 +26,7 @@ from hybrid_infra.offline.simulate import Simulation, simulate
 from hybrid_infra.platform import HybridPlatform
 from hybrid_infra.platforms.args import PlatformSections
 from hybrid_infra.platforms.contract import ApiEndpoint, Infrastructure, NodePool
-from hybrid_infra.provider import COMPONENTS, PACKAGE
+from hybrid_infra.provider import COMPONENTS, component_provider
 from hybrid_infra.testing import Secret
 from tests.conftest import ROOT
 
@@ -44,7 +45,7 @@ def public_components() -> list[type[pulumi.ComponentResource]]:
 
 @pytest.fixture(scope="module")
 def provider() -> ComponentProvider:
-    return ComponentProvider(COMPONENTS, PACKAGE, version="0.1.0")
+    return component_provider("0.1.0")
 
 
 @pytest.fixture(scope="module")
@@ -236,9 +237,71 @@ def test_bad_inputs_get_the_stack_files_one_line_messages(provider, dev_config):
     def program() -> None:
         provider.construct("dev", "hybrid-infra:index:KubernetesCluster", inputs, None)
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(InputPropertiesError) as caught:
         simulate(program, stack="dev", config={})
-    assert "cluster.controlPlane.count: 2 is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)" in str(caught.value)
+    assert caught.value.errors == [
+        {"property_path": "cluster.controlPlane.count", "reason": "2 is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)"}
+    ]
+
+
+def test_bad_inputs_are_one_input_properties_error_naming_every_property(provider, dev_config):
+    inputs = dev_inputs(dev_config, "a-secret")
+    inputs["cluster"]["controlPlane"]["count"] = 2
+    inputs["cluster"]["pools"][0]["size"] = "huge"
+    inputs["platform"]["openstack"]["flavors"]["virt"] = ""
+
+    def program() -> None:
+        arguments = {key: inputs[key] for key in ("cluster", "platform")}
+        provider.construct("dev", "hybrid-infra:index:KubernetesCluster", arguments, None)
+
+    with pytest.raises(InputPropertiesError) as caught:
+        simulate(program, stack="dev", config={})
+    assert caught.value.errors == [
+        {"property_path": "cluster.controlPlane.count", "reason": "2 is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)"},
+        {"property_path": "platform.openstack.flavors.virt", "reason": "'' is not allowed; it must not be empty"},
+    ]
+    assert caught.value.message == "invalid inputs of hybrid-infra:index:KubernetesCluster 'dev'"
+    # The platform section valid, the sizes it does not map are named beside the cluster's other problems.
+    inputs["platform"]["openstack"]["flavors"]["virt"] = "v1.xlarge.kvm"
+    with pytest.raises(InputPropertiesError) as caught:
+        simulate(program, stack="dev", config={})
+    assert caught.value.errors == [
+        {"property_path": "cluster.controlPlane.count", "reason": "2 is not allowed; use 1, 3 or 5 (etcd needs an odd quorum)"},
+        {
+            "property_path": "cluster.pools[0].size",
+            "reason": "'huge' is not allowed; use a size defined in openstack.flavors: large, medium, virt",
+        },
+    ]
+
+
+def test_every_bad_argument_of_a_component_is_reported_at_once(provider, dev_config):
+    cluster = dev_inputs(dev_config, "a-secret")["cluster"]
+    cluster["controlPlane"]["count"] = 2
+    vm = {**dev_config["hybrid-infra:workloads"]["virtualMachines"][0], "memory": "1"}
+    app = {"name": "Web", "image": "docker.io/nginxinc/nginx-unprivileged:1.27.4", "port": 8080}
+
+    def program() -> None:
+        arguments = {"vm": vm, "cluster": cluster, "allowedApps": [app]}
+        provider.construct("dev-erp", "hybrid-infra:index:VirtualMachine", arguments, None)
+
+    with pytest.raises(InputPropertiesError) as caught:
+        simulate(program, stack="dev", config={})
+    assert [error["property_path"] for error in caught.value.errors or []] == [
+        "cluster.controlPlane.count",
+        "allowedApps[0].name",
+        "vm.memory",
+    ]
+
+
+def test_the_plugin_serves_the_provider_that_reports_bad_inputs(monkeypatch):
+    import pulumi.provider
+
+    monkeypatch.undo()  # the components as the host analyzes them, not as these tests record them
+    served: list[Any] = []
+    monkeypatch.setattr(pulumi.provider, "main", lambda provider, args: served.append(provider))
+    hybrid_infra.provider.serve()
+    (provider,) = served
+    assert type(provider) is type(component_provider("0.1.0"))
 
 
 def test_the_repository_is_a_python_plugin_package_whose_entry_serves_the_components():

@@ -21,6 +21,7 @@ from hybrid_infra.readiness import (
     UpgradeNotFinished,
     ClusterUnknown,
     _RecordProvider,
+    api_service_finding,
     cluster_answers,
     wait_for_version,
     wait_until_ready,
@@ -309,3 +310,18 @@ def test_a_record_that_never_saw_the_cluster_stops_the_deployment_rather_than_gu
     assert "\n" not in message
     assert message.startswith("the cluster record cannot tell whether the cluster at https://192.0.2.1:6443 exists")
     assert "pulumi up --replace" in message
+
+
+@pytest.mark.parametrize(
+    ("status", "finding"),
+    [
+        ({"conditions": [{"type": "Available", "status": "True", "reason": "Passed"}]}, None),
+        (
+            {"conditions": [{"type": "Available", "status": "False", "reason": "ServiceNotFound", "message": "no service"}]},
+            "Available False, ServiceNotFound: no service",
+        ),
+        ({}, "no Available condition yet"),
+    ],
+)
+def test_an_api_is_served_once_its_apiservice_is_available(status, finding):
+    assert api_service_finding(json.dumps({"status": status}).encode()) == finding

@@ -14,6 +14,7 @@ import pytest
 
 from hybrid_infra.bootstrap.cloudinit import NodeBootstrap, render_cloud_config
 from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config.errors import ConfigRunError
 from hybrid_infra.platform import program
 from hybrid_infra.platforms.aws.nodes import EC2_MAX_USER_DATA, compressed_user_data
 from hybrid_infra.testing import simulate
@@ -112,8 +113,10 @@ def test_the_rendering_itself_names_the_pool_when_its_cloud_config_is_too_large(
 def test_ec2_user_data_over_its_limit_compressed_names_the_pool(dev_config):
     cluster = parse_stack_config(dev_config).cluster
     noise = base64.b64encode(os.urandom(EC2_MAX_USER_DATA)).decode()  # does not compress to 16 KB
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigRunError) as caught:
         compressed_user_data(NodeGroup.workers(cluster, cluster.pools[0]), "dev-general-2", noise)
+    # Raised in an apply, it must reach the engine as a RunError, not a ValueError the SDK would wrap.
+    assert not isinstance(caught.value, ValueError)
     [line] = caught.value.problems
     assert re.fullmatch(
         rf"cluster\.pools: pool 'general': node dev-general-2's cloud-config is {SIZE} bytes gzip-compressed, over the "
@@ -125,14 +128,14 @@ def test_ec2_user_data_over_its_limit_compressed_names_the_pool(dev_config):
 def test_what_the_check_up_front_cannot_foresee_stops_pulumi_up_and_plan_on_the_pools_line(monkeypatch, dev_config):
     """A cloud-config that grows past the limit only with the real endpoint's addresses (an AWS load
     balancer's DNS name is longer than the stand-in): the rendering in the apply stops the run, on the
-    pool's line, a RunError for `pulumi up` and a ConfigError for `hybrid-infra plan`."""
+    pool's line: a RunError, which `pulumi up` reports as it is and `hybrid-infra plan` as a ConfigError's lines."""
     import hybrid_infra.cluster
 
     monkeypatch.setattr(hybrid_infra.cluster, "user_data_problems", lambda cluster, hints: [], raising=False)
     config = oversized(dev_config, key_algorithm="ecdsa-p256")
     with pytest.raises(pulumi.RunError) as caught:
         simulate(program, stack="dev", config=config, secret_keys=secret_keys(config))
-    assert isinstance(caught.value, ConfigError)
+    assert isinstance(caught.value, ConfigRunError) and not isinstance(caught.value, ValueError)
     first, line = str(caught.value).splitlines()
     assert first == "invalid stack configuration:"
     assert re.fullmatch(

@@ -146,6 +146,72 @@ def test_cluster_in_preview():
 '''
 
 
+RUNTIME = '''
+import gc
+import sys
+
+import pulumi.runtime.resource
+from pulumi.runtime import rpc
+
+from hybrid_infra.testing import SimulatedCloud, simulate
+
+
+def changed():
+    """What differs from the Pulumi SDK as it ships: the offline runtime's changes, if any."""
+    found = [
+        name
+        for module, name in ((rpc, "transfer_properties"), (rpc, "contains_unknowns"), (pulumi.runtime.resource, "_get_stack_trace"))
+        if getattr(module, name).__module__ != module.__name__
+    ]
+    if not gc.isenabled():
+        found.append("collector paused")
+    found += [type(finder).__name__ for finder in sys.meta_path if type(finder).__module__.startswith("hybrid_infra")]
+    return found
+
+
+def observed_run():
+    seen = []
+
+    def program():
+        seen.append(changed())
+        platform()
+
+    result = simulate(program, stack="dev", config={})
+    assert len(result.of_type("hybrid-infra:index:HybridPlatform")) == 1
+    return seen[0]
+
+
+@pulumi.runtime.test
+def test_pulumis_recipe_runs_on_the_sdk_as_shipped():
+    pulumi.runtime.set_mocks(SimulatedCloud("test"), preview=False)
+    assert changed() == []
+    return platform().endpoint
+
+
+def test_simulate_runs_on_the_sdk_as_shipped():
+    assert observed_run() == []
+    assert changed() == []
+
+
+def test_the_offline_runtime_is_an_opt_in_for_the_block():
+    from hybrid_infra.testing import offline_runtime
+
+    with offline_runtime():
+        assert observed_run() == ["transfer_properties", "contains_unknowns", "_get_stack_trace", "collector paused", "Finder"]
+    assert changed() == []
+
+
+def test_or_for_each_run_in_the_block():
+    from hybrid_infra.testing import offline_runtime
+
+    with offline_runtime.each_run():
+        assert changed() == []
+        assert "collector paused" in observed_run()
+        assert changed() == []
+    assert observed_run() == []
+'''
+
+
 def run_user_tests(tmp_path: Path, name: str, body: str) -> dict[str, str | None]:
     """Each test's failure text (None when it passed), from a pytest run of the user's module."""
     module = tmp_path / f"test_{name}.py"
@@ -173,6 +239,17 @@ def run_user_tests(tmp_path: Path, name: str, body: str) -> dict[str, str | None
 
 def test_simulated_cloud_runs_the_platform_in_pulumis_own_recipe_preview_included(tmp_path):
     assert run_user_tests(tmp_path, "simulated", SIMULATED) == {"test_platform": None, "test_platform_in_preview": None}
+
+
+def test_users_tests_run_on_the_sdk_as_shipped_unless_they_opt_in(tmp_path):
+    """As Pulumi's recipe does, simulate() leaves the SDK and the collector as they are; the offline
+    runtime (what `hybrid-infra plan` runs on) is the test's choice, for a block or for each run."""
+    assert run_user_tests(tmp_path, "runtime", RUNTIME) == {
+        "test_pulumis_recipe_runs_on_the_sdk_as_shipped": None,
+        "test_simulate_runs_on_the_sdk_as_shipped": None,
+        "test_the_offline_runtime_is_an_opt_in_for_the_block": None,
+        "test_or_for_each_run_in_the_block": None,
+    }
 
 
 @pytest.fixture(scope="module")

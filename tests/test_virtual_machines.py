@@ -228,10 +228,21 @@ def test_disks_outlive_the_vm_unless_the_stack_opts_in(dev_config):
     result = build(dev_config, BASE)
     (disk,) = result.of_type(DV_TYPE)
     (machine,) = result.of_type(VM_TYPE)
-    assert disk.retain_on_delete and not machine.retain_on_delete
+    # Deleted, the DataVolume orphans its claim: the disk stays in the cluster, owned by nothing.
+    assert disk.inputs["metadata"]["annotations"]["pulumi.com/deletionPropagationPolicy"] == "orphan"
     assert disk.urn in machine.dependencies
     (disk,) = build(dev_config, {**BASE, "deleteDisks": True}).of_type(DV_TYPE)
-    assert not disk.retain_on_delete
+    assert "pulumi.com/deletionPropagationPolicy" not in disk.inputs["metadata"]["annotations"]
+
+
+def test_no_data_volume_stays_for_cdis_uninstall_guard_to_refuse(dev_config):
+    # CDI refuses to be deleted while a DataVolume exists (BlockUninstallIfWorkloadsExist): a DataVolume
+    # Pulumi forgot instead of deleting would stop `pulumi destroy` there.
+    from hybrid_infra.addons.cdi import cdi_resource
+
+    assert cdi_resource(parse_stack_config(dev_config))["spec"]["uninstallStrategy"] == "BlockUninstallIfWorkloadsExist"
+    for vm in ({**BASE}, {**BASE, "deleteDisks": True}):
+        assert not [r.name for r in build(dev_config, vm).resources if r.retain_on_delete]
 
 
 def test_imports_and_the_vm_are_awaited(dev_config):
@@ -240,6 +251,7 @@ def test_imports_and_the_vm_are_awaited(dev_config):
         "cdi.kubevirt.io/storage.bind.immediate.requested": "true",
         "pulumi.com/waitFor": "jsonpath={.status.phase}=Succeeded",
         "pulumi.com/timeoutSeconds": "36000",
+        "pulumi.com/deletionPropagationPolicy": "orphan",
     }
     assert document["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
 

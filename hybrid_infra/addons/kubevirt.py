@@ -13,7 +13,10 @@ from .placement import off_virtualization_pools, on_virtualization_pools
 
 RELEASE_URL = "https://github.com/kubevirt/kubevirt/releases/download/{version}/kubevirt-operator.yaml"
 NAMESPACE = "kubevirt"
-WAIT_FOR_AVAILABLE = {"pulumi.com/waitFor": "condition=Available"}
+WAIT_FOR_AVAILABLE = {"pulumi.com/waitFor": "condition=Available", "pulumi.com/timeoutSeconds": "1800"}
+"""An operator's resource is ready once it reports Available; it first pulls every image of its release on
+the nodes (KubeVirt's virt-handler on each virtualization node), so `pulumi up` waits 30 minutes, not the
+provider's default 10."""
 EMULATION_WARNING = (
     "KubeVirt emulates VMs in software (addons.kubevirt.useEmulation): expect them to run many times slower; "
     "for tests and demos only"

@@ -19,6 +19,9 @@ from ..objects import child_options, create_object
 METADATA_CIDR = "169.254.169.254/32"
 """The link-local address of the cloud's instance metadata service."""
 POLICY_NAME = "hybrid-infra-deny-metadata"
+CALICO_API_SERVICE = "v3.projectcalico.org"
+"""The aggregated API that serves projectcalico.org/v3 (the Calico API server the tigera-operator chart
+runs, ``apiServer.enabled``): the policies below can be created only once it is Available."""
 CALICO_TIER = "hybrid-infra-metadata"
 CALICO_TIER_ORDER = 100
 """Before Calico's own tiers (adminnetworkpolicy 1000, default 1000000: api/pkg/apis/projectcalico/v3/tier.go, v3.30.3)."""
@@ -77,7 +80,8 @@ def calico_policies() -> list[dict[str, Any]]:
 
 
 class MetadataPolicy(pulumi.ComponentResource):
-    """The CNI's cluster-wide policy that denies pod egress to the metadata address."""
+    """The CNI's cluster-wide policy that denies pod egress to the metadata address. With Calico, give
+    ``opts.depends_on`` an :class:`hybrid_infra.readiness.ApiServiceGate` of ``CALICO_API_SERVICE`` too."""
 
     policies: list[pulumi.CustomResource]
     """The policy objects, in the order they are created; depend on the component to come after them."""

@@ -9,8 +9,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
-from .errors import problem
+from .errors import problem, raise_problems
 from .versions import Pin, kept_pins
 from .fields import (
     DEFAULT_KUBERNETES_VERSION,
@@ -61,15 +62,19 @@ class NodeLimit:
     counted: str = ""
     """Whose nodes are counted, when not the cluster's or the pools' (``the zone with the most nodes gets``)."""
 
-    def check(self, nodes: int) -> None:
-        """Raise the stack's problem when ``nodes`` do not fit."""
+    def problem(self, nodes: int) -> PydanticCustomError | None:
+        """The stack's problem when ``nodes`` do not fit, or None."""
         if nodes <= self.fits:
-            return
+            return None
         why = f" ({self.why})" if self.why else ""
         asked = self.counted or (f"pools {', '.join(self.pools)} have" if self.pools is not None else "the cluster has")
-        raise problem(
+        return problem(
             f"{self.value} is not allowed; it holds {self.fits} nodes{why}, {asked} {nodes}", key=self.key, absolute=True
         )
+
+    def check(self, nodes: int) -> None:
+        """Raise the stack's problem when ``nodes`` do not fit."""
+        raise_problems(list(filter(None, [self.problem(nodes)])))
 
 
 class Taint(Spec):
@@ -114,15 +119,19 @@ class NetworkSpec(Spec):
     @model_validator(mode="after")
     def _no_overlap(self) -> NetworkSpec:
         names = ("node_cidr", "pod_cidr", "service_cidr")
+        found = []
         for i, first in enumerate(names):
             for second in names[i + 1 :]:
                 a = ipaddress.ip_network(getattr(self, first))
                 b = ipaddress.ip_network(getattr(self, second))
                 if a.overlaps(b):
-                    raise problem(
-                        f"{b} overlaps {to_camel(first)} {a}; node, pod and service networks must not overlap",
-                        key=to_camel(second),
+                    found.append(
+                        problem(
+                            f"{b} overlaps {to_camel(first)} {a}; node, pod and service networks must not overlap",
+                            key=to_camel(second),
+                        )
                     )
+        raise_problems(found)
         return self
 
 
@@ -159,19 +168,23 @@ class PoolSpec(Spec):
     @classmethod
     def _kubelet_may_set(cls, labels: dict[str, str]) -> dict[str, str]:
         # The NodeRestriction admission plugin refuses kubelets that label themselves in these domains.
+        found = []
         for key in labels:
-            if key == POOL_LABEL:
-                raise problem(f"{key!r} is not allowed; hybrid-infra sets it to the pool's name", key=key)
-            if key == VERSION_LABEL:
-                raise problem(f"{key!r} is not allowed; hybrid-infra sets it to the node's Kubernetes version", key=key)
             prefix = key.rpartition("/")[0]
             restricted = prefix.endswith(("kubernetes.io", "k8s.io"))
-            if restricted and not prefix.endswith(("kubelet.kubernetes.io", "node.kubernetes.io")):
-                raise problem(
-                    f"{key!r} is not allowed; nodes may not label themselves under kubernetes.io or k8s.io "
-                    "(except kubelet.kubernetes.io and node.kubernetes.io)",
-                    key=key,
+            if key == POOL_LABEL:
+                found.append(problem(f"{key!r} is not allowed; hybrid-infra sets it to the pool's name", key=key))
+            elif key == VERSION_LABEL:
+                found.append(problem(f"{key!r} is not allowed; hybrid-infra sets it to the node's Kubernetes version", key=key))
+            elif restricted and not prefix.endswith(("kubelet.kubernetes.io", "node.kubernetes.io")):
+                found.append(
+                    problem(
+                        f"{key!r} is not allowed; nodes may not label themselves under kubernetes.io or k8s.io "
+                        "(except kubelet.kubernetes.io and node.kubernetes.io)",
+                        key=key,
+                    )
                 )
+        raise_problems(found)
         return labels
 
     @field_validator("name")
@@ -356,11 +369,14 @@ class ClusterSpec(Spec):
     @field_validator("pools")
     @classmethod
     def _unique_names(cls, pools: list[PoolSpec]) -> list[PoolSpec]:
-        seen: set[str] = set()
-        for index, pool in enumerate(pools):
-            if pool.name in seen:
-                raise problem(f"{pool.name!r} is not allowed; pool names must be unique", key=f"[{index}].name")
-            seen.add(pool.name)
+        names = [pool.name for pool in pools]
+        raise_problems(
+            [
+                problem(f"{name!r} is not allowed; pool names must be unique", key=f"[{index}].name")
+                for index, name in enumerate(names)
+                if name in names[:index]
+            ]
+        )
         return pools
 
     def pins(self) -> list[Pin]:
@@ -390,25 +406,30 @@ class ClusterSpec(Spec):
 
     @model_validator(mode="after")
     def _fits(self) -> ClusterSpec:
+        found = []
         for index, pool in enumerate(self.pools):
             # Node names are hostnames: <cluster>-<pool>-<index>, at most 63 characters.
             longest = f"{self.name}-{pool.name}-{max(pool.count - 1, 0)}"
             if len(longest) > 63:
-                raise problem(
-                    f"{pool.name!r} is not allowed; node {longest!r} would be longer than 63 characters",
-                    key=f"cluster.pools[{index}].name",
-                    absolute=True,
+                found.append(
+                    problem(
+                        f"{pool.name!r} is not allowed; node {longest!r} would be longer than 63 characters",
+                        key=f"cluster.pools[{index}].name",
+                        absolute=True,
+                    )
                 )
-        for limit in self.node_limits():
-            limit.check(self.node_count(limit.pools))
+        found += filter(None, (limit.problem(self.node_count(limit.pools)) for limit in self.node_limits()))
         if any(pool.virtualization for pool in self.pools) and not any(
             pool.count > 0 and not pool.virtualization for pool in self.pools
         ):
-            raise problem(
-                "only virtualization pools given; KubeVirt's and CDI's own services run off them, "
-                "so add a worker pool without virtualization",
-                key="cluster.pools",
-                absolute=True,
+            found.append(
+                problem(
+                    "only virtualization pools given; KubeVirt's and CDI's own services run off them, "
+                    "so add a worker pool without virtualization",
+                    key="cluster.pools",
+                    absolute=True,
+                )
             )
+        raise_problems(found)
         return self
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
-from .errors import problem
+from .errors import ConfigError, format_errors, problem
 
 MIN_KUBERNETES = (1, 31)
 # The newest minor upstream has released (k8s.io/kubernetes v1.37.2; 1.38 is at v1.38.0-beta.0), and
@@ -231,7 +231,13 @@ Count = Annotated[int, BeforeValidator(strict_int), Field(ge=0)]
 
 
 class Spec(BaseModel):
-    """Base of every configuration model: camelCase keys in YAML, unknown keys refused."""
+    """Base of every configuration model: camelCase keys in YAML, unknown keys refused.
+
+    A model built in code (``PoolSpec(name=..., count=...)``, ``ClusterSpec.model_validate(...)``)
+    raises :class:`~hybrid_infra.config.errors.ConfigError` as a stack file's problems are reported:
+    one line each, naming the key as the stack file does (a section's keys below its name, such as
+    ``cluster.controlPlane.count``), whichever spelling the code used.
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -240,4 +246,35 @@ class Spec(BaseModel):
         frozen=True,
         strict=False,
     )
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise ConfigError(format_errors(error, type(self), _section_key(type(self)))) from None
+
+    # Marked as pydantic marks BaseModel's own: pydantic then validates nested models as before, without
+    # calling this for each, and only the model built here turns the errors of all into lines.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as error:
+            raise ConfigError(format_errors(error, cls, _section_key(cls))) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as error:
+            raise ConfigError(format_errors(error, cls, _section_key(cls))) from None
+
+
+def _section_key(model: type[BaseModel]) -> str:
+    """The key of the stack section ``model`` is (``cluster``, a platform's), or "" for a part of one."""
+    from .stack import section_key  # the sections import this module
+
+    return section_key(model)
 

@@ -13,13 +13,14 @@ from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import pulumi
-from pydantic import BaseModel, SecretStr, ValidationError, create_model, model_validator
+from pydantic import BaseModel, SecretStr, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from .. import platforms
 from ..topology import lone_virtualization_nodes
 from .addons import AddonsSpec
 from .cluster import CONTROL_PLANE_POOL, ClusterSpec
-from .errors import ConfigError, format_errors, problem, suggestion
+from .errors import ConfigError, format_problems, problem, problems_of, raise_problems, suggestion
 from .fields import Spec
 from .versions import Pin
 from .workloads import WorkloadsSpec
@@ -92,63 +93,127 @@ class StackSpec(Spec):
 
     @model_validator(mode="after")
     def _platform_consistent(self) -> StackSpec:
+        # Every problem across sections at once: the platform chosen, the sizes, the section's own
+        # checks and the workloads'.
         present = list(self.sections)
         known = platforms.names()
+        found: list[PydanticCustomError] = []
         if len(present) != 1:
-            raise problem(
-                f"{len(present)} platform sections given ({', '.join(present) or 'none'}); "
-                f"set exactly one of: {', '.join(f'{NAMESPACE}:{name}' for name in known)}",
-                key=known[0] if not present else present[1],
+            found.append(
+                problem(
+                    f"{len(present)} platform sections given ({', '.join(present) or 'none'}); "
+                    f"set exactly one of: {', '.join(f'{NAMESPACE}:{name}' for name in known)}",
+                    key=known[0] if not present else present[1],
+                )
             )
         chosen = [("cluster.controlPlane.platform", self.cluster.control_plane.platform)]
         chosen += [(f"cluster.pools[{i}].platform", pool.platform) for i, pool in enumerate(self.cluster.pools)]
-        for path, name in chosen:
-            if name is not None and name not in present:
-                raise problem(
-                    f"{name!r} is not allowed; name a platform section of this stack: {', '.join(present)}",
-                    key=path,
-                    absolute=True,
-                )
-        for section in present:
-            self.sections[section].check(self)
-        self._check_workloads()
+        found += [
+            problem(
+                f"{name!r} is not allowed; name a platform section of this stack: {', '.join(present)}",
+                key=path,
+                absolute=True,
+            )
+            for path, name in chosen
+            if name is not None and name not in present
+        ]
+        if len(present) == 1:
+            section = self.platform_section
+            found += section.size_problems(self.platform, pool_sizes(self.cluster, self.platform))
+            found += problems_of(lambda: section.check(self))
+            found += self._workload_problems()
+        raise_problems(found)
         return self
 
-    def _check_workloads(self) -> None:
+    def _workload_problems(self) -> list[PydanticCustomError]:
+        found: list[PydanticCustomError] = []
         workloads = self.workloads
         apps = [app.name for app in workloads.containers]
         names = apps + [vm.name for vm in workloads.virtual_machines]
+        section = self.platform_section
         for index, vm in enumerate(workloads.virtual_machines):
             path = f"workloads.virtualMachines[{index}]"
             if not self.virtualization:
-                raise problem(
-                    f"{vm.name!r} needs a pool marked for virtualization; set virtualization: true on a pool in cluster.pools",
-                    key=path,
-                    absolute=True,
-                )
-            if vm.disk.storage_class is None and not self.platform_section.provides_storage_class():
-                raise problem(
-                    f"no default StorageClass exists for the VM's disk; {self.platform_section.storage_class_hint} "
-                    "or name a StorageClass",
-                    key=f"{path}.disk.storageClass",
-                    absolute=True,
-                )
-            if vm.networks and not self.addons.multus.enabled:
-                raise problem(
-                    f"{vm.networks!r} is not allowed without Multus; set addons.multus.enabled: true",
-                    key=f"{path}.networks",
-                    absolute=True,
-                )
-            for source in vm.allow_from:
-                if source not in apps:
-                    raise problem(
-                        f"{source!r} is not allowed; name a container app in workloads.containers: {', '.join(apps) or 'none'}",
-                        key=f"{path}.allowFrom",
+                found.append(
+                    problem(
+                        f"{vm.name!r} needs a pool marked for virtualization; set virtualization: true on a pool in "
+                        "cluster.pools",
+                        key=path,
                         absolute=True,
                     )
-        for index, name in enumerate(names):
-            if name in names[:index]:
-                raise problem(f"{name!r} is not allowed; workload names must be unique", key="workloads", absolute=True)
+                )
+            disks = [(f"{path}.disk", vm.disk)]
+            disks += [(f"{path}.dataDisks[{number}]", disk) for number, disk in enumerate(vm.data_disks)]
+            found += [
+                problem(
+                    f"no default StorageClass exists for the VM's disk; {section.storage_class_hint} or name a StorageClass",
+                    key=f"{where}.storageClass",
+                    absolute=True,
+                )
+                for where, disk in disks
+                if disk.storage_class is None and not section.provides_storage_class()
+            ]
+            if vm.networks and not self.addons.multus.enabled:
+                found.append(
+                    problem(
+                        f"{vm.networks!r} is not allowed without Multus; set addons.multus.enabled: true",
+                        key=f"{path}.networks",
+                        absolute=True,
+                    )
+                )
+            found += [
+                problem(
+                    f"{source!r} is not allowed; name a container app in workloads.containers: {', '.join(apps) or 'none'}",
+                    key=f"{path}.allowFrom",
+                    absolute=True,
+                )
+                for source in vm.allow_from
+                if source not in apps
+            ]
+        found += [
+            problem(f"{name!r} is not allowed; workload names must be unique", key="workloads", absolute=True)
+            for index, name in enumerate(names)
+            if name in names[:index]
+        ]
+        return found
+
+
+def pool_sizes(cluster: ClusterSpec, platform: str) -> list[tuple[str, str]]:
+    """The key and size of the control plane and each pool that run on ``platform``."""
+    placed = [("cluster.controlPlane.size", cluster.control_plane.size, cluster.control_plane.platform)]
+    placed += [(f"cluster.pools[{i}].size", pool.size, pool.platform) for i, pool in enumerate(cluster.pools)]
+    return [(key, size) for key, size, chosen in placed if chosen in (None, platform)]
+
+
+def _sizes_refused(sections: Mapping[str, Any]) -> list[str]:
+    """The sizes the platform section does not map, for a stack whose other problems keep the checks
+    across sections from running: its bad sizes show beside them, in the same run.
+
+    Checked once the platform section validates on its own, against the size each pool gives,
+    whatever else is wrong with the pool.
+    """
+    given = [name for name in platforms.names() if name in sections]
+    cluster = sections.get("cluster")
+    if len(given) != 1 or not isinstance(cluster, Mapping):
+        return []
+    platform = given[0]
+    try:
+        section = platforms.section_model(platform).model_validate(sections[platform])
+    except ConfigError:
+        return []
+    control_plane = cluster.get("controlPlane", cluster.get("control_plane"))
+    pools = cluster.get("pools")
+    placed = [("cluster.controlPlane.size", control_plane)]
+    placed += [(f"cluster.pools[{i}].size", pool) for i, pool in enumerate(pools if isinstance(pools, list) else [])]
+    sizes = [
+        (key, part["size"])
+        for key, part in placed
+        if isinstance(part, Mapping)
+        and isinstance(part.get("size"), str)
+        and part["size"].strip()
+        and part.get("platform") in (None, platform)
+    ]
+    return format_problems(section.size_problems(platform, sizes))
 
 
 @functools.cache
@@ -185,11 +250,12 @@ def parse_stack_config(config: Mapping[str, Any], secret_paths: Collection[str] 
         sections[name] = value
     try:
         spec = model.model_validate(sections)
-    except ValidationError as error:
-        for line in format_errors(error, model):
+    except ConfigError as error:
+        for line in error.problems:
             # A whole section is a config key of its own: name it as the stack file does.
             section, sep, rest = line.partition(": ")
             problems.append(f"{NAMESPACE}:{line}" if section in allowed and rest == "required key is missing" else line)
+        problems += [line for line in _sizes_refused(sections) if line not in problems]
     if problems:
         raise ConfigError(problems)
     if secret_paths is not None:
@@ -226,10 +292,18 @@ def stack_spec(
         parts["addons"] = addons
     if workloads is not None:
         parts["workloads"] = workloads
-    try:
-        return model.model_validate(parts)
-    except ValidationError as error:
-        raise ConfigError(format_errors(error, model)) from None
+    return model.model_validate(parts)
+
+
+def section_key(model: type[BaseModel]) -> str:
+    """The key of the stack section ``model`` validates (``cluster``, a platform's), or "" for a part of one."""
+    for name, field in StackSpec.model_fields.items():
+        if field.annotation is model:
+            return name
+    for name, entry in platforms.REGISTRY.items():
+        if model.__module__ == f"{entry.package}.config" and platforms.section_model(name) is model:
+            return name
+    return ""
 
 
 def secret_fields(model: BaseModel, prefix: str = "") -> Iterator[str]:

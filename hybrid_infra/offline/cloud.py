@@ -36,6 +36,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.runtime import rpc
 
 from .. import platforms
+from ..platforms.contract import LookupFailed
 from ..config.cluster import NetworkSpec
 from ..config.stack import StackSpec
 from ..readiness import RECORD_KIND
@@ -47,11 +48,6 @@ _CURVES = {"P224": ec.SECP224R1(), "P256": ec.SECP256R1(), "P384": ec.SECP384R1(
 
 
 DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
-
-
-class LookupFailed(Exception):
-    """Raised by a platform's look-up answer when the provider would fail the look-up (nothing matches,
-    no such ID): the program's call fails with the message, as it does under the engine."""
 
 
 def _plain(value: Any) -> Any:

@@ -10,8 +10,9 @@ nothing: at 1000 nodes they are most of the Outputs a plan makes, and much of it
 :class:`LazyOutput`, which keeps what the registration resolves (the same values the SDK's
 resolvers put in the four futures) and makes its one future, tracked as the SDK tracks it, only
 when something reads the Output. An Output nobody reads costs one small object. The offline
-runner installs it while a simulation runs (:data:`hybrid_infra.offline.simulate.offline_runtime`)
-where the SDK has the shape it was written against (:func:`sdk_fits`);
+runtime (:data:`hybrid_infra.offline.simulate.offline_runtime`, which ``hybrid-infra plan`` and the
+bench opt in to) installs it while it is on, where the SDK has the shape it was written against
+(:func:`sdk_fits`);
 ``tests/test_offline_runtime.py`` fails when the SDK moves.
 """
 

@@ -20,7 +20,7 @@ from ..lockfile import UNLOCKED, Artifact, Ledger, Lock, load_lock, lock_path, r
 from ..platform import build
 from .critical_path import CriticalPath, critical_path, default_table
 from .report import render_report, summary
-from .simulate import Secret, Simulation, Unknown, offline_runtime, simulate
+from .simulate import Secret, Simulation, Unknown, simulate
 
 SECRET = "[secret]"
 UNKNOWN_TEXT = "[unknown]"
@@ -354,13 +354,11 @@ def check_output(out: Path) -> None:
 
 
 def write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
-    """Write plan.json, report.md, nodes/*.user-data and manifests/*.yaml under ``out``, replacing an earlier plan's."""
-    # Rendering the plan makes as many objects again as the run did: no collection walks the run's heap meanwhile.
-    with offline_runtime():
-        return _write_plan(plan, out, show_secrets)
+    """Write plan.json, report.md, nodes/*.user-data and manifests/*.yaml under ``out``, replacing an earlier plan's.
 
-
-def _write_plan(plan: Plan, out: Path, show_secrets: bool) -> list[Path]:
+    Rendering the plan makes as many objects again as the run did: ``hybrid-infra plan`` writes it on
+    the offline runtime too (:data:`hybrid_infra.offline.simulate.offline_runtime`), so that no
+    collection walks the run's heap meanwhile."""
     check_output(out)
     redactor = Redactor(plan.simulation, show_secrets, plan.config.secret_values)
     out.mkdir(parents=True, exist_ok=True)

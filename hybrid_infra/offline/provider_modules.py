@@ -7,7 +7,7 @@ function and type: a cloud's compute subpackage brings in close to two hundred m
 as it imports them. A program registering a dozen of their classes pays for all of them: on the
 largest of the project's stacks at 100 workers, about a tenth of a plan's time.
 
-While a simulation runs (:data:`hybrid_infra.offline.simulate.offline_runtime`), :class:`Finder`
+While the offline runtime is on (:data:`hybrid_infra.offline.simulate.offline_runtime`), :class:`Finder`
 gives such a subpackage, when it is first imported, a loader that does not run those star
 imports. A name read from the subpackage is taken from the module its ``__init__`` would take it
 from, found by the generators' file naming (:meth:`GeneratedInit.sources`: ``Instance`` and
@@ -19,7 +19,7 @@ exactly as the SDK makes it. Either way a name gives the same object;
 ``tests/test_provider_modules.py`` checks it for every name of the subpackages the platforms use.
 
 Only a subpackage whose ``__init__`` holds nothing but the generated imports is loaded this way;
-any other module, and every module imported before a simulation starts, imports as usual.
+any other module, and every module imported before the offline runtime is on, imports as usual.
 """
 
 from __future__ import annotations

@@ -4,12 +4,16 @@ Each run gets its own thread (so Pulumi's context variables start empty) and an 
 executor has a single worker: resource registrations then reach the cloud in one order, and the
 same stack always gives the same addresses.
 
-While a run lasts, the runner keeps three costs out of its way that buy nothing offline (see
-:data:`offline_runtime`): Python's cyclic collector, whose full collections would walk the whole
-ever-growing heap of Outputs, the stack trace the SDK captures at every registration for the
-engine's diagnostics, which no simulated engine reads, and the work of every property Output no
-one reads (:mod:`hybrid_infra.offline.lazy`). With the collector off, the runner also asks for
-unknowns in a way that leaves no reference cycles behind (:mod:`hybrid_infra.offline.unknowns`).
+A run leaves the Pulumi SDK and Python's collector as they are: it runs on the same runtime as
+Pulumi's own test recipe (``pulumi.runtime.set_mocks``). The offline runtime (:data:`offline_runtime`)
+is an opt-in: ``hybrid-infra plan`` and the bench run on it, as may a test. It keeps costs out of a
+run's way that buy nothing offline: Python's cyclic collector, whose full collections would walk the
+whole ever-growing heap of Outputs, the stack trace the SDK captures at every registration for the
+engine's diagnostics, which no simulated engine reads, the work of every property Output no one
+reads (:mod:`hybrid_infra.offline.lazy`) and of provider modules no one uses
+(:mod:`hybrid_infra.offline.provider_modules`). With the collector off, it also asks for unknowns in
+a way that leaves no reference cycles behind (:mod:`hybrid_infra.offline.unknowns`). What a run
+records and a plan writes is the same, byte for byte, either way (``tests/test_offline_differential.py``).
 """
 
 from __future__ import annotations
@@ -214,26 +218,32 @@ def _no_stack_trace() -> source_pb2.StackTrace:
 
 
 class _OfflineRuntime:
-    """Collector and stack-trace capture out of the way while simulations run, as before afterwards.
+    """The Pulumi SDK and the collector tuned for offline runs, while a block lasts; as before after.
 
-    The collector: paused (:func:`hybrid_infra.collector.pause`) until the last simulation ends. A
-    run's objects live until it ends, and its garbage goes with reference counting; the collector
-    runs again after, with every object in its oldest generation.
+    Nothing is changed until asked: ``with offline_runtime():`` turns the runtime on for the block
+    (``hybrid-infra plan`` for the run and the files, the bench, a test that opts in), and
+    ``with offline_runtime.each_run():`` for each :func:`simulate` run started inside the block, while
+    that run lasts (the project's test suite, for its session: ``tests/conftest.py``).
+
+    The collector: paused (:func:`hybrid_infra.collector.pause`) until the block ends. A run's
+    objects live until it ends, and its garbage goes with reference counting; the collector runs
+    again after, with every object in its oldest generation.
     Stack traces: the SDK walks and converts the whole Python stack at every registration (for the
     engine's diagnostics), which the mock monitor drops.
     Property Outputs: each resource property's Output starts when the program reads it
     (:mod:`hybrid_infra.offline.lazy`), not at once for every property a class declares.
     Unknowns: the SDK's check for them leaves a reference cycle per call, which only the collector
     would free; the runner's (:mod:`hybrid_infra.offline.unknowns`) leaves none.
-    Provider modules: a provider SDK's subpackages first imported during a run load only the modules
-    the program uses (:mod:`hybrid_infra.offline.provider_modules`).
-    All are process-wide: the first run to start changes them and the last to end restores them.
+    Provider modules: a provider SDK's subpackages first imported inside the block load only the
+    modules the program uses (:mod:`hybrid_infra.offline.provider_modules`).
+    All are process-wide: the first block to start changes them and the last to end restores them.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runs = 0
         self._restore: Callable[[], None] = lambda: None
+        self._each_run = False
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
@@ -248,6 +258,21 @@ class _OfflineRuntime:
                 self._runs -= 1
                 if self._runs == 0:
                     self._restore()
+
+    @contextlib.contextmanager
+    def each_run(self, on: bool = True) -> Iterator[None]:
+        """Inside, each :func:`simulate` run goes on the offline runtime while it lasts (``on``), or
+        does not (``on=False``, as outside any such block); the code between runs sees the SDK as it
+        ships. A block of ``offline_runtime()`` around a run still applies to it."""
+        was, self._each_run = self._each_run, on
+        try:
+            yield
+        finally:
+            self._each_run = was
+
+    def for_run(self) -> contextlib.AbstractContextManager[None]:
+        """What a :func:`simulate` run enters: the runtime inside :meth:`each_run`, nothing otherwise."""
+        return self() if self._each_run else contextlib.nullcontext()
 
     @staticmethod
     def _tune() -> Callable[[], None]:
@@ -273,6 +298,8 @@ class _OfflineRuntime:
 
 
 offline_runtime = _OfflineRuntime()
+"""The offline runtime, off until asked: ``with offline_runtime():`` for a block,
+``with offline_runtime.each_run():`` for each :func:`simulate` run in a block (see :class:`_OfflineRuntime`)."""
 
 
 class _WarningCollector(logging.Handler):
@@ -302,6 +329,10 @@ def simulate(
     Pulumi CLI does; ``project`` is the one ``pulumi.Config()`` reads by default. ``cluster_exists``:
     the cluster records say the cluster has answered (a later ``pulumi up`` of a running cluster).
     Exceptions from the program are raised here.
+
+    The run leaves the Pulumi SDK and Python's collector as they are, unless the caller opts in to
+    the offline runtime (``with offline_runtime():`` around it, or ``offline_runtime.each_run()``):
+    the same records either way, sooner and with less memory on it.
     """
     simulation = Simulation(stack=stack, preview=preview)
     failure: list[BaseException] = []
@@ -338,7 +369,7 @@ def simulate(
             loop.close()
 
     thread = threading.Thread(target=run, name=f"simulate-{stack}")
-    with offline_runtime():
+    with offline_runtime.for_run():
         thread.start()
         thread.join()
     if failure:

@@ -4,13 +4,13 @@ The SDK asks ``pulumi.runtime.rpc.contains_unknowns`` of every Output's value, a
 ``all`` and serialization: at 1000 nodes some two hundred thousand times. The SDK's function
 defines a recursive closure at each call, a function that holds itself through its cell, with its
 annotations evaluated into a new dict and ``set[int]`` alias. Each call thus leaves a reference
-cycle of about five objects that only the cyclic collector frees. The offline runner keeps that
-collector off while a simulation runs (:data:`hybrid_infra.offline.simulate.offline_runtime`), so
-the cycles pile up: at 1000 nodes they were some 60 MiB of a plan's peak memory.
+cycle of about five objects that only the cyclic collector frees. The offline runtime keeps that
+collector off while it is on (:data:`hybrid_infra.offline.simulate.offline_runtime`), so
+the cycles would pile up: at 1000 nodes they were some 60 MiB of a plan's peak memory.
 
 :func:`contains_unknowns` gives the SDK's answer for every value (it walks the same dicts and
 lists, looks at each object once, and finds the same unknowns) from a plain loop that leaves
-nothing behind. The runner installs it where the SDK has the function it mirrors
+nothing behind. The offline runtime installs it where the SDK has the function it mirrors
 (:func:`sdk_fits`); ``tests/test_unknowns.py`` compares both on generated values and fails when
 the SDK moves.
 """

@@ -10,14 +10,17 @@ of kubeadm; it tells the bootstrap only plain :class:`PlatformHints`.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import pulumi
+from pydantic_core import PydanticCustomError
 
 from ..config.cluster import API_PORT, ClusterSpec
+from ..config.errors import ConfigError, problem
 from ..config.fields import Spec
 from ..config.versions import Pin
 from ..topology import NodeGroup, PlatformHints, Role
@@ -25,6 +28,30 @@ from ..topology import NodeGroup, PlatformHints, Role
 if TYPE_CHECKING:
     from ..config.addons import AddonsSpec
     from ..config.stack import StackSpec
+
+T = TypeVar("T")
+
+_INVOKE_FAILURE = re.compile(r"^invoke of \S+ failed: (?P<reason>.*?)(?: \(\w*\))?$", re.S)
+
+
+class LookupFailed(Exception):
+    """Raised by a platform's look-up answer on the simulated cloud (its ``simulated.py``) when the provider
+    would fail the look-up (nothing matches, no such ID): the program's call fails with the message, as it
+    does under the engine."""
+
+
+def look_up(key: str, what: str, call: Callable[[], T]) -> T:
+    """A look-up of what the stack names (an image, a zone, a vCenter object) whose failure (nothing
+    matches, no such ID, no access) is one line naming ``key``: ``<key>: <what> failed: <the provider's reason>``.
+
+    The call is the SDK's plain form, which returns the result or raises, before the component
+    registers what needs it."""
+    try:
+        return call()
+    except Exception as error:  # the SDK raises a provider's failed look-up as a plain Exception
+        text = " ".join(str(error).split())
+        match = _INVOKE_FAILURE.match(text)
+        raise ConfigError([f"{key}: {what} failed: {match['reason'] if match else text}"]) from None
 
 
 @dataclass(frozen=True)
@@ -45,9 +72,28 @@ class PlatformSection(Spec):
 
     storage_class_hint: ClassVar[str] = "name a StorageClass"
     """How a stack gets a default StorageClass on this platform, for the message when it has none."""
+    size_map: ClassVar[str | None] = None
+    """The field mapping the size names pools give (``cluster.pools[i].size``) to the platform's machines,
+    such as its flavors: every size the cluster names on the platform must be one of its keys
+    (:meth:`size_problems`). None: the section maps no sizes."""
 
     def check(self, stack: StackSpec) -> None:
-        """Checks across sections; raise :func:`hybrid_infra.config.errors.problem` with ``absolute=True``."""
+        """The section's own checks across sections, run after :meth:`size_problems`: raise every problem
+        at once (:func:`~hybrid_infra.config.errors.raise_problems`), each made by
+        :func:`~hybrid_infra.config.errors.problem` with ``absolute=True``. A size the section does not
+        map is refused already: skip it here."""
+
+    def size_problems(self, platform: str, sizes: Iterable[tuple[str, str]]) -> list[PydanticCustomError]:
+        """One problem for each ``(key, size)`` whose size the section does not map (:attr:`size_map`),
+        naming the key, the size and the sizes there are; ``platform`` is the section's name."""
+        if self.size_map is None:
+            return []
+        defined: Mapping[str, object] = getattr(self, self.size_map)
+        field = type(self).model_fields[self.size_map]
+        allowed = f"use a size defined in {platform}.{field.alias or self.size_map}: {', '.join(sorted(defined))}"
+        return [
+            problem(f"{size!r} is not allowed; {allowed}", key=key, absolute=True) for key, size in sizes if size not in defined
+        ]
 
     def provides_storage_class(self) -> bool:
         """Whether the platform's cloud-provider add-on makes a default StorageClass."""
@@ -69,16 +115,6 @@ class PlatformSection(Spec):
     def pins(self) -> list[Pin]:
         """The platform's default pins this section keeps, with the Kubernetes minors each supports."""
         return []
-
-    @classmethod
-    def resized(cls, section: dict[str, Any], pools: dict[str, int], node_cidr: str) -> dict[str, Any]:
-        """The section as a stack file writes it (camelCase keys), fitted to a cluster whose pools
-        (``control-plane`` among them) now hold ``pools`` nodes in the node network ``node_cidr``.
-
-        What ``make bench`` uses to scale every stack to 1000 workers. The default leaves the
-        section as it is: right for a platform whose section names nothing per node.
-        """
-        return section
 
 
 @dataclass(frozen=True)
@@ -116,6 +152,21 @@ class NodePool(pulumi.ComponentResource):
 
     nodes: list[Node]
     """The pool's nodes, in index order."""
+
+    def __init__(
+        self,
+        t: str,
+        name: str,
+        props: pulumi.Inputs | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        group: NodeGroup | None = None,
+        user_data: Sequence[pulumi.Input[str]] = (),
+    ):
+        """Registers the pool; given its ``group``, only once ``user_data`` holds one cloud-config per node."""
+        if group is not None and len(user_data) != group.count:
+            raise ValueError(f"{name}: {len(user_data)} cloud-configs given for {group.count} nodes")
+        super().__init__(t, name, props, opts)
 
 
 class Infrastructure(pulumi.ComponentResource, ABC):

@@ -32,6 +32,13 @@ SSH_PORT = 22
 VIRT_API_NAMESPACE, VIRT_API_LABELS = "kubevirt", {"kubevirt.io": "virt-api"}
 """Where virtctl's ssh and port-forward reach the VM from: KubeVirt's virt-api pods."""
 RUNNING = ("Always", "RerunOnFailure")
+KEEP_CLAIM = {"pulumi.com/deletionPropagationPolicy": "orphan"}
+"""How Pulumi deletes a kept disk's DataVolume (pulumi-kubernetes' ``deletionPropagationPolicy``, since
+v4.12.0; provider/pkg/metadata/overrides.go at v4.29.0): the API server orphans what the DataVolume owns,
+its PersistentVolumeClaim, so the disk stays in the cluster, owned by nothing, when the DataVolume goes.
+Kept in Pulumi's state instead (``retainOnDelete``), the DataVolumes would make `pulumi destroy` fail:
+CDI's uninstall guard refuses to delete the CDI resource while any DataVolume exists
+(pkg/apiserver/webhooks/cdi-validate.go at v1.66.0, with ``BlockUninstallIfWorkloadsExist``)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,7 @@ def data_volume(
     if chosen:
         storage["storageClassName"] = chosen
     phase = "UploadReady" if disk.upload else "Succeeded"
+    kept = {} if vm.delete_disks else dict(KEEP_CLAIM)
     return {
         "apiVersion": "cdi.kubevirt.io/v1beta1",
         "kind": "DataVolume",
@@ -148,6 +156,7 @@ def data_volume(
                 "cdi.kubevirt.io/storage.bind.immediate.requested": "true",
                 "pulumi.com/waitFor": f"jsonpath={{.status.phase}}={phase}",
                 "pulumi.com/timeoutSeconds": str(vm.import_timeout_minutes * 60),
+                **kept,
             },
         },
         "spec": {"source": data_volume_source(vm, disk, data_disk), "storage": storage},
@@ -322,8 +331,8 @@ class VirtualMachine(pulumi.ComponentResource):
     ``allowed_apps`` are the container apps ``vm.allowFrom`` names; with any, a NetworkPolicy lets
     only their pods (and KubeVirt's virt-api, for virtctl) reach the VM's ports. ``read_write_many``
     asks for disks two nodes can attach (block mode), which live migration needs. The disks outlive
-    the VM: `pulumi destroy`, or a rename, leaves their DataVolumes and PVCs in the cluster
-    (``retainOnDelete``) unless ``vm.deleteDisks``. ``disk_class`` is the StorageClass of disks that name
+    the VM: `pulumi destroy`, or a rename, deletes their DataVolumes but leaves the PersistentVolumeClaims
+    they filled, the disks, in the cluster (``KEEP_CLAIM``) unless ``vm.deleteDisks``. ``disk_class`` is the StorageClass of disks that name
     none, one with reclaim policy ``Retain`` (``DefaultStorageClass.vm_disk_class``), so their volumes
     outlive even a deleted claim; disks deleted with the VM, and all disks when it is None, take the
     cluster's default. Give ``opts.depends_on`` the KubeVirt and CDI resources so the VM is created once
@@ -366,8 +375,6 @@ class VirtualMachine(pulumi.ComponentResource):
             dependencies.append(
                 create_object(f"{name}-ssh-keys", secret(ssh_keys_secret_name(checked), checked.namespace, labels, keys), child)
             )
-        # The disks' objects are kept when Pulumi deletes them, unless the stack opts in.
-        keep = pulumi.ResourceOptions(retain_on_delete=not checked.delete_disks)
         self.data_volumes = []
         disks: list[tuple[VmDiskSpec, VmDataDiskSpec | None]] = [(checked.disk, None)]
         disks += [(disk, disk) for disk in checked.data_disks]
@@ -388,7 +395,7 @@ class VirtualMachine(pulumi.ComponentResource):
                 create_object(
                     f"{name}-{suffix}",
                     data_volume(checked, disk, data_disk, read_write_many, disk_class),
-                    pulumi.ResourceOptions.merge(child_options(self, opts, *before), keep),
+                    child_options(self, opts, *before),
                 )
             )
         self.resource = create_object(

@@ -22,7 +22,7 @@ from hybrid_infra.addons.upgrades import SCRIPT_FILE, SCRIPT_SECRET
 from hybrid_infra.cli import rollout_commands
 from hybrid_infra.config.cluster import VERSION_LABEL
 from hybrid_infra.offline.plan import run_plan
-from hybrid_infra.readiness import ClusterNotReady, _RecordProvider, wait_until_ready
+from hybrid_infra.readiness import ApiNotAvailable, ClusterNotReady, _RecordProvider, wait_for_api_service, wait_until_ready
 from hybrid_infra.topology import node_groups
 from tests.conftest import STACKS
 from tests.e2e.emulator import SHIM_DIR, SHIMS, TOOLS, Cluster, wait_until
@@ -328,6 +328,39 @@ def test_the_upgrades_kubectl_steps_run_against_nodes_that_kwok_keeps(cluster, t
         kwok.terminate()
         kwok.wait(30)
         log.close()
+
+
+CALICO_API_SERVICE = """apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: v3.projectcalico.org
+spec:
+  group: projectcalico.org
+  version: v3
+  groupPriorityMinimum: 1500
+  versionPriority: 200
+  insecureSkipTLSVerify: true
+  service: {name: calico-api, namespace: calico-apiserver, port: 443}
+"""
+
+
+def test_the_api_gate_waits_for_the_aggregator_to_serve_an_api(cluster, tmp_path):
+    server = f"https://{cluster.public_address}:6443"
+    access = (server, cluster.ca_cert, cluster.admin_cert, cluster.admin_key)
+    # A built-in group: the aggregator serves it locally, Available at once.
+    wait_for_api_service(*access, "v1.", 30, interval_seconds=1)
+    # Calico's group before its API server runs: registered, its service not there yet.
+    manifest = tmp_path / "apiservice.yaml"
+    manifest.write_text(CALICO_API_SERVICE)
+    cluster.kubectl("apply", "-f", str(manifest))
+    try:
+        with pytest.raises(ApiNotAvailable) as failed:
+            wait_for_api_service(*access, "v3.projectcalico.org", 5, interval_seconds=1)
+        message = str(failed.value)
+        assert "\n" not in message and message.startswith("the API v3.projectcalico.org was not served within 5s")
+        assert "Available False" in message
+    finally:
+        cluster.kubectl("delete", "-f", str(manifest))
 
 
 def test_the_readiness_gate_passes_against_the_api_and_fails_in_one_line_once_it_stops(cluster):

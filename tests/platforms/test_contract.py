@@ -5,6 +5,7 @@ A new platform gets these tests by its registry line and a stack in ``stacks/`` 
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import re
 import json
@@ -16,9 +17,13 @@ import yaml
 
 from hybrid_infra import platforms
 from hybrid_infra.bootstrap.cloudinit import KEY_FETCH_SCRIPT
-from hybrid_infra.offline.plan import Plan, Redactor, plan_document, run_plan, user_data
+from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.offline.cloud import LookupFailed
+from hybrid_infra.offline.plan import Plan, Redactor, load_stack, plan_document, run_plan, user_data
+from hybrid_infra.platform import build
 from hybrid_infra.offline.simulate import Secret
 from hybrid_infra.platforms.contract import ApiEndpoint, Infrastructure, NodePool, PlatformSection
+from hybrid_infra.testing import simulate
 from hybrid_infra.topology import node_groups
 from tests.conftest import STACKS, write_stack
 from tests.platforms.conftest import FAKE_STACKS
@@ -233,3 +238,97 @@ def test_every_id_an_input_references_is_some_records_id(plan):
             elif ID_KEY.search(key) and ID_VALUE.match(value) and not record["type"].startswith(GENERIC_PREFIXES):
                 assert value in reported, f"{record['urn']}: {key} {value!r} names no record of the plan"
     assert references
+
+
+SIZE_MAPS = {"openstack": "flavors", "vsphere": "sizes", "aws": "instanceTypes"}
+"""The key of each platform section that maps the sizes pools name."""
+
+
+@pytest.mark.parametrize("platform", platforms.names())
+def test_every_size_the_platform_does_not_map_is_one_line(platform):
+    config = copy.deepcopy(load_stack(STACKS, stacks_using(platform)[0]).values)
+    cluster = config["hybrid-infra:cluster"]
+    cluster["controlPlane"]["size"] = "tiny"
+    for pool in cluster["pools"]:
+        pool["size"] = "huge"
+    key = f"{platform}.{SIZE_MAPS[platform]}"
+    sizes = ", ".join(sorted(config[f"hybrid-infra:{platform}"][SIZE_MAPS[platform]]))
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(config)
+    assert caught.value.problems == [
+        f"cluster.controlPlane.size: 'tiny' is not allowed; use a size defined in {key}: {sizes}",
+        *(
+            f"cluster.pools[{index}].size: 'huge' is not allowed; use a size defined in {key}: {sizes}"
+            for index in range(len(cluster["pools"]))
+        ),
+    ]
+
+
+def test_a_pool_given_other_than_one_cloud_config_per_node_registers_nothing(case):
+    platform, directory, stack = case
+    config = load_stack(directory, stack)
+    spec = parse_stack_config(config.values)
+    refused: list[str] = []
+
+    def program() -> None:
+        component = platforms.infrastructure_class(platform)
+        infrastructure = component(f"{stack}-{platform}", spec.cluster, spec.platform_section)
+        endpoint = infrastructure.create_endpoint(f"{stack}-endpoint")
+        group = node_groups(spec.cluster)[1]
+        with pytest.raises(ValueError) as caught:
+            infrastructure.create_node_pool("extra-pool", group, ["#cloud-config\n"] * (group.count + 1), endpoint)
+        refused.append(str(caught.value))
+
+    result = simulate(program, stack=stack, config=config.values, secret_keys=config.secret_keys, spec=spec)
+    group = node_groups(spec.cluster)[1]
+    assert refused == [f"extra-pool: {group.count + 1} cloud-configs given for {group.count} nodes"]
+    assert not [r.urn for r in result.resources if "extra-pool" in r.urn]
+
+
+NO_RESULTS = "Your query returned no results. Please change your search criteria and try again."
+IMAGE_NOT_FOUND = {
+    "aws": (
+        "hybrid_infra.platforms.aws.simulated.AwsAnswers._get_ami",
+        NO_RESULTS,
+        "aws.image.namePattern: the look-up of images named 'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*' "
+        f"of owner 099720109477 failed: {NO_RESULTS}",
+    ),
+    "openstack": (
+        "hybrid_infra.platforms.openstack.simulated.OpenStackAnswers._get_image",
+        NO_RESULTS,
+        f"openstack.image: the look-up of the image named 'ubuntu-24.04' failed: {NO_RESULTS}",
+    ),
+    "vsphere": (
+        "hybrid_infra.platforms.vsphere.simulated.VSphereAnswers._get_virtual_machine",
+        "error fetching virtual machine: vm 'ubuntu-24.04-cloudimg' not found",
+        "vsphere.template: the look-up of the template 'ubuntu-24.04-cloudimg' in datacenter 'dc-1' failed: "
+        "error fetching virtual machine: vm 'ubuntu-24.04-cloudimg' not found",
+    ),
+}
+"""Per platform: the simulated cloud's answer to the look-up of the nodes' image, what the provider says
+when nothing matches, and the line the program reports."""
+
+
+@pytest.mark.parametrize("platform", platforms.names())
+def test_an_image_the_cloud_does_not_hold_is_one_line_before_anything_is_registered(platform, monkeypatch):
+    answer, reason, line = IMAGE_NOT_FOUND[platform]
+
+    def not_found(self: Any, args: dict[str, Any]) -> dict[str, Any]:
+        raise LookupFailed(reason)
+
+    monkeypatch.setattr(answer, not_found)
+    stack = stacks_using(platform)[0]
+    config = load_stack(STACKS, stack)
+    spec = parse_stack_config(config.values, config.secret_paths)
+    refused: list[str] = []
+
+    def program() -> None:
+        try:
+            build(spec)
+        except ConfigError as error:
+            refused.extend(error.problems)
+
+    result = simulate(program, stack=stack, config=config.values, secret_keys=config.secret_keys, spec=spec)
+    assert refused == [line]
+    # Not one cloud resource (the version guard, a dynamic resource of the engine's, comes first of all).
+    assert not [r.urn for r in result.resources if r.custom and not r.type.startswith(GENERIC_PREFIXES)]

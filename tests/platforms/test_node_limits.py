@@ -36,3 +36,12 @@ def test_a_quota_on_some_pools_counts_only_theirs(fake_config):
     assert problems(fake_config) == [
         "fake.maxBySize.small: 4 is not allowed; it holds 4 nodes, pools control-plane, general have 5"
     ]
+
+
+def test_a_new_platform_gets_the_size_check_by_naming_its_size_map(fake_config):
+    fake_config["hybrid-infra:cluster"]["pools"][1]["size"] = "huge"
+    fake_config["hybrid-infra:fake"]["maxMachines"] = 5
+    assert problems(fake_config) == [
+        "cluster.pools[1].size: 'huge' is not allowed; use a size defined in fake.machines: big, small",
+        "fake.maxMachines: 5 is not allowed; it holds 5 nodes (one machine each), the cluster has 6",
+    ]

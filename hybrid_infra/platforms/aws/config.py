@@ -6,16 +6,17 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ...config.addons import ChartSpec
 from ...config.cluster import ClusterSpec, NodeLimit
-from ...config.errors import problem
+from ...config.errors import problem, raise_problems
 from ...config.fields import Cidr, Int, NonEmpty, Spec
 from ...config.versions import Pin, kept_pins
-from ...topology import NodeGroup, node_groups
+from ...topology import NodeGroup, node_groups, zone_slot
 from ..contract import PlatformSection, PoolPlacement
 
 if TYPE_CHECKING:
@@ -200,6 +201,8 @@ class AwsChartsSpec(Spec):
 
 
 class AwsSpec(PlatformSection):
+    size_map: ClassVar[str | None] = "instance_types"
+
     instance_types: dict[NonEmpty, InstanceType] = Field(description="size name used by pools -> EC2 instance type")
     availability_zones: list[NonEmpty] = Field(
         default=[], description=f"zones the nodes spread over; default: the first {DEFAULT_ZONES} the region offers"
@@ -237,96 +240,115 @@ class AwsSpec(PlatformSection):
         """The key that decides the zones: the reused subnets, or the zone list."""
         return "aws.network.privateSubnetIds" if self.network.existing_vpc_id else "aws.availabilityZones"
 
-    def check_zones(self, zones: Sequence[str], cluster: ClusterSpec) -> None:
-        """Refuse zones that cannot carry the cluster (also for zones looked up while the program runs)."""
+    def zones_problem(self, zones: Sequence[str], cluster: ClusterSpec) -> PydanticCustomError | None:
+        """Why zones cannot carry the cluster, naming the key that decides them, or None."""
         reason = zone_problem(len(zones), cluster.control_plane.count)
-        if reason is not None:
-            raise problem(f"{list(zones)!r} is not allowed; {reason}", key=self.zones_key(), absolute=True)
+        if reason is None:
+            return None
+        return problem(f"{list(zones)!r} is not allowed; {reason}", key=self.zones_key(), absolute=True)
 
     def check(self, stack: StackSpec) -> None:
         cluster = stack.cluster
+        found: list[PydanticCustomError] = []
         if cluster.endpoint.type != "loadBalancer":
-            raise problem(
-                f"{cluster.endpoint.type!r} is not allowed on AWS; a VPC does not carry an address announced "
-                "by ARP, use loadBalancer (a Network Load Balancer)",
-                key="cluster.endpoint.type",
-                absolute=True,
-            )
-        if cluster.pki.key_algorithm in ("rsa-3072", "rsa-4096"):
-            raise problem(
-                f"{cluster.pki.key_algorithm!r} is not allowed on AWS; the control-plane nodes' cloud-configs "
-                "would not fit in EC2's 16 KB of user data even compressed, use ecdsa-p256 or rsa-2048",
-                key="cluster.pki.keyAlgorithm",
-                absolute=True,
-            )
-        sizes = {"cluster.controlPlane.size": cluster.control_plane.size}
-        sizes.update({f"cluster.pools[{i}].size": pool.size for i, pool in enumerate(cluster.pools)})
-        for path, size in sizes.items():
-            if size not in self.instance_types:
-                raise problem(
-                    f"{size!r} is not allowed; use a size defined in aws.instanceTypes: {', '.join(sorted(self.instance_types))}",
-                    key=path,
+            found.append(
+                problem(
+                    f"{cluster.endpoint.type!r} is not allowed on AWS; a VPC does not carry an address announced "
+                    "by ARP, use loadBalancer (a Network Load Balancer)",
+                    key="cluster.endpoint.type",
                     absolute=True,
                 )
-        for index, pool in enumerate(cluster.pools):
-            instance_type = self.instance_types[pool.size]
-            if pool.virtualization and kvm_capability(instance_type) is None and not stack.addons.kubevirt.use_emulation:
-                raise problem(
-                    f"pool {pool.name!r} cannot run VMs with KVM: its instance type {instance_type!r} offers neither "
-                    f"nested virtualization ({', '.join(NESTED_VIRTUALIZATION_FAMILIES)}) nor bare metal (*.metal*); "
-                    "use one of those, or set addons.kubevirt.useEmulation: true to emulate without KVM (slow, for tests only)",
-                    key=f"cluster.pools[{index}]",
+            )
+        if cluster.pki.key_algorithm in ("rsa-3072", "rsa-4096"):
+            found.append(
+                problem(
+                    f"{cluster.pki.key_algorithm!r} is not allowed on AWS; the control-plane nodes' cloud-configs "
+                    "would not fit in EC2's 16 KB of user data even compressed, use ecdsa-p256 or rsa-2048",
+                    key="cluster.pki.keyAlgorithm",
                     absolute=True,
+                )
+            )
+        for index, pool in enumerate(cluster.pools):
+            instance_type = self.instance_types.get(pool.size)  # None: refused by its size already
+            if (
+                instance_type is not None
+                and pool.virtualization
+                and kvm_capability(instance_type) is None
+                and not stack.addons.kubevirt.use_emulation
+            ):
+                found.append(
+                    problem(
+                        f"pool {pool.name!r} cannot run VMs with KVM: its instance type {instance_type!r} offers neither "
+                        f"nested virtualization ({', '.join(NESTED_VIRTUALIZATION_FAMILIES)}) nor bare metal (*.metal*); "
+                        "use one of those, or set addons.kubevirt.useEmulation: true to emulate without KVM (slow, for "
+                        "tests only)",
+                        key=f"cluster.pools[{index}]",
+                        absolute=True,
+                    )
                 )
         network = self.network
         if network.existing_vpc_id is not None:
             if self.availability_zones:
-                raise problem(
-                    f"{self.availability_zones!r} is not allowed with aws.network.existingVpcId; "
-                    "the nodes spread over the zones of aws.network.privateSubnetIds",
+                found.append(
+                    problem(
+                        f"{self.availability_zones!r} is not allowed with aws.network.existingVpcId; "
+                        "the nodes spread over the zones of aws.network.privateSubnetIds",
+                        key="aws.availabilityZones",
+                        absolute=True,
+                    )
+                )
+            found += filter(None, [self.zones_problem(network.private_subnet_ids, cluster)])
+            if cluster.endpoint.public and not network.public_subnet_ids:
+                found.append(
+                    problem(
+                        "missing; a public endpoint needs the reused VPC's public subnets",
+                        key="aws.network.publicSubnetIds",
+                        absolute=True,
+                    )
+                )
+            raise_problems(found)
+            return
+        if len(set(self.availability_zones)) != len(self.availability_zones):
+            found.append(
+                problem(
+                    f"{self.availability_zones!r} is not allowed; name each zone once",
                     key="aws.availabilityZones",
                     absolute=True,
                 )
-            self.check_zones(network.private_subnet_ids, cluster)
-            if cluster.endpoint.public and not network.public_subnet_ids:
-                raise problem(
-                    "missing; a public endpoint needs the reused VPC's public subnets",
-                    key="aws.network.publicSubnetIds",
-                    absolute=True,
-                )
-            return
-        if len(set(self.availability_zones)) != len(self.availability_zones):
-            raise problem(
-                f"{self.availability_zones!r} is not allowed; name each zone once", key="aws.availabilityZones", absolute=True
             )
-        if self.availability_zones:
-            self.check_zones(self.availability_zones, cluster)
-        self._check_subnets(cluster)
-        self._check_subnet_room(cluster)
+        elif self.availability_zones:
+            found += filter(None, [self.zones_problem(self.availability_zones, cluster)])
+        found += self._subnet_problems(cluster)
+        found += self._subnet_room_problems(cluster)
+        raise_problems(found)
 
-    def _check_subnet_room(self, cluster: ClusterSpec) -> None:
+    def _subnet_room_problems(self, cluster: ClusterSpec) -> list[PydanticCustomError]:
         """Each zone's private subnet holds the nodes placed in it: node ``i`` of a pool goes to zone
-        ``i % zones`` (nodes.py), so the first zones get the most."""
-        counts = [group.count for group in node_groups(cluster)]
+        ``zone_slot(group, i, zones)`` (nodes.py), so the first zones get the most."""
         private = self.network.private_subnets
         zones = len(private) or len(self.availability_zones) or DEFAULT_ZONES
-        per_zone = [sum(len(range(slot, count, zones)) for count in counts) for slot in range(zones)]
+        per_zone = [0] * zones
+        for group in node_groups(cluster):
+            for index in range(group.count):
+                per_zone[zone_slot(group, index, zones)] += 1
         if private:
             limits = [
                 (NodeLimit(f"aws.network.privateSubnets[{slot}]", cidr, _room(cidr), _SUBNET_ROOM, counted="its zone gets"), nodes)
                 for slot, (cidr, nodes) in enumerate(zip(private, per_zone))
             ]
         else:
-            subnet = subnet_layout(cluster.network.node_cidr, zones)[0][0]
+            try:
+                subnet = subnet_layout(cluster.network.node_cidr, zones)[0][0]
+            except ValueError:
+                return []  # too small to cut: refused by _subnet_problems
             why = f"each zone's private subnet is a /{ipaddress.IPv4Network(subnet).prefixlen} of it; {_SUBNET_ROOM}"
             most = NodeLimit(
                 "cluster.network.nodeCidr", cluster.network.node_cidr, _room(subnet), why, counted="the zone with the most nodes gets"
             )
             limits = [(most, max(per_zone))]
-        for limit, nodes in limits:
-            limit.check(nodes)
+        return [found for limit, nodes in limits if (found := limit.problem(nodes)) is not None]
 
-    def _check_subnets(self, cluster: ClusterSpec) -> None:
+    def _subnet_problems(self, cluster: ClusterSpec) -> list[PydanticCustomError]:
         vpc = ipaddress.IPv4Network(cluster.network.node_cidr)
         network = self.network
         if not network.private_subnets:
@@ -334,42 +356,41 @@ class AwsSpec(PlatformSection):
             try:
                 subnet_layout(cluster.network.node_cidr, zones)
             except ValueError as error:
-                raise problem(f"{error}; use a larger node network", key="cluster.network.nodeCidr", absolute=True) from None
-            return
+                return [problem(f"{error}; use a larger node network", key="cluster.network.nodeCidr", absolute=True)]
+            return []
         if not self.availability_zones:
-            raise problem(
-                f"{network.private_subnets!r} is not allowed without aws.availabilityZones; name the zones "
-                "the subnets lie in, in the same order",
-                key="aws.network.privateSubnets",
-                absolute=True,
-            )
+            return [
+                problem(
+                    f"{network.private_subnets!r} is not allowed without aws.availabilityZones; name the zones "
+                    "the subnets lie in, in the same order",
+                    key="aws.network.privateSubnets",
+                    absolute=True,
+                )
+            ]
+        found: list[PydanticCustomError] = []
         seen: list[tuple[str, ipaddress.IPv4Network]] = []
         for key, cidrs in (("privateSubnets", network.private_subnets), ("publicSubnets", network.public_subnets)):
             if len(cidrs) != len(self.availability_zones):
-                raise problem(
-                    f"{len(cidrs)} subnets are not allowed for {len(self.availability_zones)} zones; give one per zone",
-                    key=f"aws.network.{key}",
-                    absolute=True,
+                found.append(
+                    problem(
+                        f"{len(cidrs)} subnets are not allowed for {len(self.availability_zones)} zones; give one per zone",
+                        key=f"aws.network.{key}",
+                        absolute=True,
+                    )
                 )
             for index, cidr in enumerate(cidrs):
                 path = f"aws.network.{key}[{index}]"
                 subnet = ipaddress.IPv4Network(cidr)
+                reasons = []
                 if not subnet.subnet_of(vpc):
-                    raise problem(
-                        f"{cidr!r} is not allowed; it lies outside the VPC, whose CIDR is cluster.network.nodeCidr {vpc}",
-                        key=path,
-                        absolute=True,
-                    )
+                    reasons.append(f"it lies outside the VPC, whose CIDR is cluster.network.nodeCidr {vpc}")
                 if not SUBNET_PREFIXES[0] <= subnet.prefixlen <= SUBNET_PREFIXES[1]:
-                    raise problem(
-                        f"{cidr!r} is not allowed; a VPC takes subnets from /{SUBNET_PREFIXES[0]} to /{SUBNET_PREFIXES[1]}",
-                        key=path,
-                        absolute=True,
-                    )
-                for other, known in seen:
-                    if subnet.overlaps(known):
-                        raise problem(f"{cidr!r} is not allowed; it overlaps {other} {known}", key=path, absolute=True)
+                    reasons.append(f"a VPC takes subnets from /{SUBNET_PREFIXES[0]} to /{SUBNET_PREFIXES[1]}")
+                reasons += [f"it overlaps {other} {known}" for other, known in seen if subnet.overlaps(known)]
+                if reasons:
+                    found.append(problem(f"{cidr!r} is not allowed; {'; '.join(reasons)}", key=path, absolute=True))
                 seen.append((path, subnet))
+        return found
 
 
 SECTION = AwsSpec

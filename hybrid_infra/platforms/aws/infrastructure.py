@@ -11,13 +11,13 @@ from ...config.addons import AddonsSpec
 from ...config.cluster import ClusterSpec
 from ...config.errors import ConfigError
 from ...topology import NodeGroup, PlatformHints
-from ..contract import ApiEndpoint, Infrastructure
+from ..contract import ApiEndpoint, Infrastructure, look_up
 from .cloud_provider import AwsCloudProvider
 from .config import AwsSpec
 from .endpoint import AwsApiEndpoint
 from .iam import AwsNodeRoles
 from .keys import AwsKeyStore, fetch_program, secret_name
-from .network import AwsNetwork, look_up
+from .network import AwsNetwork
 from .nodes import EC2_MAX_USER_DATA, AwsNodePool
 
 MAX_CLOUD_CONFIG = EC2_MAX_USER_DATA * 7 // 4
@@ -70,11 +70,20 @@ class AwsInfrastructure(Infrastructure):
             provider_id=PROVIDER_ID,
             key_fetch=fetch_program(secret_name(cluster), region),
         )
+        # Before anything of the cluster is registered: an image that does not exist is one line.
+        self.image_id = self.look_up_image()
         child = pulumi.ResourceOptions(parent=self)
         self.network = AwsNetwork(f"{name}-network", cluster, section, region, child)
         self.roles = AwsNodeRoles(f"{name}-iam", cluster, child)
-        image = section.image
-        self.image_id = look_up(
+        self.register_outputs(
+            {"vpcId": self.network.vpc_id, "zones": self.network.zones, "imageId": self.image_id}
+        )
+
+    def look_up_image(self) -> str:
+        """The ID of the image every node boots: the most recent of ``aws.image``; a failed look-up is one
+        line naming ``aws.image.namePattern``."""
+        image = self.spec.image
+        found = look_up(
             "aws.image.namePattern",
             f"the look-up of images named {image.name_pattern!r} of owner {image.owner}",
             lambda: aws.ec2.get_ami(
@@ -84,13 +93,11 @@ class AwsInfrastructure(Infrastructure):
                     aws.ec2.GetAmiFilterArgs(name="name", values=[image.name_pattern]),
                     aws.ec2.GetAmiFilterArgs(name="state", values=["available"]),
                 ],
-                region=region,
+                region=self.region,
                 opts=pulumi.InvokeOptions(parent=self),
             ),
-        ).id
-        self.register_outputs(
-            {"vpcId": self.network.vpc_id, "zones": self.network.zones, "imageId": self.image_id}
         )
+        return found.id
 
     def create_endpoint(self, name: str) -> AwsApiEndpoint:
         return AwsApiEndpoint(name, self.cluster, self.network, pulumi.ResourceOptions(parent=self))

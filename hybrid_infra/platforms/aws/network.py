@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
-from collections.abc import Callable
-from typing import TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -15,28 +12,16 @@ import pulumi_aws as aws
 from ...config.cluster import API_PORT, ClusterSpec
 from ...config.errors import ConfigError
 from ...topology import ROLES, FirewallRule, Role, firewall_rules
+from ..contract import look_up
 from .config import DEFAULT_ZONES, AwsSpec, subnet_layout, zone_problem
 
-T = TypeVar("T")
-
 ANYWHERE = "0.0.0.0/0"
-_INVOKE_FAILURE = re.compile(r"^invoke of \S+ failed: (?P<reason>.*?)(?: \(\w*\))?$", re.S)
 
 
 def cluster_tag(cluster: str) -> str:
     """The tag by which the AWS cloud controller manager finds the cluster's resources
     (kubernetes/cloud-provider-aws v1.34.0, pkg/providers/v1/tags.go, TagNameKubernetesClusterPrefix)."""
     return f"kubernetes.io/cluster/{cluster}"
-
-
-def look_up(key: str, what: str, call: Callable[[], T]) -> T:
-    """A look-up whose failure (nothing matches, no such ID, no access) is one line naming the key."""
-    try:
-        return call()
-    except Exception as error:  # the SDK raises a provider's failed look-up as a plain Exception
-        text = " ".join(str(error).split())
-        match = _INVOKE_FAILURE.match(text)
-        raise ConfigError([f"{key}: {what} failed: {match['reason'] if match else text}"]) from None
 
 
 def _rule_name(rule: FirewallRule) -> str:

@@ -60,9 +60,7 @@ class AwsNodePool(NodePool):
         instance_profiles: dict[Role, pulumi.Output[str]],
         opts: pulumi.ResourceOptions | None = None,
     ):
-        super().__init__("hybrid-infra:index:AwsNodePool", name, None, opts)
-        if len(user_data) != group.count:
-            raise ValueError(f"{name}: {len(user_data)} cloud-configs given for {group.count} nodes")
+        super().__init__("hybrid-infra:index:AwsNodePool", name, None, opts, group=group, user_data=user_data)
         instance_type = spec.instance_types[group.size]
         # Bare metal exposes VT-x as it is; other types need the CPU option (config.py refuses the rest).
         nested = group.virtualization and kvm_capability(instance_type) == "nested"

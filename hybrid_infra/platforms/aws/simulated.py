@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from ...offline.cloud import LookupFailed
+from ..contract import LookupFailed
 from .config import CANONICAL_OWNER, subnet_layout
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -119,6 +119,7 @@ class OpenStackSpec(PlatformSection):
     storage_class: OpenStackStorageClassSpec = OpenStackStorageClassSpec()
 
     storage_class_hint: ClassVar[str] = "set openstack.cloudProvider (Cinder CSI makes one)"
+    size_map: ClassVar[str | None] = "flavors"
 
     def provides_storage_class(self) -> bool:
         return self.cloud_provider is not None
@@ -144,31 +145,11 @@ class OpenStackSpec(PlatformSection):
         chosen = {"cloudControllerManager": charts.cloud_controller_manager.version, "cinderCsi": charts.cinder_csi.version}
         return kept_pins(PINS, chosen)
 
-    @classmethod
-    def resized(cls, section: dict[str, Any], pools: dict[str, int], node_cidr: str) -> dict[str, Any]:
-        """Each pool is one server group: the scaled stack states a quota that holds its largest pool."""
-        largest = max(pools.values(), default=0)
-        if largest <= section.get("maxServerGroupMembers", NOVA_SERVER_GROUP_MEMBERS):
-            return section
-        return {**section, "maxServerGroupMembers": largest}
-
     def check(self, stack: StackSpec) -> None:
         cluster = stack.cluster
         found: list[PydanticCustomError] = []
-        sizes = {"cluster.controlPlane.size": cluster.control_plane.size}
-        sizes.update({f"cluster.pools[{i}].size": pool.size for i, pool in enumerate(cluster.pools)})
-        for path, size in sizes.items():
-            if size not in self.flavors:
-                found.append(
-                    problem(
-                        f"{size!r} is not allowed; use a size defined in openstack.flavors: "
-                        f"{', '.join(sorted(self.flavors))}",
-                        key=path,
-                        absolute=True,
-                    )
-                )
         for index, pool in enumerate(cluster.pools):
-            flavor = self.flavors.get(pool.size)  # None: refused above
+            flavor = self.flavors.get(pool.size)  # None: refused by its size already
             kvm = flavor is None or flavor in self.kvm_flavors
             if pool.virtualization and not kvm and not stack.addons.kubevirt.use_emulation:
                 found.append(

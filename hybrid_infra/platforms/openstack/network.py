@@ -9,6 +9,7 @@ import pulumi_openstack as openstack
 
 from ...config.cluster import ClusterSpec
 from ...topology import ROLES, FirewallRule, Role, firewall_rules
+from ..contract import look_up
 from .config import OpenStackSpec
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -25,13 +26,13 @@ def _rule_name(rule: FirewallRule) -> str:
 class OpenStackNetwork(pulumi.ComponentResource):
     """The node network (created, or an existing one reused) and one security group per role."""
 
-    network_id: pulumi.Output[str]
+    network_id: pulumi.Input[str]
     """ID of the network the nodes attach to."""
-    subnet_id: pulumi.Output[str]
+    subnet_id: pulumi.Input[str]
     """ID of the subnet node addresses come from."""
     security_group_ids: dict[Role, pulumi.Output[str]]
     """Security group of each role."""
-    external_network_id: pulumi.Output[str] | None
+    external_network_id: str | None
     """ID of the external network, when one is configured (floating IPs come from it)."""
 
     def __init__(
@@ -43,13 +44,13 @@ class OpenStackNetwork(pulumi.ComponentResource):
     ):
         super().__init__("hybrid-infra:index:OpenStackNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        self.external_network_id = None
-        if spec.external_network is not None:
-            self.external_network_id = openstack.networking.get_network_output(
-                name=spec.external_network, external=True, opts=invoke
-            ).id
-        if spec.network.existing is None:
+        # The look-ups first, before anything of the network is registered: one that fails is one line.
+        self.external_network_id = self._look_up_external(spec)
+        if spec.network.existing is not None:
+            self.network_id, self.subnet_id = self._look_up_existing(
+                spec.network.existing, spec.network.existing_subnet, cluster.network.node_cidr
+            )
+        else:
             network = openstack.networking.Network(
                 f"{name}-network", name=cluster.name, admin_state_up=True, opts=child
             )
@@ -70,23 +71,6 @@ class OpenStackNetwork(pulumi.ComponentResource):
             )
             self.network_id = network.id
             self.subnet_id = subnet.id
-        else:
-            existing = spec.network.existing
-            if _UUID.match(existing):
-                found = openstack.networking.get_network_output(network_id=existing, opts=invoke)
-            else:
-                found = openstack.networking.get_network_output(name=existing, opts=invoke)
-            subnet_ref = spec.network.existing_subnet
-            if subnet_ref is None:
-                found_subnet = openstack.networking.get_subnet_output(
-                    network_id=found.id, cidr=cluster.network.node_cidr, opts=invoke
-                )
-            elif _UUID.match(subnet_ref):
-                found_subnet = openstack.networking.get_subnet_output(subnet_id=subnet_ref, opts=invoke)
-            else:
-                found_subnet = openstack.networking.get_subnet_output(network_id=found.id, name=subnet_ref, opts=invoke)
-            self.network_id = found.id
-            self.subnet_id = found_subnet.id
 
         groups: dict[str, openstack.networking.SecGroup] = {
             role: openstack.networking.SecGroup(
@@ -120,4 +104,52 @@ class OpenStackNetwork(pulumi.ComponentResource):
                 "externalNetworkId": self.external_network_id,
             }
         )
+
+    def _look_up_external(self, spec: OpenStackSpec) -> str | None:
+        """The ID of the external network the section names, if any."""
+        if spec.external_network is None:
+            return None
+        name = spec.external_network
+        return look_up(
+            "openstack.externalNetwork",
+            f"the look-up of the external network {name!r}",
+            lambda: openstack.networking.get_network(name=name, external=True, opts=pulumi.InvokeOptions(parent=self)),
+        ).id
+
+    def _look_up_existing(self, existing: str, subnet: str | None, node_cidr: str) -> tuple[str, str]:
+        """The IDs of the reused network (by ID or name) and of its subnet for the nodes: the one named,
+        or the one with the node network's CIDR."""
+        invoke = pulumi.InvokeOptions(parent=self)
+        if _UUID.match(existing):
+            found_network = look_up(
+                "openstack.network.existing",
+                f"the look-up of the network with ID {existing!r}",
+                lambda: openstack.networking.get_network(network_id=existing, opts=invoke),
+            )
+        else:
+            found_network = look_up(
+                "openstack.network.existing",
+                f"the look-up of the network {existing!r}",
+                lambda: openstack.networking.get_network(name=existing, opts=invoke),
+            )
+        network_id = found_network.id
+        if subnet is None:
+            found = look_up(
+                "cluster.network.nodeCidr",
+                f"the look-up of the subnet {node_cidr} in network {existing!r}",
+                lambda: openstack.networking.get_subnet(network_id=network_id, cidr=node_cidr, opts=invoke),
+            )
+        elif _UUID.match(subnet):
+            found = look_up(
+                "openstack.network.existingSubnet",
+                f"the look-up of the subnet with ID {subnet!r}",
+                lambda: openstack.networking.get_subnet(subnet_id=subnet, opts=invoke),
+            )
+        else:
+            found = look_up(
+                "openstack.network.existingSubnet",
+                f"the look-up of the subnet {subnet!r} in network {existing!r}",
+                lambda: openstack.networking.get_subnet(network_id=network_id, name=subnet, opts=invoke),
+            )
+        return network_id, found.id
 

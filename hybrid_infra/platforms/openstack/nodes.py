@@ -30,12 +30,11 @@ class OpenStackNodePool(NodePool):
         user_data: Sequence[pulumi.Input[str]],
         spec: OpenStackSpec,
         network: OpenStackNetwork,
+        image_id: str,
         endpoint: ApiEndpoint,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        super().__init__("hybrid-infra:index:OpenStackNodePool", name, None, opts)
-        if len(user_data) != group.count:
-            raise ValueError(f"{name}: {len(user_data)} cloud-configs given for {group.count} nodes")
+        super().__init__("hybrid-infra:index:OpenStackNodePool", name, None, opts, group=group, user_data=user_data)
         child = pulumi.ResourceOptions(parent=self)
         server_group = openstack.compute.ServerGroup(
             f"{name}-server-group",
@@ -43,9 +42,6 @@ class OpenStackNodePool(NodePool):
             # etcd members must never share a hypervisor; workers spread when capacity allows.
             policies="anti-affinity" if group.role == "control-plane" else "soft-anti-affinity",
             opts=child,
-        )
-        image = openstack.images.get_image_output(
-            name=spec.image, most_recent=True, opts=pulumi.InvokeOutputOptions(parent=self)
         )
         address_pairs = (
             [openstack.networking.PortAllowedAddressPairArgs(ip_address=endpoint.virtual_ip)]
@@ -77,7 +73,7 @@ class OpenStackNodePool(NodePool):
                 networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
                 block_devices=[
                     openstack.compute.InstanceBlockDeviceArgs(
-                        uuid=image.id,
+                        uuid=image_id,
                         source_type="image",
                         destination_type="volume",
                         volume_size=spec.boot_volume_size,
@@ -103,7 +99,5 @@ class OpenStackNodePool(NodePool):
                     machine=instance,
                 )
             )
-        self.register_outputs(
-            {"nodes": [{"name": n.name, "address": n.private_address} for n in self.nodes], "imageId": image.id}
-        )
+        self.register_outputs({"nodes": [{"name": n.name, "address": n.private_address} for n in self.nodes]})
 

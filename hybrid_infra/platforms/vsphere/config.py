@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from cryptography import x509
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ...config.addons import ChartSpec, ManifestSource
 from ...config.cluster import CONTROL_PLANE_POOL
-from ...config.errors import problem
+from ...config.errors import problem, raise_problems
 from ...config.fields import (
     DnsLabel,
     HttpUrl,
@@ -311,6 +312,7 @@ class VSphereSpec(PlatformSection):
     storage_class: VSphereStorageClassSpec = VSphereStorageClassSpec()
 
     storage_class_hint: ClassVar[str] = "set vsphere.cloudProvider (the vSphere CSI driver makes one)"
+    size_map: ClassVar[str | None] = "sizes"
 
     @model_validator(mode="after")
     def _one_datastore(self) -> VSphereSpec:
@@ -348,172 +350,149 @@ class VSphereSpec(PlatformSection):
 
     def check(self, stack: StackSpec) -> None:
         cluster = stack.cluster
-        sizes = {"cluster.controlPlane.size": cluster.control_plane.size}
-        sizes.update({f"cluster.pools[{i}].size": pool.size for i, pool in enumerate(cluster.pools)})
-        for path, size in sizes.items():
-            if size not in self.sizes:
-                raise problem(
-                    f"{size!r} is not allowed; use a size defined in vsphere.sizes: {', '.join(sorted(self.sizes))}",
-                    key=path,
+        found = self._nested_virtualization_problems(stack)
+        if cluster.endpoint.public and cluster.endpoint.type == "vip":
+            found.append(
+                problem(
+                    "true is not allowed with endpoint type vip on vSphere, which has no floating addresses; for an "
+                    "API reachable from outside the node network, use type loadBalancer with its address in "
+                    "vsphere.endpoint.address",
+                    key="cluster.endpoint.public",
                     absolute=True,
                 )
-        self._check_nested_virtualization(stack)
-        if cluster.endpoint.public and cluster.endpoint.type == "vip":
-            raise problem(
-                "true is not allowed with endpoint type vip on vSphere, which has no floating addresses; for an API "
-                "reachable from outside the node network, use type loadBalancer with its address in "
-                "vsphere.endpoint.address",
-                key="cluster.endpoint.public",
-                absolute=True,
             )
         node_network = ipaddress.IPv4Network(cluster.network.node_cidr)
         if self.network.static is not None:
-            self._check_static(self.network.static, stack, node_network)
-        self._check_endpoint(stack, node_network)
+            found += self._static_problems(self.network.static, stack, node_network)
+        found += self._endpoint_problems(stack, node_network)
+        raise_problems(found)
 
-    def _check_nested_virtualization(self, stack: StackSpec) -> None:
+    def _nested_virtualization_problems(self, stack: StackSpec) -> list[PydanticCustomError]:
+        # A size the section does not define is refused by its size already.
+        found = []
         size = stack.cluster.control_plane.size
-        if self.sizes[size].nested_virtualization:
-            raise problem(
-                f"{size!r} is not allowed; vsphere.sizes.{size}.nestedVirtualization is true, which only pools marked "
-                "virtualization: true may use",
-                key="cluster.controlPlane.size",
-                absolute=True,
+        if size in self.sizes and self.sizes[size].nested_virtualization:
+            found.append(
+                problem(
+                    f"{size!r} is not allowed; vsphere.sizes.{size}.nestedVirtualization is true, which only pools "
+                    "marked virtualization: true may use",
+                    key="cluster.controlPlane.size",
+                    absolute=True,
+                )
             )
         for index, pool in enumerate(stack.cluster.pools):
+            if pool.size not in self.sizes:
+                continue
             nested = self.sizes[pool.size].nested_virtualization
             if nested and not pool.virtualization:
-                raise problem(
-                    f"pool {pool.name!r} is not marked for virtualization, but its size {pool.size!r} enables nested "
-                    f"virtualization (vsphere.sizes.{pool.size}.nestedVirtualization); use a size without it, "
-                    "or set virtualization: true",
-                    key=f"cluster.pools[{index}]",
-                    absolute=True,
+                found.append(
+                    problem(
+                        f"pool {pool.name!r} is not marked for virtualization, but its size {pool.size!r} enables nested "
+                        f"virtualization (vsphere.sizes.{pool.size}.nestedVirtualization); use a size without it, "
+                        "or set virtualization: true",
+                        key=f"cluster.pools[{index}]",
+                        absolute=True,
+                    )
                 )
             if pool.virtualization and not nested and not stack.addons.kubevirt.use_emulation:
-                raise problem(
-                    f"pool {pool.name!r} cannot run VMs with KVM: its size {pool.size!r} does not enable nested "
-                    f"virtualization; set vsphere.sizes.{pool.size}.nestedVirtualization: true, or "
-                    "addons.kubevirt.useEmulation: true to emulate without KVM (slow, for tests only)",
-                    key=f"cluster.pools[{index}]",
-                    absolute=True,
+                found.append(
+                    problem(
+                        f"pool {pool.name!r} cannot run VMs with KVM: its size {pool.size!r} does not enable nested "
+                        f"virtualization; set vsphere.sizes.{pool.size}.nestedVirtualization: true, or "
+                        "addons.kubevirt.useEmulation: true to emulate without KVM (slow, for tests only)",
+                        key=f"cluster.pools[{index}]",
+                        absolute=True,
+                    )
                 )
+        return found
 
-    @classmethod
-    def resized(cls, section: dict[str, Any], pools: dict[str, int], node_cidr: str) -> dict[str, Any]:
-        """Static ranges laid out again, in the order of ``pools``, each the size of its pool, from the
-        first host address of ``node_cidr`` on, around the gateway, the DNS servers and the API's
-        address; everything else as it was. A range's first address is where its pool's node 0 sits,
-        so this is for a new stack (the bench's), not for one that runs."""
-        static = section.get("network", {}).get("static")
-        if not static:
-            return section
-        network = ipaddress.IPv4Network(node_cidr)
-        reserved = {ipaddress.IPv4Address(static["gateway"]), *map(ipaddress.IPv4Address, static.get("dnsServers", []))}
-        if section.get("endpoint", {}).get("address"):
-            reserved.add(ipaddress.IPv4Address(section["endpoint"]["address"]))
-        ranges: dict[str, str] = {}
-        first = network.network_address + 1
-        for name, count in pools.items():
-            size = max(count, 1)  # an empty pool still names a range
-            last = first + size - 1
-            while taken := [address for address in reserved if first <= address <= last]:
-                first = max(taken) + 1
-                last = first + size - 1
-            if last >= network.broadcast_address:
-                raise ValueError(f"{node_cidr} holds no {count} more addresses for pool {name!r}")
-            ranges[name] = f"{first}-{last}"
-            first = last + 1
-        return {**section, "network": {**section["network"], "static": {**static, "ranges": ranges}}}
-
-    def _check_static(self, static: VSphereStaticSpec, stack: StackSpec, node_network: ipaddress.IPv4Network) -> None:
+    def _static_problems(
+        self, static: VSphereStaticSpec, stack: StackSpec, node_network: ipaddress.IPv4Network
+    ) -> list[PydanticCustomError]:
         key = "vsphere.network.static"
+        found = []
         usable = (node_network.network_address + 1, node_network.broadcast_address - 1)
         gateway = ipaddress.IPv4Address(static.gateway)
         if not usable[0] <= gateway <= usable[1]:
-            raise problem(
-                f"{static.gateway!r} is not allowed; the gateway must be a host address of cluster.network.nodeCidr "
-                f"{node_network}",
-                key=f"{key}.gateway",
-                absolute=True,
-            )
-        counts = {group.name: group.count for group in node_groups(stack.cluster)}
-        for name in static.ranges:
-            if name not in counts:
-                raise problem(
-                    f"unknown pool; name {CONTROL_PLANE_POOL} or a pool of cluster.pools: "
-                    f"{', '.join(n for n in counts if n != CONTROL_PLANE_POOL) or 'none'}",
-                    key=f"{key}.ranges.{name}",
+            found.append(
+                problem(
+                    f"{static.gateway!r} is not allowed; the gateway must be a host address of cluster.network.nodeCidr "
+                    f"{node_network}",
+                    key=f"{key}.gateway",
                     absolute=True,
                 )
+            )
+        counts = {group.name: group.count for group in node_groups(stack.cluster)}
+        found += [
+            problem(
+                f"unknown pool; name {CONTROL_PLANE_POOL} or a pool of cluster.pools: "
+                f"{', '.join(n for n in counts if n != CONTROL_PLANE_POOL) or 'none'}",
+                key=f"{key}.ranges.{name}",
+                absolute=True,
+            )
+            for name in static.ranges
+            if name not in counts
+        ]
         claimed: list[tuple[str, ipaddress.IPv4Address, ipaddress.IPv4Address]] = []
         for name, count in counts.items():
             value = static.ranges.get(name)
+            where = f"{key}.ranges.{name}"
             if value is None and self.network.uses_dhcp(name):
                 continue
-            if value is None and self.network.dhcp:
-                raise problem(
-                    "missing; control-plane nodes need static addresses, with dhcp: true too (etcd knows its members "
-                    "by address)",
-                    key=f"{key}.ranges.{name}",
-                    absolute=True,
-                )
             if value is None:
-                raise problem(
-                    "missing; every pool needs its own address range, so that scaling one never moves another's nodes",
-                    key=f"{key}.ranges.{name}",
-                    absolute=True,
+                reason = (
+                    "control-plane nodes need static addresses, with dhcp: true too (etcd knows its members by address)"
+                    if self.network.dhcp
+                    else "every pool needs its own address range, so that scaling one never moves another's nodes"
                 )
+                found.append(problem(f"missing; {reason}", key=where, absolute=True))
+                continue
             first, last = range_bounds(value)
-            where = f"{key}.ranges.{name}"
+            reasons = []
             if not (usable[0] <= first and last <= usable[1]):
-                raise problem(
-                    f"{value!r} is not allowed; it must lie within the host addresses of cluster.network.nodeCidr "
-                    f"{node_network}",
-                    key=where,
-                    absolute=True,
-                )
+                reasons.append(f"it must lie within the host addresses of cluster.network.nodeCidr {node_network}")
             if first <= gateway <= last:
-                raise problem(f"{value!r} is not allowed; it holds the gateway {gateway}", key=where, absolute=True)
+                reasons.append(f"it holds the gateway {gateway}")
             if range_size(value) < count:
-                raise problem(
-                    f"{value!r} is not allowed; it holds {range_size(value)} addresses and pool {name!r} has {count} nodes",
-                    key=where,
-                    absolute=True,
-                )
-            for other, low, high in claimed:
-                if first <= high and low <= last:
-                    raise problem(
-                        f"{value!r} is not allowed; it overlaps the range of pool {other!r}", key=where, absolute=True
-                    )
+                reasons.append(f"it holds {range_size(value)} addresses and pool {name!r} has {count} nodes")
+            reasons += [f"it overlaps the range of pool {other!r}" for other, low, high in claimed if first <= high and low <= last]
+            if reasons:
+                found.append(problem(f"{value!r} is not allowed; {'; '.join(reasons)}", key=where, absolute=True))
             claimed.append((name, first, last))
+        return found
 
-    def _check_endpoint(self, stack: StackSpec, node_network: ipaddress.IPv4Network) -> None:
+    def _endpoint_problems(self, stack: StackSpec, node_network: ipaddress.IPv4Network) -> list[PydanticCustomError]:
         key = "vsphere.endpoint.address"
+        found = []
         address = ipaddress.IPv4Address(self.endpoint.address)
         vip = stack.cluster.endpoint.type == "vip"
         usable = node_network.network_address < address < node_network.broadcast_address
         if vip and not usable:
-            raise problem(
-                f"{self.endpoint.address!r} is not allowed; with endpoint type vip, kube-vip announces the address in "
-                f"the node network, so it must be a host address of cluster.network.nodeCidr {node_network}",
-                key=key,
-                absolute=True,
-            )
-        static = self.network.static
-        if static is None:
-            return
-        if address == ipaddress.IPv4Address(static.gateway):
-            raise problem(f"{self.endpoint.address!r} is not allowed; it is the gateway", key=key, absolute=True)
-        for name, value in static.ranges.items():
-            first, last = range_bounds(value)
-            if first <= address <= last:
-                raise problem(
-                    f"{self.endpoint.address!r} is not allowed; it lies in the address range of pool {name!r} "
-                    f"(vsphere.network.static.ranges.{name}); choose an address outside every node range",
+            found.append(
+                problem(
+                    f"{self.endpoint.address!r} is not allowed; with endpoint type vip, kube-vip announces the address "
+                    f"in the node network, so it must be a host address of cluster.network.nodeCidr {node_network}",
                     key=key,
                     absolute=True,
                 )
+            )
+        static = self.network.static
+        if static is None:
+            return found
+        if address == ipaddress.IPv4Address(static.gateway):
+            found.append(problem(f"{self.endpoint.address!r} is not allowed; it is the gateway", key=key, absolute=True))
+        for name, value in static.ranges.items():
+            first, last = range_bounds(value)
+            if first <= address <= last:
+                found.append(
+                    problem(
+                        f"{self.endpoint.address!r} is not allowed; it lies in the address range of pool {name!r} "
+                        f"(vsphere.network.static.ranges.{name}); choose an address outside every node range",
+                        key=key,
+                        absolute=True,
+                    )
+                )
+        return found
 
 
 SECTION = VSphereSpec

@@ -11,12 +11,12 @@ import pulumi_vsphere as vsphere
 from ...config.addons import AddonsSpec
 from ...config.cluster import ClusterSpec
 from ...topology import NodeGroup, PlatformHints
-from ..contract import ApiEndpoint, Infrastructure
+from ..contract import ApiEndpoint, Infrastructure, look_up
 from .cloud_provider import VSphereCloudProvider
 from .config import VSphereSpec
 from .endpoint import VSphereApiEndpoint
 from .network import VSphereNetwork
-from .nodes import GUESTINFO_MAX_VALUE, VSphereNodePool, look_up_inventory
+from .nodes import GUESTINFO_MAX_VALUE, Inventory, VSphereNodePool
 
 GUESTINFO_MAX_USER_DATA = GUESTINFO_MAX_VALUE * 3 // 4 - 1024
 """The largest cloud-config whose guestinfo value fits, counting on no compression: base64 takes 4
@@ -44,21 +44,72 @@ class VSphereInfrastructure(Infrastructure):
         self.hints = PlatformHints(
             cloud_provider_external=section.cloud_provider is not None, max_user_data=GUESTINFO_MAX_USER_DATA
         )
-        datacenter_id = vsphere.get_datacenter_output(
-            name=section.datacenter, opts=pulumi.InvokeOutputOptions(parent=self)
-        ).id
+        # Before anything of the cluster is registered: an inventory object that does not exist is one line.
+        self.inventory = self.look_up_inventory()
         self.network = VSphereNetwork(
-            f"{name}-network", cluster, section.network, datacenter_id, pulumi.ResourceOptions(parent=self)
+            f"{name}-network",
+            cluster,
+            section.network,
+            section.datacenter,
+            self.inventory.datacenter_id,
+            pulumi.ResourceOptions(parent=self),
         )
-        self.inventory = look_up_inventory(section, datacenter_id, self)
         # The looked-up template too, so that a plan's reader can follow the VMs' clone source.
         self.register_outputs(
             {
                 "networkId": self.network.network_id,
                 "computeClusterId": self.inventory.compute_cluster_id,
-                "templateUuid": self.inventory.template.apply(lambda found: found.id),
+                "templateUuid": self.inventory.template.id,
             }
         )
+
+    def look_up_inventory(self) -> Inventory:
+        """The datacenter, compute cluster, resource pool, datastore (or datastore cluster) and template the
+        section names, found in vCenter; a failed look-up is one line naming its key."""
+        spec = self.spec
+        invoke = pulumi.InvokeOptions(parent=self)
+        datacenter = f"in datacenter {spec.datacenter!r}"
+        datacenter_id = look_up(
+            "vsphere.datacenter",
+            f"the look-up of the datacenter {spec.datacenter!r}",
+            lambda: vsphere.get_datacenter(name=spec.datacenter, opts=invoke),
+        ).id
+        cluster = look_up(
+            "vsphere.computeCluster",
+            f"the look-up of the compute cluster {spec.compute_cluster!r} {datacenter}",
+            lambda: vsphere.get_compute_cluster(name=spec.compute_cluster, datacenter_id=datacenter_id, opts=invoke),
+        )
+        resource_pool_id = cluster.resource_pool_id
+        if spec.resource_pool is not None:
+            resource_pool = spec.resource_pool
+            resource_pool_id = look_up(
+                "vsphere.resourcePool",
+                f"the look-up of the resource pool {resource_pool!r} in compute cluster {spec.compute_cluster!r}",
+                lambda: vsphere.get_resource_pool(
+                    name=resource_pool, parent_resource_pool_id=cluster.resource_pool_id, opts=invoke
+                ),
+            ).id
+        datastore_id = datastore_cluster_id = None
+        if spec.datastore is not None:
+            datastore = spec.datastore
+            datastore_id = look_up(
+                "vsphere.datastore",
+                f"the look-up of the datastore {datastore!r} {datacenter}",
+                lambda: vsphere.get_datastore(name=datastore, datacenter_id=datacenter_id, opts=invoke),
+            ).id
+        else:
+            datastore_cluster = spec.datastore_cluster
+            datastore_cluster_id = look_up(
+                "vsphere.datastoreCluster",
+                f"the look-up of the datastore cluster {datastore_cluster!r} {datacenter}",
+                lambda: vsphere.get_datastore_cluster(name=datastore_cluster, datacenter_id=datacenter_id, opts=invoke),
+            ).id
+        template = look_up(
+            "vsphere.template",
+            f"the look-up of the template {spec.template!r} {datacenter}",
+            lambda: vsphere.get_virtual_machine(name=spec.template, datacenter_id=datacenter_id, opts=invoke),
+        )
+        return Inventory(datacenter_id, cluster.id, resource_pool_id, datastore_id, datastore_cluster_id, template)
 
     def create_endpoint(self, name: str) -> VSphereApiEndpoint:
         return VSphereApiEndpoint(name, self.cluster, self.spec, pulumi.ResourceOptions(parent=self))

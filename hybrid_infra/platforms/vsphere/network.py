@@ -16,6 +16,7 @@ import pulumi_vsphere as vsphere
 
 from ...config.cluster import ClusterSpec
 from ...topology import NodeGroup
+from ..contract import look_up
 from .config import VSphereNetworkSpec, VSphereStaticSpec, range_bounds
 
 NIC_ADAPTER = "vmxnet3"
@@ -58,7 +59,7 @@ def network_config(spec: VSphereNetworkSpec, node_cidr: str, address: str | None
 class VSphereNetwork(pulumi.ComponentResource):
     """The port group the nodes attach to, found by name, and the node addressing of the section."""
 
-    network_id: pulumi.Output[str]
+    network_id: str
     """Managed object ID of the port group."""
 
     def __init__(
@@ -66,14 +67,20 @@ class VSphereNetwork(pulumi.ComponentResource):
         name: str,
         cluster: ClusterSpec,
         spec: VSphereNetworkSpec,
-        datacenter_id: pulumi.Input[str],
+        datacenter: str,
+        datacenter_id: str,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """``datacenter``: the name of the datacenter whose ID is ``datacenter_id``."""
         super().__init__("hybrid-infra:index:VSphereNetwork", name, None, opts)
         self.cluster = cluster
         self.spec = spec
-        self.network_id = vsphere.get_network_output(
-            name=spec.port_group, datacenter_id=datacenter_id, opts=pulumi.InvokeOutputOptions(parent=self)
+        self.network_id = look_up(
+            "vsphere.network.portGroup",
+            f"the look-up of the port group {spec.port_group!r} in datacenter {datacenter!r}",
+            lambda: vsphere.get_network(
+                name=spec.port_group, datacenter_id=datacenter_id, opts=pulumi.InvokeOptions(parent=self)
+            ),
         ).id
         self.register_outputs({"networkId": self.network_id})
 

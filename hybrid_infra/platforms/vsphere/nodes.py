@@ -29,33 +29,14 @@ NODE_CREATION_INPUTS = ["clone", "disks", "extraConfig", "firmware", "guestId", 
 
 @dataclass(frozen=True)
 class Inventory:
-    """What every pool's VMs are placed with, found by name in vCenter."""
+    """What every pool's VMs are placed with, found by name in vCenter (``VSphereInfrastructure.look_up_inventory``)."""
 
-    compute_cluster_id: pulumi.Output[str]
-    resource_pool_id: pulumi.Output[str]
-    datastore_id: pulumi.Output[str] | None
-    datastore_cluster_id: pulumi.Output[str] | None
-    template: pulumi.Output[vsphere.GetVirtualMachineResult]
-
-
-def look_up_inventory(spec: VSphereSpec, datacenter_id: pulumi.Input[str], parent: pulumi.Resource) -> Inventory:
-    """The compute cluster, resource pool, datastore (or datastore cluster) and template of the section."""
-    invoke = pulumi.InvokeOutputOptions(parent=parent)
-    cluster = vsphere.get_compute_cluster_output(name=spec.compute_cluster, datacenter_id=datacenter_id, opts=invoke)
-    resource_pool_id = cluster.resource_pool_id
-    if spec.resource_pool is not None:
-        resource_pool_id = vsphere.get_resource_pool_output(
-            name=spec.resource_pool, parent_resource_pool_id=cluster.resource_pool_id, opts=invoke
-        ).id
-    datastore_id = datastore_cluster_id = None
-    if spec.datastore is not None:
-        datastore_id = vsphere.get_datastore_output(name=spec.datastore, datacenter_id=datacenter_id, opts=invoke).id
-    else:
-        datastore_cluster_id = vsphere.get_datastore_cluster_output(
-            name=spec.datastore_cluster, datacenter_id=datacenter_id, opts=invoke
-        ).id
-    template = vsphere.get_virtual_machine_output(name=spec.template, datacenter_id=datacenter_id, opts=invoke)
-    return Inventory(cluster.id, resource_pool_id, datastore_id, datastore_cluster_id, template)
+    datacenter_id: str
+    compute_cluster_id: str
+    resource_pool_id: str
+    datastore_id: str | None
+    datastore_cluster_id: str | None
+    template: vsphere.GetVirtualMachineResult
 
 
 def guestinfo_value(text: str) -> str:
@@ -124,12 +105,10 @@ class VSphereNodePool(NodePool):
         endpoint: ApiEndpoint,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        super().__init__("hybrid-infra:index:VSphereNodePool", name, None, opts)
-        if len(user_data) != group.count:
-            raise ValueError(f"{name}: {len(user_data)} cloud-configs given for {group.count} nodes")
+        super().__init__("hybrid-infra:index:VSphereNodePool", name, None, opts, group=group, user_data=user_data)
         size = spec.sizes[group.size]
         template = inventory.template
-        disks = template.apply(lambda found: _disks(list(found.disks), size.disk_gib))
+        disks = _disks(list(template.disks), size.disk_gib)
         # kube-vip adds the API address to a control-plane NIC: not the node's own address.
         ignored = [endpoint.virtual_ip] if group.role == "control-plane" and endpoint.virtual_ip is not None else None
         annotation = f"hybrid-infra cluster {group.cluster}, pool {group.name}, role {group.role}"
@@ -147,9 +126,9 @@ class VSphereNodePool(NodePool):
                 folder=spec.folder,
                 num_cpus=size.cpus,
                 memory=size.memory_mib,
-                guest_id=template.apply(lambda found: found.guest_id),
-                firmware=template.apply(lambda found: found.firmware),
-                scsi_type=template.apply(lambda found: found.scsi_type),
+                guest_id=template.guest_id,
+                firmware=template.firmware,
+                scsi_type=template.scsi_type,
                 # The CSI driver finds a volume's disk in the guest by its UUID.
                 enable_disk_uuid=True,
                 # /dev/kvm in the guest, for KubeVirt: only sizes the checks allow on virtualization pools.
@@ -158,7 +137,7 @@ class VSphereNodePool(NodePool):
                     vsphere.VirtualMachineNetworkInterfaceArgs(network_id=network.network_id, adapter_type=NIC_ADAPTER)
                 ],
                 disks=disks,
-                clone=vsphere.VirtualMachineCloneArgs(template_uuid=template.apply(lambda found: found.id)),
+                clone=vsphere.VirtualMachineCloneArgs(template_uuid=template.id),
                 extra_config=guestinfo(user_data[index], metadata(node_name, network.config(group, index))),
                 ignored_guest_ips=ignored,
                 # These force a new VM, or reconfigure a running one, when they change: a new template

@@ -128,13 +128,16 @@ ROOM = "AWS keeps 5 addresses of a subnet, the API's internal load balancer take
 
 
 def test_each_zones_private_subnet_must_hold_the_nodes_placed_in_it(aws_config):
-    # Node i of each pool goes to zone i % 3: zone 0 gets 1 + 67 + 1 of 3 + 200 + 2 nodes.
+    # Node i of a pool goes to zone i % 3, of a virtualization pool to zone i // 2 % 3: zone 0 gets
+    # 1 + 67 + 2 of 3 + 200 + 2 nodes, zone 1 gets 1 + 67, zone 2 1 + 66.
     explicit_subnets(aws_config, ["10.30.0.0/26", "10.30.0.64/26", "10.30.0.128/26"], PUBLIC)
     aws_config["hybrid-infra:cluster"]["pools"][0]["count"] = 200
     assert problems(aws_config) == [
-        f"aws.network.privateSubnets[0]: 10.30.0.0/26 is not allowed; it holds 58 nodes ({ROOM}), its zone gets 69"
+        f"aws.network.privateSubnets[0]: 10.30.0.0/26 is not allowed; it holds 58 nodes ({ROOM}), its zone gets 70",
+        f"aws.network.privateSubnets[1]: 10.30.0.64/26 is not allowed; it holds 58 nodes ({ROOM}), its zone gets 68",
+        f"aws.network.privateSubnets[2]: 10.30.0.128/26 is not allowed; it holds 58 nodes ({ROOM}), its zone gets 67",
     ]
-    aws_config["hybrid-infra:cluster"]["pools"][0]["count"] = 168  # 1 + 56 + 1: a full subnet
+    aws_config["hybrid-infra:cluster"]["pools"][0]["count"] = 165  # 1 + 55 + 2: a full subnet
     parse_stack_config(aws_config)
 
 
@@ -145,9 +148,9 @@ def test_the_subnets_cut_from_the_node_network_must_hold_each_zones_nodes(aws_co
     cluster["pools"][0]["count"] = 400
     assert problems(aws_config) == [
         "cluster.network.nodeCidr: 10.30.0.0/22 is not allowed; it holds 122 nodes (each zone's private subnet is "
-        f"a /25 of it; {ROOM}), the zone with the most nodes gets 136"
+        f"a /25 of it; {ROOM}), the zone with the most nodes gets 137"
     ]
-    cluster["pools"][0]["count"] = 360  # 1 + 120 + 1
+    cluster["pools"][0]["count"] = 357  # 1 + 119 + 2 (the virtualization nodes share the first zone)
     parse_stack_config(aws_config)
 
 
@@ -174,7 +177,7 @@ REUSED = {"existingVpcId": "vpc-0123456789abcdef0", "privateSubnetIds": ["subnet
         ({**REUSED, "privateSubnetIds": ["subnet-0a"]},
          "aws.network.privateSubnetIds: ['subnet-0a'] is not allowed; name the reused VPC's subnets for the nodes, "
          "at least two in different zones"),
-        ({**REUSED, "privateSubnetIds": ["subnet-0a", "subnet-0b"]},
+        ({**REUSED, "privateSubnetIds": ["subnet-0a", "subnet-0b"], "publicSubnetIds": ["subnet-1a", "subnet-1b"]},
          "aws.network.privateSubnetIds: ['subnet-0a', 'subnet-0b'] is not allowed; a control plane of 3 nodes in 2 zones"),
         (REUSED, "aws.network.publicSubnetIds: missing; a public endpoint needs the reused VPC's public subnets"),
         ({**REUSED, "existingVpcId": "default"}, "aws.network.existingVpcId: 'default' is not allowed; use an ID such as vpc-"),
@@ -327,4 +330,37 @@ def test_a_reused_vpc_takes_its_zones_from_its_subnets(aws_config):
     assert problems(aws_config) == [
         "aws.availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'] is not allowed with "
         "aws.network.existingVpcId; the nodes spread over the zones of aws.network.privateSubnetIds"
+    ]
+
+
+def test_every_aws_problem_is_reported_at_once(aws_config):
+    cluster = aws_config["hybrid-infra:cluster"]
+    cluster["endpoint"] = {"type": "vip"}
+    cluster["pki"] = {"keyAlgorithm": "rsa-4096"}
+    cluster["pools"][0]["size"] = "huge"
+    aws_config["hybrid-infra:aws"]["instanceTypes"]["virt"] = "m7i.2xlarge"
+    aws_config["hybrid-infra:aws"]["availabilityZones"] = ["us-east-1a", "us-east-1b", "us-east-1a"]
+    assert problems(aws_config) == [
+        "cluster.pools[0].size: 'huge' is not allowed; use a size defined in aws.instanceTypes: large, medium, virt",
+        "cluster.endpoint.type: 'vip' is not allowed on AWS; a VPC does not carry an address announced by ARP, "
+        "use loadBalancer (a Network Load Balancer)",
+        "cluster.pki.keyAlgorithm: 'rsa-4096' is not allowed on AWS; the control-plane nodes' cloud-configs would "
+        "not fit in EC2's 16 KB of user data even compressed, use ecdsa-p256 or rsa-2048",
+        "cluster.pools[1]: pool 'virt' cannot run VMs with KVM: its instance type 'm7i.2xlarge' offers neither "
+        "nested virtualization (c8i, m8i, r8i, c8i-flex, m8i-flex, r8i-flex) nor bare metal (*.metal*); use one of "
+        "those, or set addons.kubevirt.useEmulation: true to emulate without KVM (slow, for tests only)",
+        "aws.availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1a'] is not allowed; name each zone once",
+    ]
+
+
+def test_every_subnet_problem_is_reported_at_once(aws_config):
+    explicit_subnets(
+        aws_config, ["10.30.0.0/20", "10.99.0.0/20", "10.30.32.0/20"], ["10.30.240.0/24", "10.30.32.0/24", "10.30.242.0/29"]
+    )
+    assert problems(aws_config) == [
+        "aws.network.privateSubnets[1]: '10.99.0.0/20' is not allowed; it lies outside the VPC, whose CIDR is "
+        "cluster.network.nodeCidr 10.30.0.0/16",
+        "aws.network.publicSubnets[1]: '10.30.32.0/24' is not allowed; it overlaps aws.network.privateSubnets[2] "
+        "10.30.32.0/20",
+        "aws.network.publicSubnets[2]: '10.30.242.0/29' is not allowed; a VPC takes subnets from /16 to /28",
     ]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from hybrid_infra.config.cluster import NodeLimit
 from hybrid_infra.platforms.contract import PlatformSection, PoolPlacement
@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 
 class FakeSpec(PlatformSection):
+    size_map: ClassVar[str | None] = "machines"
+
     machines: dict[str, str] = {}
     """size -> machine type"""
     max_machines: int | None = None

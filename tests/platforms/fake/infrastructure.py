@@ -26,7 +26,7 @@ class FakeEndpoint(ApiEndpoint):
 
 class FakeNodePool(NodePool):
     def __init__(self, name: str, group: NodeGroup, user_data: Sequence[pulumi.Input[str]], network: pulumi.Resource, opts: pulumi.ResourceOptions):
-        super().__init__("hybrid-infra:index:FakeNodePool", name, None, opts)
+        super().__init__("hybrid-infra:index:FakeNodePool", name, None, opts, group=group, user_data=user_data)
         self.nodes = []
         for index, node_name in enumerate(group.node_names):
             machine = pulumi.CustomResource(

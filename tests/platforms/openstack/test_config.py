@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pulumi
 import pytest
 
-from hybrid_infra.config import parse_stack_config
+from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.offline.cloud import LookupFailed
+from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.platform import program
+from hybrid_infra.platforms.openstack.simulated import OpenStackAnswers
 from hybrid_infra.testing import simulate
 from tests.conftest import secret_keys, write_stack
 from tests.test_config import problems
@@ -89,3 +93,53 @@ def test_a_credential_in_plain_text_is_refused_under_pulumi_up(dev_config):
         simulate(program, stack="dev", config=dev_config, secret_keys=[])
     assert PLAIN_SECRET_LINE in str(caught.value)
     simulate(program, stack="dev", config=dev_config, secret_keys=secret_keys(dev_config))
+
+
+# --- what only a look-up finds: one line naming the key, as on every platform (tests/platforms/test_contract.py) ---
+
+NETWORK = "12345678-1234-1234-1234-123456789abc"
+
+
+@pytest.mark.parametrize(
+    ("answer", "network", "expected"),
+    [
+        ("_get_network", None, "openstack.externalNetwork: the look-up of the external network 'public' failed: not found"),
+        ("_get_network", {"existing": "shared"}, "openstack.network.existing: the look-up of the network 'shared' failed: not found"),
+        (
+            "_get_network",
+            {"existing": NETWORK},
+            f"openstack.network.existing: the look-up of the network with ID '{NETWORK}' failed: not found",
+        ),
+        (
+            "_get_subnet",
+            {"existing": "shared"},
+            "cluster.network.nodeCidr: the look-up of the subnet 10.20.0.0/24 in network 'shared' failed: not found",
+        ),
+        (
+            "_get_subnet",
+            {"existing": "shared", "existingSubnet": "nodes"},
+            "openstack.network.existingSubnet: the look-up of the subnet 'nodes' in network 'shared' failed: not found",
+        ),
+        (
+            "_get_subnet",
+            {"existing": "shared", "existingSubnet": NETWORK},
+            f"openstack.network.existingSubnet: the look-up of the subnet with ID '{NETWORK}' failed: not found",
+        ),
+    ],
+    ids=["externalNetwork", "existing", "existing-id", "subnet-by-cidr", "existingSubnet", "existingSubnet-id"],
+)
+def test_a_network_the_cloud_does_not_hold_is_one_line_naming_the_key(tmp_path, dev_config, monkeypatch, answer, network, expected):
+    found = getattr(OpenStackAnswers, answer)
+
+    def not_found(self: OpenStackAnswers, args: dict[str, Any]) -> dict[str, Any]:
+        if network is None or not args.get("external"):
+            raise LookupFailed("not found")
+        return found(self, args)
+
+    monkeypatch.setattr(OpenStackAnswers, answer, not_found)
+    if network is not None:
+        dev_config["hybrid-infra:openstack"]["network"] = network
+    write_stack(tmp_path, "dev", dev_config)
+    with pytest.raises(ConfigError) as caught:
+        run_plan(tmp_path, "dev")
+    assert caught.value.problems == [expected]

@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-from hybrid_infra.config import parse_stack_config
+from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.offline.cloud import LookupFailed
+from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.platforms.vsphere.config import CSI_MANIFEST_SHA256, CSI_VERSION
+from hybrid_infra.platforms.vsphere.simulated import VSphereAnswers
 from tests.conftest import write_stack
 from tests.platforms.vsphere.conftest import ca_bundle, with_ca_bundle
 from tests.test_config import problems
@@ -281,3 +284,91 @@ def test_the_section_and_the_simulated_answers_need_no_sdk():
         "vsphere: the platform's Pulumi SDK (pulumi_vsphere) is not installed; "
         "install it with: pip install 'hybrid-infra[vsphere]'"
     )
+
+
+def test_every_vsphere_problem_is_reported_at_once(prod_config):
+    cluster = prod_config["hybrid-infra:cluster"]
+    cluster["endpoint"].update(public=True, allowedCidrs=["198.51.100.0/24"])
+    cluster["controlPlane"]["size"] = "virt"
+    cluster["pools"][0]["size"] = "huge"
+    static = section(prod_config)["network"]["static"]
+    static["gateway"] = "10.31.0.1"
+    static["ranges"].update(general="10.30.0.20-10.30.0.21", gpu="10.30.0.80-10.30.0.89")
+    static["ranges"].pop("virt")
+    section(prod_config)["endpoint"]["address"] = "10.30.0.12"
+    assert problems(prod_config) == [
+        "cluster.pools[0].size: 'huge' is not allowed; use a size defined in vsphere.sizes: large, medium, virt",
+        "cluster.controlPlane.size: 'virt' is not allowed; vsphere.sizes.virt.nestedVirtualization is true, which "
+        "only pools marked virtualization: true may use",
+        "cluster.endpoint.public: true is not allowed with endpoint type vip on vSphere, which has no floating "
+        "addresses; for an API reachable from outside the node network, use type loadBalancer with its address "
+        "in vsphere.endpoint.address",
+        "vsphere.network.static.gateway: '10.31.0.1' is not allowed; the gateway must be a host address of "
+        "cluster.network.nodeCidr 10.30.0.0/24",
+        "vsphere.network.static.ranges.gpu: unknown pool; name control-plane or a pool of cluster.pools: general, virt",
+        "vsphere.network.static.ranges.general: '10.30.0.20-10.30.0.21' is not allowed; it holds 2 addresses and "
+        "pool 'general' has 3 nodes",
+        "vsphere.network.static.ranges.virt: missing; every pool needs its own address range, so that scaling one "
+        "never moves another's nodes",
+        "vsphere.endpoint.address: '10.30.0.12' is not allowed; it lies in the address range of pool "
+        "'control-plane' (vsphere.network.static.ranges.control-plane); choose an address outside every node range",
+    ]
+
+
+# --- what only a look-up finds: one line naming the key, as on every platform (tests/platforms/test_contract.py) ---
+
+
+@pytest.mark.parametrize(
+    ("answer", "change", "expected"),
+    [
+        (
+            "_get_datacenter",
+            None,
+            "vsphere.datacenter: the look-up of the datacenter 'dc-1' failed: not found",
+        ),
+        (
+            "_get_compute_cluster",
+            None,
+            "vsphere.computeCluster: the look-up of the compute cluster 'cluster-1' in datacenter 'dc-1' failed: not found",
+        ),
+        (
+            "_get_resource_pool",
+            None,
+            "vsphere.resourcePool: the look-up of the resource pool 'kubernetes' in compute cluster 'cluster-1' failed: "
+            "not found",
+        ),
+        (
+            "_get_datastore_cluster",
+            None,
+            "vsphere.datastoreCluster: the look-up of the datastore cluster 'vsan-prod' in datacenter 'dc-1' failed: "
+            "not found",
+        ),
+        (
+            "_get_datastore",
+            lambda c: (section(c).pop("datastoreCluster"), section(c).update(datastore="vsan-1")),
+            "vsphere.datastore: the look-up of the datastore 'vsan-1' in datacenter 'dc-1' failed: not found",
+        ),
+        (
+            "_get_virtual_machine",
+            None,
+            "vsphere.template: the look-up of the template 'ubuntu-24.04-cloudimg' in datacenter 'dc-1' failed: not found",
+        ),
+        (
+            "_get_network",
+            None,
+            "vsphere.network.portGroup: the look-up of the port group 'k8s-prod' in datacenter 'dc-1' failed: not found",
+        ),
+    ],
+    ids=["datacenter", "computeCluster", "resourcePool", "datastoreCluster", "datastore", "template", "portGroup"],
+)
+def test_inventory_vcenter_does_not_hold_is_one_line_naming_the_key(tmp_path, prod_config, monkeypatch, answer, change, expected):
+    def not_found(self: VSphereAnswers, args: dict[str, Any]) -> dict[str, Any]:
+        raise LookupFailed("not found")
+
+    monkeypatch.setattr(VSphereAnswers, answer, not_found)
+    if change is not None:
+        change(prod_config)
+    write_stack(tmp_path, "prod", prod_config)
+    with pytest.raises(ConfigError) as caught:
+        run_plan(tmp_path, "prod")
+    assert caught.value.problems == [expected]
