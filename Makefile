@@ -21,8 +21,13 @@ $(BIN)/.installed: pyproject.toml
 plan: $(BIN)/.installed
 	$(BIN)/hybrid-infra plan $(STACK)
 
+# The linters first: style and mistakes (ruff), the layers between the packages (import-linter, contracts
+# in pyproject.toml), strict types of the package and of the example programs as users write them.
 test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m mypy hybrid_infra
+	for program in examples/*/__main__.py; do $(BIN)/python -m mypy --strict "$$program" || exit 1; done
 	$(BIN)/python -m pytest
 
 # The real programs the e2e tier runs, built from the Go modules pinned in tools/ into .tools/bin.

@@ -165,7 +165,10 @@ def checks(rows: list[Row]) -> list[str]:
             )
         if 1000 in sized:
             ratio = sized[1000].memory_ratio
-            lines.append(f"{stack}: peak memory / floor's at 1000 workers {ratio:.2f} (limit {MEMORY_RATIO_LIMIT}) {_verdict(ratio, MEMORY_RATIO_LIMIT)}")
+            lines.append(
+                f"{stack}: peak memory / floor's at 1000 workers {ratio:.2f} (limit {MEMORY_RATIO_LIMIT}) "
+                f"{_verdict(ratio, MEMORY_RATIO_LIMIT)}"
+            )
         paths = {
             workers: (row.critical_path["steps"], round(row.critical_path["seconds"] / 60, 1))
             for workers, row in sized.items()

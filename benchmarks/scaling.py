@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from hybrid_infra.config.cluster import CONTROL_PLANE_POOL
-from hybrid_infra.config.stack import NAMESPACE
 from hybrid_infra.platforms import names
+from hybrid_infra.stack import NAMESPACE
 
 from . import resize
 

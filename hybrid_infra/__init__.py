@@ -28,15 +28,13 @@ from .config import (
     EndpointSpec,
     NetworkSpec,
     PoolSpec,
-    StackSpec,
     VirtualMachineSpec,
     WorkloadsSpec,
-    parse_stack_config,
-    stack_spec,
 )
 from .platform import HybridPlatform
 from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool, PlatformSection
 from .readiness import ReadinessGate, UpgradeGate
+from .stack import StackSpec, from_pulumi_config, parse_stack_config, stack_spec
 from .topology import NodeGroup, PlatformHints
 from .workloads import ContainerApp, VirtualMachine
 
@@ -75,6 +73,7 @@ __all__ = [
     "VirtualMachine",
     "VirtualMachineSpec",
     "WorkloadsSpec",
+    "from_pulumi_config",
     "parse_stack_config",
     "stack_spec",
 ]

@@ -5,18 +5,17 @@ from __future__ import annotations
 import os
 import sys
 from collections import defaultdict
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .config.errors import CONFIG_ERRORS
-from .config.stack import parse_stack_config
 from .bootstrap.upgrade import upgrade_steps
+from .config.errors import CONFIG_ERRORS
 from .lockfile import LockFileError, lock_artifacts, lock_path, write_lock
 from .offline.diff import Change, NotAPlan, check_versions, diff, load_earlier, running_versions, write_diff
 from .offline.plan import (
@@ -35,6 +34,7 @@ from .offline.plan import (
 )
 from .offline.report import summary_json
 from .offline.simulate import offline_runtime
+from .stack import parse_stack_config
 from .topology import NodeGroup, node_groups
 
 app = typer.Typer(
@@ -52,7 +52,7 @@ StackArgument = Annotated[str, typer.Argument(help="stack name: stacks/Pulumi.<S
 StacksOption = Annotated[Path, typer.Option("--stacks", help="directory holding the stack files")]
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
 
@@ -181,7 +181,7 @@ def _tree(result: Plan) -> Text:
     known = {resource.urn for resource in resources}
     tree = Text(f"stack {result.stack}")
 
-    def add(siblings: list, indent: str) -> None:
+    def add(siblings: list[Any], indent: str) -> None:
         for index, resource in enumerate(siblings):
             last = index == len(siblings) - 1
             tree.append(f"\n{indent}{'└── ' if last else '├── '}{resource.type} ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -14,8 +15,8 @@ from .bootstrap.kubeadm import TOKEN_DESCRIPTION, TOKEN_GROUP, ClusterEndpoint
 from .bootstrap.kubeconfig import render_kubeconfig
 from .bootstrap.pki import ClusterPki, PkiMaterial
 from .bootstrap.sizes import user_data_problems
-from .config.cluster import CONTROL_PLANE_POOL, ClusterSpec
-from .config.errors import ConfigError, ConfigRunError
+from .config.cluster import CONTROL_PLANE_POOL, ClusterSpec, PoolSpec
+from .config.errors import ConfigError, ConfigRunError, validate
 from .config.versions import end_of_life_warning
 from .outputs import all_computed, computed
 from .platforms.contract import ApiEndpoint, Infrastructure, Node, NodePool
@@ -38,7 +39,7 @@ def _cloud_config(
     answer. Only the first control-plane node's rendering depends on it, but every node waits for it,
     so that the nodes still register in the program's order."""
 
-    def render(args: list) -> str:
+    def render(args: list[Any]) -> str:
         (private, public), pki, node_token, exists = args
         address = ClusterEndpoint(private, public, endpoint.port, announce=endpoint.virtual_ip is not None)
         node = NodeBootstrap(cluster, group, index, address, hints, initialised=bool(exists))
@@ -51,7 +52,7 @@ def _cloud_config(
     return pulumi.Output.secret(pulumi.Output.all(addresses, material, token, initialised).apply(render))
 
 
-def _infrastructure_of(group: NodeGroup, platforms: Mapping[str, Infrastructure]) -> Infrastructure:
+def _infrastructure_of(group: NodeGroup, platforms: Mapping[str, Infrastructure[Any]]) -> Infrastructure[Any]:
     if group.platform is not None:
         return platforms[group.platform]
     if len(platforms) != 1:
@@ -107,7 +108,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         self,
         name: str,
         cluster: ClusterSpec,
-        infrastructure: Infrastructure | Mapping[str, Infrastructure],
+        infrastructure: Infrastructure[Any] | Mapping[str, Infrastructure[Any]],
         opts: pulumi.ResourceOptions | None = None,
     ):
         """``infrastructure``: the platform every pool runs on, or one per platform name that pools choose."""
@@ -143,29 +144,12 @@ class KubernetesCluster(pulumi.ComponentResource):
                 f"{name}-keys", pulumi.Output.secret(self.pki.material.apply(control_plane_keys))
             )
 
+        self._name, self._spec, self._platforms = name, cluster, platforms
+        self._endpoint, self._addresses, self._keys_stored = endpoint, addresses, keys_stored
         self.pools: dict[str, NodePool] = {}
         user_data: dict[str, pulumi.Output[str]] = {}
         for group in groups:
-            platform = _infrastructure_of(group, platforms)
-            configs: list[pulumi.Output[str]] = [
-                _cloud_config(
-                    cluster,
-                    group,
-                    index,
-                    endpoint,
-                    addresses,
-                    platform.hints,
-                    self.pki.material,
-                    self.pki.join_tokens[node].token,
-                    self.record.initialised,
-                )
-                for index, node in enumerate(group.node_names)
-            ]
-            if keys_stored is not None:
-                # Workers wait too, as for the record: the nodes still register in the program's order.
-                configs = [pulumi.Output.all(config, keys_stored).apply(lambda both: str(both[0])) for config in configs]
-            user_data.update(zip(group.node_names, configs, strict=True))
-            self.pools[group.name] = platform.create_node_pool(f"{name}-{group.name}", group, configs, endpoint)
+            user_data.update(self._create_pool(group, cluster))
         endpoint.add_members(self.pools[CONTROL_PLANE_POOL].nodes)
         self.user_data = pulumi.Output.secret(pulumi.Output.all(**user_data))
 
@@ -223,6 +207,53 @@ class KubernetesCluster(pulumi.ComponentResource):
             }
         )
 
+    def _create_pool(self, group: NodeGroup, cluster: ClusterSpec) -> dict[str, pulumi.Output[str]]:
+        """The group's node pool, each node booting with its own cloud-config; the cloud-configs by node."""
+        platform = _infrastructure_of(group, self._platforms)
+        configs: list[pulumi.Output[str]] = [
+            _cloud_config(
+                cluster,
+                group,
+                index,
+                self._endpoint,
+                self._addresses,
+                platform.hints,
+                self.pki.material,
+                self.pki.join_tokens[node].token,
+                self.record.initialised,
+            )
+            for index, node in enumerate(group.node_names)
+        ]
+        keys_stored = self._keys_stored
+        if keys_stored is not None:
+            # Workers wait too, as for the record: the nodes still register in the program's order.
+            configs = [pulumi.Output.all(config, keys_stored).apply(lambda both: str(both[0])) for config in configs]
+        self.pools[group.name] = platform.create_node_pool(f"{self._name}-{group.name}", group, configs, self._endpoint)
+        return dict(zip(group.node_names, configs, strict=True))
+
+    def add_pool(self, pool: PoolSpec | dict[str, Any]) -> NodePool:
+        """A worker pool joined to this cluster from a program, beside the pools its spec lists: its nodes
+        boot as theirs do (the same rendering, a join token of their own, created when the node is), on
+        the platform ``pool.platform`` names or the only one. :class:`ConfigError` before anything is
+        registered when its name is taken or its cloud-configs do not fit the platform's user data.
+
+        The cluster's outputs (``nodes``, ``userData``, ``machines``) are registered already and list the
+        spec's nodes alone, as do ``HybridPlatform``'s upgrade gate and ``hybrid-infra rollout``."""
+        checked: PoolSpec = validate(PoolSpec, pool, path="pool")
+        if checked.name in self.pools:
+            raise ConfigError([f"pool.name: {checked.name!r} is not allowed; the cluster has a pool of that name"])
+        cluster = self._spec.model_copy(update={"pools": [*self._spec.pools, checked]})
+        group = NodeGroup.workers(cluster, checked)
+        hints = {each.name: _infrastructure_of(each, self._platforms).hints for each in node_groups(cluster)}
+        problems = user_data_problems(cluster, hints)
+        if problems:
+            raise ConfigError(problems)
+        self.pki.add_join_tokens(group)
+        self._create_pool(group, cluster)
+        for node in group.node_names:
+            self._join_token_secret(self._name, node)
+        return self.pools[group.name]
+
     def _manage_join_tokens(self, name: str) -> None:
         """Keep every node's join token as a Pulumi-managed bootstrap-token Secret that expires.
 
@@ -232,16 +263,20 @@ class KubernetesCluster(pulumi.ComponentResource):
         then. A node added later brings a token of its own; Kubernetes' token cleaner deletes an
         expired Secret by itself, and a `pulumi up` that adds no node changes no token.
         """
-        for node, token in self.pki.join_tokens.items():
-            token_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
-                pulumi.Output.all(token.token, token.expiration).apply(lambda args: _token_secret_data(*args))
-            )
-            k8s.core.v1.Secret(
-                f"{name}-join-token-{node}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=pulumi.Output.concat("bootstrap-token-", token.token_id), namespace="kube-system"
-                ),
-                type="bootstrap.kubernetes.io/token",
-                string_data=token_data,
-                opts=pulumi.ResourceOptions(parent=self, provider=self.adopting_provider),
-            )
+        for node in self.pki.join_tokens:
+            self._join_token_secret(name, node)
+
+    def _join_token_secret(self, name: str, node: str) -> None:
+        token = self.pki.join_tokens[node]
+        token_data: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            pulumi.Output.all(token.token, token.expiration).apply(lambda args: _token_secret_data(*args))
+        )
+        k8s.core.v1.Secret(
+            f"{name}-join-token-{node}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=pulumi.Output.concat("bootstrap-token-", token.token_id), namespace="kube-system"
+            ),
+            type="bootstrap.kubernetes.io/token",
+            string_data=token_data,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.adopting_provider),
+        )

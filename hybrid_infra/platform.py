@@ -17,11 +17,11 @@ from .addons.snapshots import install_controller, install_crds
 from .addons.upgrades import SystemUpgrade, VersionGuard
 from .cluster import KubernetesCluster
 from .config.errors import ConfigError
-from .config.stack import StackSpec, from_pulumi_config
 from .config.versions import unsupported_warnings
 from .objects import create_object
 from .platforms.contract import Infrastructure
 from .readiness import ApiServiceGate, UpgradeGate
+from .stack import StackSpec, from_pulumi_config
 from .topology import node_groups
 from .workloads import ContainerApp, VirtualMachine
 
@@ -61,7 +61,7 @@ class HybridPlatform(pulumi.ComponentResource):
         self.versions = VersionGuard(f"{name}-versions", spec, child)
         for line in [*unsupported_warnings(spec.cluster.kubernetes_version, spec.pins()), *spec.warnings()]:
             pulumi.log.warn(line, self)
-        self.infrastructure: dict[str, Infrastructure] = {
+        self.infrastructure: dict[str, Infrastructure[Any]] = {
             platform: component(f"{name}-{platform}", spec.cluster, spec.sections[platform], child)
             for platform, component in components.items()
         }

@@ -6,10 +6,13 @@ the engine runs :func:`serve` (the root ``__main__.py``), which hosts the classe
 Pulumi's component provider (:class:`ComponentsProvider`). Their schema comes from their annotations
 and docstrings.
 
-Each class here has the name, type token and purpose of the component it stands for and builds
-that component as its only child. Its arguments are typed (``TypedDict``, as the host requires,
-with the keys of the stack sections: see :mod:`hybrid_infra.config.args`) and validated with the
-same one-line messages as a stack file, every problem of every argument at once, which reach the
+Each class here has the name, type token and purpose of the component it stands for, and builds
+that component in its own place: the component is the resource the caller asked for, with the same
+URN and tree as in a Python program, and the class registers nothing of its own (up to 0.x it did, and
+the component nested in a copy of itself; an alias keeps such a stack's resources). Its arguments
+are typed (``TypedDict``, as the host requires, with the keys of the stack sections: see
+:mod:`hybrid_infra.config.args`) and validated with the same one-line messages as a stack file,
+every problem of every argument at once, which reach the
 engine as one ``InputPropertiesError`` naming each property (:class:`ComponentsProvider`); its
 outputs are declared at class level. The add-ons and workloads create their objects through the
 Kubernetes provider given to them (``providers`` in the resource options), made from a
@@ -43,9 +46,9 @@ from .config import args as typed
 from .config.addons import AddonsSpec, StorageClassSpec
 from .config.cluster import API_PORT, ClusterSpec
 from .config.errors import ConfigError, validate
-from .config.stack import NAMESPACE, StackSpec, parse_stack_config
 from .config.workloads import ContainerAppSpec, VirtualMachineSpec, WorkloadsSpec
 from .platforms.args import PlatformSections
+from .stack import NAMESPACE, StackSpec, parse_stack_config
 
 T = TypeVar("T", bound=BaseModel)
 PACKAGE = "hybrid-infra"
@@ -132,9 +135,24 @@ def _without_platform(cluster: typed.ClusterSpec, addons: typed.AddonsSpec | Non
     return StackSpec.model_construct(cluster=cluster_spec, addons=addons_spec, workloads=WorkloadsSpec())
 
 
-def _inner(component: pulumi.ComponentResource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
-    """The built component's options: a child, after what the caller made this one wait for."""
-    return pulumi.ResourceOptions(parent=component, depends_on=opts.depends_on if opts else None)
+def _in_its_place(name: str, token: str, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    """The options of what a class here builds in its own place: the caller's, and an alias of the URN
+    that the class's own resource had, as a parent.
+
+    Up to 0.x each class registered a component of its own, of the same type token as the component it
+    built as its only child: ``hybrid-infra:index:KubeVirt`` inside ``hybrid-infra:index:KubeVirt``.
+    Now the built component is the resource the caller asked for (the same URN as that class's), and
+    the resources under it, whose URNs lose the copy's type, inherit the alias: the engine finds each
+    of them where the stack has it, and only the empty copy is deleted."""
+    wrapper = pulumi.create_urn(name, token, parent=opts.parent if opts else None)
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(parent=wrapper)]))
+
+
+def _stand_for(component: pulumi.ComponentResource, built: pulumi.Resource) -> None:
+    """``component`` stands for ``built`` and registers nothing itself: the provider answers the caller
+    with the built component's URN (where ``Resource.urn`` reads it), and this class's outputs, which the
+    provider reads from it."""
+    vars(component)["urn"] = built.urn
 
 
 class HybridPlatformArgs(TypedDict):
@@ -161,12 +179,11 @@ class HybridPlatform(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HybridPlatformArgs, opts: pulumi.ResourceOptions | None = None):
         spec = _stack(args["cluster"], args["platform"], addons=args.get("addons"), workloads=args.get("workloads"))
-        super().__init__(TYPE.format("HybridPlatform"), name, None, opts)
-        built = _platform.HybridPlatform(name, spec, _inner(self, opts))
+        built = _platform.HybridPlatform(name, spec, _in_its_place(name, TYPE.format("HybridPlatform"), opts))
+        _stand_for(self, built)
         self.endpoint = built.endpoint
         self.kubeconfig = built.kubeconfig
         self.nodes = _cluster_nodes(built.nodes)
-        self.register_outputs({"endpoint": self.endpoint, "kubeconfig": self.kubeconfig, "nodes": self.nodes})
 
 
 class KubernetesClusterArgs(TypedDict):
@@ -200,11 +217,12 @@ class KubernetesCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: KubernetesClusterArgs, opts: pulumi.ResourceOptions | None = None):
         spec = _stack(args["cluster"], args["platform"])
         infrastructure = platforms.infrastructure_class(spec.platform)
-        super().__init__(TYPE.format("KubernetesCluster"), name, None, opts)
-        child = _inner(self, opts)
+        # The platform's network beside the cluster, as in a HybridPlatform (up to 0.x: under this class's own resource).
+        in_place = _in_its_place(name, TYPE.format("KubernetesCluster"), opts)
         built = _cluster.KubernetesCluster(
-            name, spec.cluster, infrastructure(f"{name}-{spec.platform}", spec.cluster, spec.platform_section, child), child
+            name, spec.cluster, infrastructure(f"{name}-{spec.platform}", spec.cluster, spec.platform_section, in_place), in_place
         )
+        _stand_for(self, built)
         self.endpoint = built.endpoint
         self.api_address = built.api_address
         self.api_port = pulumi.Output.from_input(built.api_port)
@@ -213,18 +231,6 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.nodes = _cluster_nodes(built.nodes)
         self.user_data = built.user_data
         self.machines = built.machines
-        self.register_outputs(
-            {
-                "endpoint": self.endpoint,
-                "apiAddress": self.api_address,
-                "apiPort": self.api_port,
-                "server": self.server,
-                "kubeconfig": self.kubeconfig,
-                "nodes": self.nodes,
-                "userData": self.user_data,
-                "machines": self.machines,
-            }
-        )
 
 
 class ClusterPkiArgs(TypedDict):
@@ -249,8 +255,8 @@ class ClusterPki(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterPkiArgs, opts: pulumi.ResourceOptions | None = None):
         cluster = _validate(ClusterSpec, args["cluster"], "cluster", typed.ClusterSpec)
-        super().__init__(TYPE.format("ClusterPki"), name, None, opts)
-        built = pki.ClusterPki(name, cluster, _inner(self, opts))
+        built = pki.ClusterPki(name, cluster, _in_its_place(name, TYPE.format("ClusterPki"), opts))
+        _stand_for(self, built)
         self.ca_cert = built.ca_cert
         self.admin_cert = built.admin_cert
         self.admin_key = built.admin_key
@@ -259,15 +265,6 @@ class ClusterPki(pulumi.ComponentResource):
         )
         self.join_token_expirations = pulumi.Output.all(
             **{node: token.expiration for node, token in built.join_tokens.items()}
-        )
-        self.register_outputs(
-            {
-                "caCert": self.ca_cert,
-                "adminCert": self.admin_cert,
-                "adminKey": self.admin_key,
-                "joinTokens": self.join_tokens,
-                "joinTokenExpirations": self.join_token_expirations,
-            }
         )
 
 
@@ -290,10 +287,9 @@ class Cni(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CniArgs, opts: pulumi.ResourceOptions | None = None):
         spec = _without_platform(args["cluster"], args.get("addons"))
-        super().__init__(TYPE.format("Cni"), name, None, opts)
-        cni.Cni(name, spec.cluster, spec.addons, args["api_address"], args.get("api_port", API_PORT), _inner(self, opts))
+        in_place = _in_its_place(name, TYPE.format("Cni"), opts)
+        _stand_for(self, cni.Cni(name, spec.cluster, spec.addons, args["api_address"], args.get("api_port", API_PORT), in_place))
         self.chart_version = pulumi.Output.from_input(getattr(spec.addons.charts, spec.cluster.cni).version)
-        self.register_outputs({"chartVersion": self.chart_version})
 
 
 class MetadataPolicyArgs(TypedDict):
@@ -310,11 +306,9 @@ class MetadataPolicy(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MetadataPolicyArgs, opts: pulumi.ResourceOptions | None = None):
         cluster = _validate(ClusterSpec, args["cluster"], "cluster", typed.ClusterSpec)
-        super().__init__(TYPE.format("MetadataPolicy"), name, None, opts)
-        metadata.MetadataPolicy(name, cluster, _inner(self, opts))
+        _stand_for(self, metadata.MetadataPolicy(name, cluster, _in_its_place(name, TYPE.format("MetadataPolicy"), opts)))
         documents = [metadata.cilium_policy()] if cluster.cni == "cilium" else metadata.calico_policies()
         self.policies = pulumi.Output.from_input([document["metadata"]["name"] for document in documents])
-        self.register_outputs({"policies": self.policies})
 
 
 class AddonArgs(TypedDict):
@@ -339,11 +333,10 @@ class KubeVirt(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AddonArgs, opts: pulumi.ResourceOptions | None = None):
         spec = _without_platform(args["cluster"], args.get("addons"))
-        super().__init__(TYPE.format("KubeVirt"), name, None, opts)
-        built = kubevirt.KubeVirt(name, spec, Path.cwd(), _inner(self, opts))
+        built = kubevirt.KubeVirt(name, spec, Path.cwd(), _in_its_place(name, TYPE.format("KubeVirt"), opts))
+        _stand_for(self, built)
         self.version = pulumi.Output.from_input(spec.addons.kubevirt.version)
         self.operator_manifest = _manifest(built.operator_manifest)
-        self.register_outputs({"version": self.version, "operatorManifest": self.operator_manifest})
 
 
 class Cdi(pulumi.ComponentResource):
@@ -356,11 +349,10 @@ class Cdi(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AddonArgs, opts: pulumi.ResourceOptions | None = None):
         spec = _without_platform(args["cluster"], args.get("addons"))
-        super().__init__(TYPE.format("Cdi"), name, None, opts)
-        built = cdi.Cdi(name, spec, Path.cwd(), _inner(self, opts))
+        built = cdi.Cdi(name, spec, Path.cwd(), _in_its_place(name, TYPE.format("Cdi"), opts))
+        _stand_for(self, built)
         self.version = pulumi.Output.from_input(spec.addons.cdi.version)
         self.operator_manifest = _manifest(built.operator_manifest)
-        self.register_outputs({"version": self.version, "operatorManifest": self.operator_manifest})
 
 
 class Multus(pulumi.ComponentResource):
@@ -373,11 +365,10 @@ class Multus(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AddonArgs, opts: pulumi.ResourceOptions | None = None):
         spec = _without_platform(args["cluster"], args.get("addons"))
-        super().__init__(TYPE.format("Multus"), name, None, opts)
-        built = multus.Multus(name, spec, Path.cwd(), _inner(self, opts))
+        built = multus.Multus(name, spec, Path.cwd(), _in_its_place(name, TYPE.format("Multus"), opts))
+        _stand_for(self, built)
         self.version = pulumi.Output.from_input(spec.addons.multus.version)
         self.manifest = _manifest(built.manifest)
-        self.register_outputs({"version": self.version, "manifest": self.manifest})
 
 
 class SystemUpgrade(pulumi.ComponentResource):
@@ -391,11 +382,9 @@ class SystemUpgrade(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AddonArgs, opts: pulumi.ResourceOptions | None = None):
         spec = _without_platform(args["cluster"], args.get("addons"))
-        super().__init__(TYPE.format("SystemUpgrade"), name, None, opts)
-        upgrades.SystemUpgrade(name, spec, Path.cwd(), _inner(self, opts))
+        _stand_for(self, upgrades.SystemUpgrade(name, spec, Path.cwd(), _in_its_place(name, TYPE.format("SystemUpgrade"), opts)))
         self.version = pulumi.Output.from_input(spec.addons.system_upgrade.version)
         self.plans = pulumi.Output.from_input([f"hybrid-infra-{role}" for role in upgrades.PLANS])
-        self.register_outputs({"version": self.version, "plans": self.plans})
 
 
 class DefaultStorageClassArgs(TypedDict):
@@ -415,12 +404,11 @@ class DefaultStorageClass(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DefaultStorageClassArgs, opts: pulumi.ResourceOptions | None = None):
         settings = _validate(StorageClassSpec, args.get("storage_class") or {}, "storageClass", typed.StorageClassSpec)
-        super().__init__(TYPE.format("DefaultStorageClass"), name, None, opts)
-        storage.DefaultStorageClass(
-            name, settings, args["provisioner"], dict(args.get("parameters") or {}), _inner(self, opts)
+        in_place = _in_its_place(name, TYPE.format("DefaultStorageClass"), opts)
+        _stand_for(
+            self, storage.DefaultStorageClass(name, settings, args["provisioner"], dict(args.get("parameters") or {}), in_place)
         )
         self.name = pulumi.Output.from_input(settings.name)
-        self.register_outputs({"name": self.name})
 
 
 class ContainerAppArgs(TypedDict):
@@ -436,10 +424,8 @@ class ContainerApp(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ContainerAppArgs, opts: pulumi.ResourceOptions | None = None):
         app = _validate(ContainerAppSpec, args["app"], "app", typed.ContainerAppSpec)
-        super().__init__(TYPE.format("ContainerApp"), name, None, opts)
-        workloads.ContainerApp(name, app, _inner(self, opts))
+        _stand_for(self, workloads.ContainerApp(name, app, _in_its_place(name, TYPE.format("ContainerApp"), opts)))
         self.service = pulumi.Output.from_input(f"{app.name}.{app.namespace}.svc")
-        self.register_outputs({"service": self.service})
 
 
 class VirtualMachineArgs(TypedDict):
@@ -470,12 +456,12 @@ class VirtualMachine(pulumi.ComponentResource):
             ),
             lambda: _validate(VirtualMachineSpec, args["vm"], "vm", typed.VirtualMachineSpec),
         )
-        super().__init__(TYPE.format("VirtualMachine"), name, None, opts)
+        in_place = _in_its_place(name, TYPE.format("VirtualMachine"), opts)
         built = workloads.VirtualMachine(
-            name, vm, cluster, _inner(self, opts), allowed_apps=allowed, read_write_many=args.get("read_write_many", False)
+            name, vm, cluster, in_place, allowed_apps=allowed, read_write_many=args.get("read_write_many", False)
         )
+        _stand_for(self, built)
         self.service = pulumi.Output.from_input(f"{built.vm.name}.{built.vm.namespace}.svc" if built.vm.ports else "")
-        self.register_outputs({"service": self.service})
 
 
 COMPONENTS: list[type[pulumi.ComponentResource]] = [

@@ -20,6 +20,18 @@ or give :class:`SimulatedCloud` to Pulumi's own test recipe, in preview too::
         platform = HybridPlatform("test", spec)
         return platform.endpoint.apply(lambda address: assert_public(address))
 
+A test gives the cloud answers of its own, for a provider or a look-up the cloud does not know or to
+make one fail, through :meth:`SimulatedCloud.answer_call` and :meth:`SimulatedCloud.answer_resource`
+(``simulate(..., answers=...)`` calls its function with the run's cloud)::
+
+    from hybrid_infra.testing import LookupFailed, simulate
+
+    def no_image(args):
+        raise LookupFailed(f"no image named {args['name']!r}")
+
+    result = simulate(my_program, stack="test", config=config,
+                      answers=lambda cloud: cloud.answer_call(IMAGE_LOOK_UP_TOKEN, no_image))
+
 Mocks that return only a resource's inputs cannot run the components, which build on what the
 providers compute (keys, certificates, addresses): they stop with :class:`MissingComputedOutput`,
 whose message names the simulated cloud. Under any mocks nothing is fetched from the network: a
@@ -53,8 +65,10 @@ from __future__ import annotations
 from .offline.cloud import SimulatedCloud
 from .offline.simulate import Resource, Secret, Simulation, Unknown, offline_runtime, simulate
 from .outputs import MissingComputedOutput
+from .platforms.contract import LookupFailed
 
 __all__ = [
+    "LookupFailed",
     "MissingComputedOutput",
     "Resource",
     "Secret",

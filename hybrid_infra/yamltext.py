@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -81,8 +81,8 @@ def _literal_string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 def _dumper(base: type, literal_blocks: bool) -> type:
     if not literal_blocks:
         return base
-    dumper: Any = type(f"Literal{base.__name__}", (base,), {})
-    dumper.add_representer(str, _literal_string)
+    dumper: type = type(f"Literal{base.__name__}", (base,), {})
+    cast(Any, dumper).add_representer(str, _literal_string)
     return dumper
 
 

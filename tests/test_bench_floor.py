@@ -9,10 +9,10 @@ import yaml
 
 from benchmarks.floor import record, replay
 from benchmarks.scaling import STACK_FILE, discover, scaled
-from hybrid_infra.config.stack import parse_stack_config
-from hybrid_infra.topology import node_groups
 from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.offline.simulate import _mark
+from hybrid_infra.stack import parse_stack_config
+from hybrid_infra.topology import node_groups
 from tests.conftest import STACKS
 
 

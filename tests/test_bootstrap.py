@@ -32,9 +32,10 @@ from hybrid_infra.bootstrap.cloudinit import (
     render_cloud_config,
 )
 from hybrid_infra.bootstrap.kubeadm import PAUSE_VERSIONS, PROVIDER_ID_PLACEHOLDER, ClusterEndpoint
-from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config import ConfigError
 from hybrid_infra.config.fields import MAX_KUBERNETES, MIN_KUBERNETES
 from hybrid_infra.platforms.openstack.infrastructure import NOVA_MAX_USER_DATA
+from hybrid_infra.stack import parse_stack_config
 from hybrid_infra.topology import NodeGroup, PlatformHints
 from tests.conftest import cloud_init_schema, load_dev_config, require_tool
 from tests.pki_fixtures import material

@@ -57,7 +57,7 @@ def test_plan_json_holds_every_resource(dev_plan):
     resources = plan["resources"]
     assert set(resources[0]) == {
         "urn", "id", "type", "name", "parent", "inputs", "outputs", "dependencies", "provider", "ignoreChanges",
-        "retainOnDelete", "protect",
+        "retainOnDelete", "protect", "deleteBeforeReplace", "replaceOnChanges", "customTimeouts",
     }
     urns = {r["urn"] for r in resources}
     for resource in resources:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hybrid_infra.addons.cni import calico_values, cilium_values_for
-from hybrid_infra.config import parse_stack_config
 from hybrid_infra.config.errors import ConfigError
 from hybrid_infra.offline.plan import run_plan
+from hybrid_infra.stack import parse_stack_config
 from tests.conftest import write_stack
 
 

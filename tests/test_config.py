@@ -9,9 +9,10 @@ import pytest
 from pydantic import field_validator
 
 from hybrid_infra import platforms
-from hybrid_infra.config import ConfigError, parse_stack_config, validate
+from hybrid_infra.config import ConfigError, validate
 from hybrid_infra.config.cluster import ClusterSpec, PoolSpec
 from hybrid_infra.config.fields import Spec
+from hybrid_infra.stack import parse_stack_config
 
 
 def problems(config: dict[str, Any]) -> list[str]:
@@ -412,4 +413,18 @@ def test_bad_sizes_are_reported_beside_the_problems_of_other_keys(dev_config):
         "cluster.endpointt: unknown key; did you mean 'endpoint'?",
         "cluster.pools[0].size: 'huge' is not allowed; use a size defined in openstack.flavors: large, medium, virt",
         "cluster.pools[1].size: 'tiny' is not allowed; use a size defined in openstack.flavors: large, medium, virt",
+    ]
+
+
+def test_a_stacks_platform_section_typed_as_its_own_model(dev_config):
+    from hybrid_infra.platforms.aws import AwsSpec
+    from hybrid_infra.platforms.openstack import OpenStackSpec
+
+    stack = parse_stack_config(dev_config)
+    section: OpenStackSpec = stack.section(OpenStackSpec)
+    assert section is stack.platform_section
+    with pytest.raises(ConfigError) as caught:
+        stack.section(AwsSpec)
+    assert caught.value.problems == [
+        "hybrid-infra:aws: required key is missing; this program runs on aws, the stack gives openstack"
     ]

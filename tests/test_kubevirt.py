@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config import ConfigError
 from hybrid_infra.offline.plan import Redactor, run_plan
 from hybrid_infra.offline.simulate import Simulation, simulate
+from hybrid_infra.stack import parse_stack_config
 from hybrid_infra.workloads import VirtualMachine
 from tests.conftest import STACKS, secret_keys, write_stack
 from tests.openapi import CDI_SCHEMA, KUBEVIRT_SCHEMA, check_openapi

@@ -10,7 +10,6 @@ import logging
 import pulumi
 import pulumi.runtime.resource
 import pytest
-
 from pulumi.runtime import rpc
 
 from hybrid_infra.offline import lazy, unknowns

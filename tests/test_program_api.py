@@ -17,11 +17,11 @@ from hybrid_infra import (
     PoolSpec,
     VirtualMachine,
     parse_stack_config,
+    platforms,
     stack_spec,
 )
 from hybrid_infra.config.fields import Spec
 from hybrid_infra.offline.plan import Redactor
-from hybrid_infra import platforms
 from hybrid_infra.platforms.openstack import OpenStackSpec
 from hybrid_infra.testing import Secret, simulate
 
@@ -185,3 +185,31 @@ def test_a_vcenter_password_given_as_an_output_reaches_the_cloud_providers_secre
     assert all(isinstance(data, Secret) for data in secrets.values())
     assert secrets["lab-cloud-provider-cpi-credentials"].value["vcenter.example.com.password"] == "vc-s3cret"
     assert 'password = "vc-s3cret"' in secrets["lab-cloud-provider-csi-config"].value["csi-vsphere.conf"]
+
+
+def test_a_program_adds_a_pool_to_a_built_cluster(dev_config):
+    from hybrid_infra import KubernetesCluster
+    from hybrid_infra.platforms.openstack import OpenStackInfrastructure
+
+    spec = parse_stack_config(dev_config)
+    refused: list[str] = []
+
+    def program() -> None:
+        section = spec.section(OpenStackSpec)
+        infrastructure = OpenStackInfrastructure("dev-openstack", spec.cluster, section)
+        built = KubernetesCluster("dev", spec.cluster, infrastructure)
+        built.add_pool(PoolSpec(name="batch", count=2, size="large", labels={"tier": "batch"}))
+        try:
+            built.add_pool({"name": "general", "count": 1, "size": "large"})
+        except ConfigError as error:
+            refused.extend(error.problems)
+
+    result = simulate(program, stack="dev", config=dev_config)
+    instances = {r.inputs["name"]: r for r in result.of_type("openstack:compute/instance:Instance")}
+    assert {"dev-batch-0", "dev-batch-1"} <= set(instances)
+    # Each added node joins with a token of its own, kept as a bootstrap-token Secret like the others'.
+    secrets = {r.name for r in result.of_type("kubernetes:core/v1:Secret")}
+    assert {"dev-join-token-dev-batch-0", "dev-join-token-dev-batch-1"} <= secrets
+    user_data = Redactor(result, show_secrets=True).value(instances["dev-batch-1"].inputs["userData"])
+    assert "kind: JoinConfiguration" in user_data and "tier=batch" in user_data
+    assert refused == ["pool.name: 'general' is not allowed; the cluster has a pool of that name"]

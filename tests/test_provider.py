@@ -21,12 +21,12 @@ from pydantic import BaseModel
 import hybrid_infra
 from hybrid_infra import platforms
 from hybrid_infra.config import args as typed
-from hybrid_infra.config import parse_stack_config
 from hybrid_infra.offline.simulate import Simulation, simulate
 from hybrid_infra.platform import HybridPlatform
 from hybrid_infra.platforms.args import PlatformSections
 from hybrid_infra.platforms.contract import ApiEndpoint, Infrastructure, NodePool
 from hybrid_infra.provider import COMPONENTS, component_provider
+from hybrid_infra.stack import parse_stack_config
 from hybrid_infra.testing import Secret
 from tests.conftest import ROOT
 
@@ -126,7 +126,7 @@ def dev_inputs(dev_config: dict[str, Any], secret: Any) -> dict[str, Any]:
     section["cloudProvider"]["applicationCredentialSecret"] = secret
     for pool in dev_config["hybrid-infra:cluster"]["pools"]:
         # A stack file may spell a taint as kubectl does; the schema has one type for it, an object.
-        pool["taints"] = [dict(zip(("key", "value", "effect"), taint.replace("=", ":").split(":"))) for taint in pool.get("taints", [])]
+        pool["taints"] = [dict(zip(("key", "value", "effect"), taint.replace("=", ":").split(":"), strict=False)) for taint in pool.get("taints", [])]
     return {
         "cluster": dev_config["hybrid-infra:cluster"],
         "platform": {"openstack": section},

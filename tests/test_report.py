@@ -126,3 +126,20 @@ def test_report_is_text_from_the_summary_alone():
     facts["kubevirt"] = None
     report = render_report(facts)
     assert "## KubeVirt" not in report and "## Workloads" not in report and "```mermaid" in report
+
+
+def test_plan_json_records_the_options_that_decide_a_resources_lifecycle():
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from hybrid_infra.offline.plan import run_plan, write_plan
+    from tests.conftest import STACKS
+
+    with tempfile.TemporaryDirectory() as out:
+        write_plan(run_plan(STACKS, "prod"), Path(out), show_secrets=False)
+        resources = json.loads((Path(out) / "plan.json").read_text())["resources"]
+    machines = [r for r in resources if r["type"] == "vsphere:index/virtualMachine:VirtualMachine"]
+    assert machines and all(r["deleteBeforeReplace"] for r in machines)
+    assert all(r["replaceOnChanges"] == [] and r["customTimeouts"] == {} for r in machines)
+    assert not any(r["deleteBeforeReplace"] for r in resources if r["type"].startswith("kubernetes:"))

@@ -8,32 +8,23 @@ import pulumi
 import pytest
 
 from hybrid_infra.config import ConfigError
-from hybrid_infra.offline import cloud
-from hybrid_infra.offline.cloud import LookupFailed
-from hybrid_infra.testing import simulate
+from hybrid_infra.testing import LookupFailed, SimulatedCloud, simulate
 
 TOKEN = "test:index/getImage:getImage"
 
 
-@pytest.fixture
-def image_look_up(monkeypatch: pytest.MonkeyPatch) -> None:
+def image_look_up(cloud: SimulatedCloud) -> None:
     """A look-up answered like a platform's: found, or failed because nothing matches."""
-    original = cloud.SimulatedCloud.__init__
 
-    def with_look_up(self: cloud.SimulatedCloud, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
+    def answer(args: dict[str, Any]) -> dict[str, Any]:
+        if args["name"] != "present":
+            raise LookupFailed(f"no image named {args['name']!r}")
+        return {"id": "image-1"}
 
-        def answer(args: dict[str, Any]) -> dict[str, Any]:
-            if args["name"] != "present":
-                raise LookupFailed(f"no image named {args['name']!r}")
-            return {"id": "image-1"}
-
-        self._calls[TOKEN] = answer
-
-    monkeypatch.setattr(cloud.SimulatedCloud, "__init__", with_look_up)
+    cloud.answer_call(TOKEN, answer)
 
 
-def test_a_failed_look_up_fails_the_call_where_the_program_can_name_the_key(image_look_up):
+def test_a_failed_look_up_fails_the_call_where_the_program_can_name_the_key():
     seen: list[str] = []
 
     def program() -> None:
@@ -46,6 +37,23 @@ def test_a_failed_look_up_fails_the_call_where_the_program_can_name_the_key(imag
 
     # The program's own error ends the run, not the look-up's.
     with pytest.raises(ConfigError) as caught:
-        simulate(program, stack="test", config={})
+        simulate(program, stack="test", config={}, answers=image_look_up)
     assert caught.value.problems == ["section.image: 'missing' matches no image"]
     assert seen == [f"invoke of {TOKEN} failed: no image named 'missing' ()"]
+
+
+def test_a_tests_own_answer_to_a_resource_replaces_the_clouds():
+    def program() -> None:
+        pulumi.CustomResource("tls:index/privateKey:PrivateKey", "key", {"algorithm": "ED25519"})
+
+    result = simulate(
+        program,
+        stack="test",
+        config={},
+        answers=lambda cloud: cloud.answer_resource(
+            "tls:index/privateKey:PrivateKey", lambda id_, name, inputs: {"publicKeyOpenssh": f"made for {name}"}
+        ),
+    )
+    (key,) = result.of_type("tls:index/privateKey:PrivateKey")
+    assert key.outputs["publicKeyOpenssh"] == "made for key"
+    assert key.outputs["algorithm"] == "ED25519"

@@ -17,7 +17,7 @@ import yaml
 
 from hybrid_infra.addons.snapshots import CONTROLLER_IMAGE, MANIFEST_IMAGE_TAG, adjust_controller
 from hybrid_infra.addons.storage import CLONE_STRATEGY_ANNOTATION, volume_snapshot_class
-from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config import ConfigError
 from hybrid_infra.config.addons import (
     ADDON_PINS,
     EXTERNAL_SNAPSHOTTER_VERSION,
@@ -28,6 +28,7 @@ from hybrid_infra.config.addons import (
 from hybrid_infra.offline.plan import Plan, Redactor, load_stack, manifests, run_plan
 from hybrid_infra.offline.simulate import Resource
 from hybrid_infra.platforms.aws.cloud_provider import ebs_csi_values
+from hybrid_infra.stack import parse_stack_config
 from tests.conftest import ROOT, STACKS, load_dev_config, write_stack
 from tests.openapi import KUBEVIRT_SCHEMA, check_openapi
 

@@ -17,8 +17,8 @@ import yaml
 from hybrid_infra.addons.upgrades import adjust_controller, plan_resource, version_failures
 from hybrid_infra.bootstrap.cloudinit import containerd_config
 from hybrid_infra.bootstrap.upgrade import upgrade_script
-from hybrid_infra.config import parse_stack_config
 from hybrid_infra.config.versions import VERSION_KEYS, change_problem, upgrade_problems
+from hybrid_infra.stack import parse_stack_config
 from tests.conftest import ROOT, load_dev_config, require_tool, write_stack, written_files
 from tests.test_bootstrap import OS_RELEASE
 
@@ -108,6 +108,26 @@ def test_a_refused_version_exits_2_before_anything_is_written(tmp_path, earlier,
     assert line.startswith(f"stacks/Pulumi.dev.yaml: cluster.kubernetesVersion: '{asked}' is not allowed")
     assert "1.35.8" in line and words in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_smaller_control_plane_exits_2_naming_its_count(tmp_path, earlier, dev_config):
+    dev_config["hybrid-infra:cluster"]["controlPlane"]["count"] = 1
+    result = plan(tmp_path, dev_config, "out", str(earlier))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "stacks/Pulumi.dev.yaml: cluster.controlPlane.count: 1 is not allowed; the running cluster has 3 control-plane "
+        "nodes, each an etcd member, and removing nodes without removing their members first loses etcd's quorum: keep 3"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_version_guard_refuses_a_smaller_control_plane_and_takes_a_larger_one():
+    running = {"kubernetesVersion": "1.35.8", "controlPlaneCount": 3}
+    (failure,) = version_failures(running, {**running, "controlPlaneCount": 1})
+    assert failure.property == "controlPlaneCount" and failure.reason.startswith("cluster.controlPlane.count: 1 is not allowed")
+    assert version_failures(running, {**running, "controlPlaneCount": 5}) == []
+    # A guard recorded before it kept the count: nothing to compare with.
+    assert version_failures({"kubernetesVersion": "1.35.8"}, {**running, "controlPlaneCount": 1}) == []
 
 
 def test_against_a_directory_without_a_plan_is_one_line(tmp_path, dev_config):
@@ -441,7 +461,7 @@ def test_a_node_made_with_containerd_1_7_moves_to_containerd_2_before_its_kubele
     written = (root / "etc/containerd/config.toml").read_text()
     assert written.startswith("version = 3\n") and "sandbox = 'registry.k8s.io/pause:3.10.2'" in written
     repository = (root / "etc/apt/sources.list.d/containerd.list").read_text()
-    assert f"https://download.docker.com/linux/ubuntu noble stable" in repository
+    assert "https://download.docker.com/linux/ubuntu noble stable" in repository
 
 
 def test_a_node_already_on_containerd_2_gets_only_the_new_versions_configuration(tmp_path):

@@ -6,17 +6,17 @@ import base64
 import copy
 import os
 import re
-from dataclasses import replace
 from typing import Any
 
 import pulumi
 import pytest
 
 from hybrid_infra.bootstrap.cloudinit import NodeBootstrap, render_cloud_config
-from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config import ConfigError
 from hybrid_infra.config.errors import ConfigRunError
 from hybrid_infra.platform import program
 from hybrid_infra.platforms.aws.nodes import EC2_MAX_USER_DATA, compressed_user_data
+from hybrid_infra.stack import parse_stack_config
 from hybrid_infra.testing import simulate
 from hybrid_infra.topology import NodeGroup, PlatformHints
 from tests.conftest import secret_keys, write_stack

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from hybrid_infra import platforms
-from hybrid_infra.config import parse_stack_config
 from hybrid_infra.config.addons import ADDON_PINS
 from hybrid_infra.config.cluster import CLUSTER_PINS
 from hybrid_infra.config.fields import DEFAULT_KUBERNETES_VERSION, MAX_KUBERNETES, MIN_KUBERNETES
 from hybrid_infra.config.versions import END_OF_LIFE, Pin, end_of_life_warning, unsupported_warnings
 from hybrid_infra.offline.plan import run_plan
+from hybrid_infra.stack import parse_stack_config
 from tests.conftest import ROOT, load_dev_config, write_stack
 
 DOC = (ROOT / "docs" / "versions.md").read_text()

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from hybrid_infra.config import parse_stack_config
+from hybrid_infra.stack import parse_stack_config
 from hybrid_infra.topology import NodeGroup, lone_virtualization_nodes, zone_slot
+from tests.conftest import write_stack
 from tests.platforms.aws.conftest import instances, load_aws_config, run
 from tests.test_cli import cli
-from tests.conftest import write_stack
 
 
 def group(virtualization: bool, count: int = 6) -> NodeGroup:

@@ -61,7 +61,7 @@ stack = stack_spec(
     AddonsSpec(),
 )
 
-infrastructure = OpenStackInfrastructure(f"{name}-openstack", stack.cluster, stack.platform_section)
+infrastructure = OpenStackInfrastructure(f"{name}-openstack", stack.cluster, stack.section(OpenStackSpec))
 cluster = KubernetesCluster(name, stack.cluster, infrastructure)
 
 

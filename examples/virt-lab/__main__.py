@@ -187,7 +187,7 @@ try:
 except ConfigError as error:
     raise pulumi.RunError(f"the lab's settings do not fit together:\n{error}") from None
 
-infrastructure = VSphereInfrastructure(f"{name}-vsphere", stack.cluster, stack.platform_section)
+infrastructure = VSphereInfrastructure(f"{name}-vsphere", stack.cluster, stack.section(VSphereSpec))
 cluster = KubernetesCluster(name, stack.cluster, infrastructure)
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..config.stack import StackSpec
 from ..objects import child_options
+from ..stack import StackSpec
 from .kubevirt import WAIT_FOR_AVAILABLE
 from .manifests import OperatorRelease
 from .placement import off_virtualization_pools, on_virtualization_pools

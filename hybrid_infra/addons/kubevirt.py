@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 
-from ..config.stack import StackSpec
+from ..stack import StackSpec
 from .manifests import OperatorRelease
 from .placement import off_virtualization_pools, on_virtualization_pools
 

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 
 from ..config.fields import quantity_bytes
-from ..config.stack import StackSpec
+from ..stack import StackSpec
 from .manifests import PinnedManifest, install_release
 
 RELEASE_URL = "https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/{version}/deployments/multus-daemonset-thick.yml"

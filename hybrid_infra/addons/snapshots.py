@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 
 from ..config.cluster import ClusterSpec
-from ..config.stack import StackSpec
+from ..stack import StackSpec
 from .manifests import PinnedManifest, install_release
 from .placement import off_virtualization_pools, virtualization_pools
 

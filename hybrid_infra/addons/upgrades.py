@@ -14,13 +14,14 @@ import pulumi_kubernetes as k8s
 
 from ..bootstrap.upgrade import upgrade_script
 from ..config.cluster import VERSION_LABEL, ClusterSpec
-from ..config.stack import StackSpec
-from ..config.versions import VERSION_KEYS, upgrade_problems
+from ..config.versions import VERSION_KEYS, shrink_problem, upgrade_problems
 from ..dynamic import DynamicResource
 from ..objects import child_options, create_object
+from ..stack import StackSpec
 from .manifests import PinnedManifest, install_release
 
 PREINSTALLED_KEY = "preinstalled"
+CONTROL_PLANE_KEY = "controlPlaneCount"
 
 
 def version_failures(olds: dict[str, Any], news: dict[str, Any]) -> list[pulumi.dynamic.CheckFailure]:
@@ -32,6 +33,10 @@ def version_failures(olds: dict[str, Any], news: dict[str, Any]) -> list[pulumi.
         for key in VERSION_KEYS
         for problem in upgrade_problems({key.output: olds.get(key.output)}, {key.output: news.get(key.output)})
     ]
+    running, asked = olds.get(CONTROL_PLANE_KEY), news.get(CONTROL_PLANE_KEY)
+    shrunk = shrink_problem(int(running), int(asked)) if running is not None and asked is not None else None
+    if shrunk:
+        failures.append(pulumi.dynamic.CheckFailure(CONTROL_PLANE_KEY, shrunk))
     changed = olds.get("kubernetesVersion") != news.get("kubernetesVersion")
     if changed and news.get(PREINSTALLED_KEY):
         failures.append(
@@ -59,7 +64,8 @@ class _VersionGuardProvider(pulumi.dynamic.ResourceProvider):
 
 
 class VersionGuard(DynamicResource):
-    """Keeps the running versions of Kubernetes, KubeVirt and CDI; refuses a change the version rules forbid."""
+    """Keeps the running versions of Kubernetes, KubeVirt and CDI and the control plane's size; refuses a change
+    the version rules forbid, and a smaller control plane."""
 
     kubernetesVersion: pulumi.Output[str]  # noqa: N815 (the guard's input names are the stack outputs')
 
@@ -68,6 +74,7 @@ class VersionGuard(DynamicResource):
         if spec.virtualization:
             versions.update(kubevirtVersion=spec.addons.kubevirt.version, cdiVersion=spec.addons.cdi.version)
         versions[PREINSTALLED_KEY] = spec.cluster.packages.preinstalled
+        versions[CONTROL_PLANE_KEY] = spec.cluster.control_plane.count
         super().__init__(_VersionGuardProvider(), name, versions, opts)
 
 

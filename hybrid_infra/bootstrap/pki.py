@@ -18,7 +18,7 @@ import pulumiverse_time as time
 
 from ..config.cluster import ClusterSpec
 from ..outputs import all_computed, computed
-from ..topology import node_groups
+from ..topology import NodeGroup, node_groups
 
 CA_VALIDITY_HOURS = 10 * 365 * 24
 ADMIN_GROUP = "kubeadm:cluster-admins"
@@ -140,12 +140,11 @@ class ClusterPki(pulumi.ComponentResource):
 
         # Each node joins with a short-lived token of its own, issued when the node is created (as
         # Cluster API issues them per machine): adding nodes adds tokens and changes no other node.
-        ttl = datetime.timedelta(minutes=cluster.join_token_ttl_minutes)
-        self.join_tokens = {
-            node: _join_token(f"{name}-token-{node}", ttl, child)
-            for group in node_groups(cluster)
-            for node in group.node_names
-        }
+        self._token_ttl = datetime.timedelta(minutes=cluster.join_token_ttl_minutes)
+        self._name, self._child = name, child
+        self.join_tokens = {}
+        for group in node_groups(cluster):
+            self.add_join_tokens(group)
         encryption = random.RandomBytes(f"{name}-encryption-key", length=32, opts=child)
 
         self.ca_cert = computed(ca.cert_pem)
@@ -177,3 +176,9 @@ class ClusterPki(pulumi.ComponentResource):
                 },
             }
         )
+
+    def add_join_tokens(self, group: NodeGroup) -> None:
+        """A join token for each node of ``group`` that has none (a pool added to the cluster later)."""
+        for node in group.node_names:
+            if node not in self.join_tokens:
+                self.join_tokens[node] = _join_token(f"{self._name}-token-{node}", self._token_ttl, self._child)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -260,6 +260,8 @@ def _alias(field: str) -> str:
 
 
 class AddonsSpec(Spec):
+    stack_key: ClassVar[str] = "addons"
+
     charts: ChartsSpec = ChartsSpec()
     calico_crds: ManifestSource = Field(
         ManifestSource(), description="Calico's CRDs, applied before its chart; the release's operator-crds.yaml"

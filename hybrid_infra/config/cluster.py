@@ -5,14 +5,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from .errors import problem, raise_problems
-from .versions import Pin, kept_pins
 from .fields import (
     DEFAULT_KUBERNETES_VERSION,
     TAINT_EFFECTS,
@@ -28,6 +27,7 @@ from .fields import (
     Spec,
     prefix_between,
 )
+from .versions import Pin, kept_pins
 
 CONTROL_PLANE_POOL = "control-plane"
 POD_SUBNET_PREFIX = 24
@@ -339,6 +339,8 @@ class PkiSpec(Spec):
 
 
 class ClusterSpec(Spec):
+    stack_key: ClassVar[str] = "cluster"
+
     name: DnsLabel
     kubernetes_version: KubernetesVersion = DEFAULT_KUBERNETES_VERSION
     network: NetworkSpec = NetworkSpec()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Self
 
 import pulumi
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
@@ -239,6 +239,10 @@ class Spec(BaseModel):
     ``cluster.controlPlane.count``), whichever spelling the code used.
     """
 
+    stack_key: ClassVar[str] = ""
+    """The key of the stack section this model is (``cluster``, a platform's name), which its problems'
+    keys are named below; "" for a part of a section."""
+
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
@@ -251,7 +255,7 @@ class Spec(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            raise ConfigError(format_errors(error, type(self), _section_key(type(self)))) from None
+            raise ConfigError(format_errors(error, type(self), type(self).stack_key)) from None
 
     # Marked as pydantic marks BaseModel's own: pydantic then validates nested models as before, without
     # calling this for each, and only the model built here turns the errors of all into lines.
@@ -262,19 +266,11 @@ class Spec(BaseModel):
         try:
             return super().model_validate(obj, *args, **kwargs)
         except ValidationError as error:
-            raise ConfigError(format_errors(error, cls, _section_key(cls))) from None
+            raise ConfigError(format_errors(error, cls, cls.stack_key)) from None
 
     @classmethod
     def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> Self:
         try:
             return super().model_validate_json(json_data, *args, **kwargs)
         except ValidationError as error:
-            raise ConfigError(format_errors(error, cls, _section_key(cls))) from None
-
-
-def _section_key(model: type[BaseModel]) -> str:
-    """The key of the stack section ``model`` is (``cluster``, a platform's), or "" for a part of one."""
-    from .stack import section_key  # the sections import this module
-
-    return section_key(model)
-
+            raise ConfigError(format_errors(error, cls, cls.stack_key)) from None

@@ -132,6 +132,20 @@ def change_problem(key: VersionKey, running: str, asked: str) -> str | None:
     return None
 
 
+def shrink_problem(running: int, asked: int) -> str | None:
+    """Why a running control plane of ``running`` nodes cannot become one of ``asked``, or None.
+
+    Each control-plane node is an etcd member. The nodes go with their VMs, and nothing removes their
+    members from etcd first: from 3 to 1, the one left waits for a quorum of 2 that never answers."""
+    if asked >= running:
+        return None
+    return (
+        f"cluster.controlPlane.count: {asked} is not allowed; the running cluster has {running} control-plane "
+        "nodes, each an etcd member, and removing nodes without removing their members first loses etcd's "
+        f"quorum: keep {running}"
+    )
+
+
 def upgrade_problems(running: Mapping[str, str | None], asked: Mapping[str, str | None]) -> list[str]:
     """Every version change from ``running`` to ``asked`` (both keyed by ``VersionKey.output``) that is refused."""
     problems = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -261,6 +261,8 @@ class VirtualMachineSpec(Spec):
 
 
 class WorkloadsSpec(Spec):
+    stack_key: ClassVar[str] = "workloads"
+
     containers: list[ContainerAppSpec] = []
     virtual_machines: list[VirtualMachineSpec] = []
 

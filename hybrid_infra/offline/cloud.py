@@ -15,8 +15,8 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import json
 import ipaddress
+import json
 import random
 import string
 import threading
@@ -36,10 +36,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.runtime import rpc
 
 from .. import platforms
-from ..platforms.contract import LookupFailed
 from ..config.cluster import NetworkSpec
-from ..config.stack import StackSpec
+from ..platforms.contract import LookupFailed
 from ..readiness import RECORD_KIND
+from ..stack import StackSpec
 
 SIMULATED_CLOCK = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 """Certificates are valid from here, so a plan stays the same from one day (and year) to the next."""
@@ -96,6 +96,19 @@ class SimulatedCloud(pulumi.runtime.Mocks):
             answers = platforms.simulated_answers(platform).answers(self)
             self._resources.update(answers.resources)
             self._calls.update(answers.calls)
+
+    # --- a test's own answers ------------------------------------------------------------
+
+    def answer_resource(self, type_token: str, answer: Callable[[str, str, dict[str, Any]], dict[str, Any]]) -> None:
+        """Answer each new resource of ``type_token`` (``<package>:<module>/<name>:<Name>``) with the outputs
+        ``answer(id, name, inputs)`` returns, beside its inputs; in place of the cloud's own answer, if any."""
+        self._resources[type_token] = answer
+
+    def answer_call(self, token: str, answer: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Answer the function ``token`` (a look-up, ``<package>:<module>/<getName>:<getName>``) with what ``answer(args)``
+        returns; an answer that raises :class:`LookupFailed` fails the program's call with its message, as
+        the provider fails a look-up that finds nothing. In place of the cloud's own answer, if any."""
+        self._calls[token] = answer
 
     # --- the Mocks interface -------------------------------------------------------------
 

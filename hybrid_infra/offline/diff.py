@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config.errors import ConfigError
-from ..config.versions import VERSION_KEYS, upgrade_problems
+from ..config.versions import VERSION_KEYS, shrink_problem, upgrade_problems
 
 Action = Literal["create", "update", "delete", "same"]
 PLAN_FILE = "plan.json"
@@ -49,9 +49,23 @@ def running_versions(document: dict[str, Any]) -> dict[str, str | None]:
     return {key.output: outputs.get(key.output) for key in VERSION_KEYS}
 
 
-def check_versions(earlier: dict[str, Any], asked: dict[str, str | None]) -> None:
-    """Raise :class:`ConfigError` when the stack asks for a version change the rules refuse."""
+def control_plane_count(outputs: dict[str, Any]) -> int | None:
+    """How many control-plane nodes a plan's ``nodes`` output lists; None when it lists none (an older plan)."""
+    nodes = outputs.get("nodes")
+    if not isinstance(nodes, list):
+        return None
+    count = sum(1 for node in nodes if isinstance(node, dict) and node.get("role") == "control-plane")
+    return count or None
+
+
+def check_versions(earlier: dict[str, Any], asked: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` when the stack asks for a change of the running cluster the rules refuse:
+    a version change, or a smaller control plane (``asked``: the new plan's outputs)."""
     problems = upgrade_problems(running_versions(earlier), asked)
+    running, wanted = control_plane_count(earlier.get("outputs") or {}), control_plane_count(asked)
+    shrunk = shrink_problem(running, wanted) if running is not None and wanted is not None else None
+    if shrunk:
+        problems.append(shrunk)
     if problems:
         raise ConfigError(problems)
 

@@ -15,9 +15,9 @@ from ahocorasick_rs import AhoCorasick
 
 from .. import yamltext
 from ..config.errors import ConfigError
-from ..config.stack import StackSpec, parse_stack_config
 from ..lockfile import UNLOCKED, Artifact, Ledger, Lock, load_lock, lock_path, recording
 from ..platform import build
+from ..stack import StackSpec, parse_stack_config
 from .critical_path import CriticalPath, critical_path, default_table
 from .report import render_report, summary
 from .simulate import Secret, Simulation, Unknown, simulate
@@ -180,7 +180,7 @@ class Redactor:
             return UNKNOWN_TEXT
         plain = value.value if isinstance(value, Secret) else value
         if self.show_secrets or self._atoms is None:
-            return plain
+            return str(plain)
         # Every occurrence of every atom; overlapping ones hidden behind one marker.
         spans = sorted((start, end) for _, start, end in self._atoms.find_matches_as_indexes(plain, overlapping=True))
         pieces: list[str] = []
@@ -247,6 +247,9 @@ def plan_document(plan: Plan, redactor: Redactor) -> dict[str, Any]:
                 "ignoreChanges": resource.ignore_changes,
                 "retainOnDelete": resource.retain_on_delete,
                 "protect": resource.protect,
+                "deleteBeforeReplace": resource.delete_before_replace,
+                "replaceOnChanges": resource.replace_on_changes,
+                "customTimeouts": resource.custom_timeouts,
             }
             for resource in plan.simulation.resources
         ],

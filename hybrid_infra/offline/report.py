@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from ..config.cluster import API_PORT
-from ..config.stack import StackSpec
+from ..stack import StackSpec
 from ..topology import node_groups
 from .critical_path import summary_line
 
@@ -161,7 +161,7 @@ def _objects(artifact: dict[str, Any]) -> str:
 def _pool_notes(pool: dict[str, Any]) -> list[str]:
     notes = ["virtualization"] if pool["virtualization"] else []
     notes += [f"{key}={value}" for key, value in sorted(pool["labels"].items())]
-    return notes + pool["taints"]
+    return notes + list(pool["taints"])
 
 
 def render_report(facts: dict[str, Any]) -> str:

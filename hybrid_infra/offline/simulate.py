@@ -39,7 +39,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from ..collector import pause as collector_pause
-from ..config.stack import StackSpec
+from ..stack import StackSpec
 from . import lazy, provider_modules, unknowns
 from .cloud import SimulatedCloud
 
@@ -78,11 +78,17 @@ class Resource:
     provider: str | None = None
     """URN of the explicit provider resource, if any."""
     ignore_changes: list[str] = field(default_factory=list)
+    """Inputs whose later changes Pulumi ignores (they matter only when the resource is created)."""
     retain_on_delete: bool = False
     """Pulumi leaves the object in the cloud when it deletes the resource (destroy, replacement)."""
     protect: bool = False
     """Pulumi refuses to delete the resource until the option is lifted."""
-    """Inputs whose later changes Pulumi ignores (they matter only when the resource is created)."""
+    delete_before_replace: bool = False
+    """A replacement deletes the old object before it creates the new one."""
+    replace_on_changes: list[str] = field(default_factory=list)
+    """Inputs whose change replaces the resource, beside those its provider replaces it for."""
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+    """How long Pulumi waits for a create, update or delete, where the program says."""
     secret_outputs: list[str] = field(default_factory=list)
     """Outputs the provider itself declares secret (keys, tokens): where secret values originate."""
     resource_id: str | None = None
@@ -159,7 +165,7 @@ class RecordingMonitor(MockMonitor):
             type_ = parent_type + "$" + type_
         return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
-    def RegisterResource(self, request):  # noqa: N802 (the monitor's gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the monitor's gRPC method name)
         self.mocks.take()
         response = super().RegisterResource(request)
         if request.type == ROOT_STACK_TYPE:
@@ -193,6 +199,13 @@ class RecordingMonitor(MockMonitor):
             ignore_changes=sorted(request.ignoreChanges),
             retain_on_delete=bool(request.retainOnDelete),
             protect=bool(request.protect),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            replace_on_changes=sorted(request.replaceOnChanges),
+            custom_timeouts={
+                key: value
+                for key in ("create", "update", "delete")
+                if (value := getattr(request.customTimeouts, key))
+            },
             secret_outputs=sorted(request.additionalSecretOutputs),
             resource_id=response.id or None,
         )
@@ -200,7 +213,7 @@ class RecordingMonitor(MockMonitor):
         self._recorded[resource.urn] = resource
         return response
 
-    def RegisterResourceOutputs(self, request):  # noqa: N802
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
         # A component's registered outputs (as ``register_outputs`` gives them) complete its record.
         resource = self._recorded.get(request.urn)
         if resource is not None and not resource.custom:
@@ -321,6 +334,7 @@ def simulate(
     preview: bool = False,
     project: str = PROJECT,
     cluster_exists: bool = False,
+    answers: Callable[[SimulatedCloud], None] | None = None,
 ) -> Simulation:
     """Run ``program`` as ``pulumi up`` (or ``pulumi preview`` with ``preview=True``) would, offline.
 
@@ -328,7 +342,8 @@ def simulate(
     ``config`` maps full keys (``hybrid-infra:cluster``) to values; objects are passed as JSON, as the
     Pulumi CLI does; ``project`` is the one ``pulumi.Config()`` reads by default. ``cluster_exists``:
     the cluster records say the cluster has answered (a later ``pulumi up`` of a running cluster).
-    Exceptions from the program are raised here.
+    ``answers`` adds the test's own answers to the run's :class:`SimulatedCloud` before the program
+    runs (``cloud.answer_call``, ``cloud.answer_resource``). Exceptions from the program are raised here.
 
     The run leaves the Pulumi SDK and Python's collector as they are, unless the caller opts in to
     the offline runtime (``with offline_runtime():`` around it, or ``offline_runtime.each_run()``):
@@ -347,6 +362,8 @@ def simulate(
             SETTINGS.outputs = set()
             SETTINGS.rpc_manager = RPCManager()
             cloud = SimulatedCloud(stack, spec, preview, cluster_exists=cluster_exists)
+            if answers is not None:
+                answers(cloud)
             pulumi.runtime.set_all_config(
                 {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()},
                 secret_keys or [],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config.errors import ConfigError
 
@@ -63,9 +63,9 @@ def section_model(platform: str) -> type[PlatformSection]:
     return model
 
 
-def infrastructure_class(platform: str) -> type[Infrastructure]:
+def infrastructure_class(platform: str) -> type[Infrastructure[Any]]:
     """The platform's infrastructure component; :class:`PlatformUnavailable` without its SDK."""
-    component: type[Infrastructure] = _module(platform, "infrastructure").INFRASTRUCTURE
+    component: type[Infrastructure[Any]] = _module(platform, "infrastructure").INFRASTRUCTURE
     return component
 
 

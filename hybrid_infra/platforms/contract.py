@@ -14,7 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 import pulumi
 from pydantic_core import PydanticCustomError
@@ -27,7 +27,7 @@ from ..topology import NodeGroup, PlatformHints, Role
 
 if TYPE_CHECKING:
     from ..config.addons import AddonsSpec
-    from ..config.stack import StackSpec
+    from ..stack import StackSpec
 
 T = TypeVar("T")
 
@@ -169,8 +169,13 @@ class NodePool(pulumi.ComponentResource):
         super().__init__(t, name, props, opts)
 
 
-class Infrastructure(pulumi.ComponentResource, ABC):
-    """One platform's network and security, parent of the endpoint and node pools it creates."""
+Section = TypeVar("Section", bound=PlatformSection)
+"""A platform's section model: each ``Infrastructure`` is generic in its own."""
+
+
+class Infrastructure(pulumi.ComponentResource, ABC, Generic[Section]):
+    """One platform's network and security, parent of the endpoint and node pools it creates;
+    ``Infrastructure[OpenStackSpec]`` takes and keeps an OpenStack section."""
 
     platform: ClassVar[str]
     """The section name of the platform (``hybrid-infra:<platform>``)."""
@@ -183,12 +188,12 @@ class Infrastructure(pulumi.ComponentResource, ABC):
         self,
         name: str,
         cluster: ClusterSpec,
-        section: PlatformSection,
+        section: Section,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__(self.type_token, name, None, opts)
         self.cluster = cluster
-        self.section = section
+        self.section: Section = section
 
     @abstractmethod
     def create_endpoint(self, name: str) -> ApiEndpoint:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hybrid_infra import platforms
-from hybrid_infra.config.stack import stack_model
+from hybrid_infra.stack import stack_model
 
 FAKE_STACKS = Path(__file__).parent / "fake"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import re
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,13 @@ import yaml
 
 from hybrid_infra import platforms
 from hybrid_infra.bootstrap.cloudinit import KEY_FETCH_SCRIPT
-from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config import ConfigError
 from hybrid_infra.offline.cloud import LookupFailed
 from hybrid_infra.offline.plan import Plan, Redactor, load_stack, plan_document, run_plan, user_data
-from hybrid_infra.platform import build
 from hybrid_infra.offline.simulate import Secret
+from hybrid_infra.platform import build
 from hybrid_infra.platforms.contract import ApiEndpoint, Infrastructure, NodePool, PlatformSection
+from hybrid_infra.stack import parse_stack_config
 from hybrid_infra.testing import simulate
 from hybrid_infra.topology import node_groups
 from tests.conftest import STACKS, write_stack
@@ -90,10 +91,13 @@ def test_infrastructure_parents_every_platform_resource(case, plan):
     assert owned
     for resource in owned:
         assert infrastructure.urn in ancestors(plan, resource.urn), resource.urn
-    for kind in (ApiEndpoint, NodePool):
-        assert any(
-            infrastructure.urn in ancestors(plan, r.urn) for r in plan.simulation.resources if not r.custom
-        ), kind
+    # The platform's components of each kind (their type tokens end in the kind's name), under it too:
+    # one endpoint, one node pool per group.
+    expected = {ApiEndpoint: 1, NodePool: len(node_groups(plan.spec.cluster))}
+    for kind, suffix in ((ApiEndpoint, "Endpoint"), (NodePool, "NodePool")):
+        found = [r for r in plan.simulation.resources if not r.custom and r.type.endswith(suffix)]
+        assert len(found) == expected[kind], (kind.__name__, [r.type for r in found])
+        assert all(infrastructure.urn in ancestors(plan, r.urn) for r in found), kind.__name__
 
 
 def test_every_node_has_its_cloud_config_naming_the_endpoint(plan):

@@ -6,8 +6,9 @@ import copy
 
 import pytest
 
-from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config import ConfigError
 from hybrid_infra.offline.plan import load_stack
+from hybrid_infra.stack import parse_stack_config
 from tests.platforms.conftest import FAKE_STACKS
 
 

@@ -64,7 +64,9 @@ def test_the_helm_release_runs_on_the_clusters_provider_after_the_network(up):
     provider = named(up, "pulumi:providers:kubernetes", "payments-dev-kubernetes")
     assert release.provider == provider.urn
     cilium = named(up, "kubernetes:helm.sh/v3:Release", "payments-dev-cni-cilium")
-    policy = named(up, "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy", "payments-dev-metadata-policy-ciliumclusterwidenetworkpolicy")
+    policy = named(
+        up, "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy", "payments-dev-metadata-policy-ciliumclusterwidenetworkpolicy"
+    )
     assert {cilium.urn, policy.urn} <= set(release.dependencies)
     assert release.inputs["values"]["nodeSelector"] == {"hybrid-infra.io/pool": "apps"}
     assert release.inputs["values"]["tolerations"] == [

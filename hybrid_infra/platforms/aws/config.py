@@ -20,7 +20,7 @@ from ...topology import NodeGroup, node_groups, zone_slot
 from ..contract import PlatformSection, PoolPlacement
 
 if TYPE_CHECKING:
-    from ...config.stack import StackSpec
+    from ...stack import StackSpec
 
 CCM_CHART_REPOSITORY = "https://kubernetes.github.io/cloud-provider-aws"
 CCM_CHART_VERSION = "0.0.11"
@@ -201,6 +201,8 @@ class AwsChartsSpec(Spec):
 
 
 class AwsSpec(PlatformSection):
+    stack_key: ClassVar[str] = "aws"
+
     size_map: ClassVar[str | None] = "instance_types"
 
     instance_types: dict[NonEmpty, InstanceType] = Field(description="size name used by pools -> EC2 instance type")
@@ -334,7 +336,7 @@ class AwsSpec(PlatformSection):
         if private:
             limits = [
                 (NodeLimit(f"aws.network.privateSubnets[{slot}]", cidr, _room(cidr), _SUBNET_ROOM, counted="its zone gets"), nodes)
-                for slot, (cidr, nodes) in enumerate(zip(private, per_zone))
+                for slot, (cidr, nodes) in enumerate(zip(private, per_zone, strict=True))
             ]
         else:
             try:

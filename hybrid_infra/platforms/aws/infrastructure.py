@@ -31,7 +31,7 @@ instances_v2.go getProviderID, instances.go MapToAWSInstanceID; docs/prerequisit
 conventions"), from cloud-init's instance data on the node."""
 
 
-class AwsInfrastructure(Infrastructure):
+class AwsInfrastructure(Infrastructure[AwsSpec]):
     """Network, security groups, IAM roles and the image of one cluster on AWS, parent of its endpoint and node pools."""
 
     platform = "aws"
@@ -103,7 +103,8 @@ class AwsInfrastructure(Infrastructure):
         return AwsApiEndpoint(name, self.cluster, self.network, pulumi.ResourceOptions(parent=self))
 
     def store_control_plane_keys(self, name: str, files: pulumi.Output[dict[str, str]]) -> pulumi.Output[str]:
-        self.keys = AwsKeyStore(name, self.cluster, self.region, self.roles.roles["control-plane"], files, pulumi.ResourceOptions(parent=self))
+        control_plane = self.roles.roles["control-plane"]
+        self.keys = AwsKeyStore(name, self.cluster, self.region, control_plane, files, pulumi.ResourceOptions(parent=self))
         return self.keys.stored
 
     def create_node_pool(

@@ -9,14 +9,14 @@ from pydantic_core import PydanticCustomError
 
 from ...config.addons import ChartSpec
 from ...config.errors import problem, raise_problems
-from ...config.fields import IPv4, Cidr, HttpUrl, Int, NonEmpty, Secret, Spec
+from ...config.fields import Cidr, HttpUrl, Int, IPv4, NonEmpty, Secret, Spec
 from ...config.versions import Pin, kept_pins
 from ...topology import NodeGroup
 from ..contract import PlatformSection, PoolPlacement
 
 if TYPE_CHECKING:
     from ...config.cluster import ClusterSpec
-    from ...config.stack import StackSpec
+    from ...stack import StackSpec
 
 CHART_REPOSITORY = "https://kubernetes.github.io/cloud-provider-openstack"
 CCM_VERSION = "2.35.0"
@@ -91,6 +91,8 @@ class OpenStackStorageClassSpec(Spec):
 
 
 class OpenStackSpec(PlatformSection):
+    stack_key: ClassVar[str] = "openstack"
+
     network: OpenStackNetworkSpec = OpenStackNetworkSpec()
     external_network: NonEmpty | None = Field(
         None, description="external network for the router and floating IPs"

@@ -21,7 +21,7 @@ NOVA_MAX_USER_DATA = 65535 * 3 // 4
 """Nova takes at most 65535 bytes of base64-encoded user data."""
 
 
-class OpenStackInfrastructure(Infrastructure):
+class OpenStackInfrastructure(Infrastructure[OpenStackSpec]):
     """Network and security groups of one cluster on OpenStack, parent of its endpoint and node pools."""
 
     platform = "openstack"

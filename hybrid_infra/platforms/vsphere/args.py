@@ -54,14 +54,16 @@ class VSphereEndpointSpec(TypedDict):
     """The address of the Kubernetes API."""
 
     address: str
-    """With endpoint type vip, the virtual IP kube-vip announces; with loadBalancer, the address of the load balancer the user runs in front of the control plane."""
+    """With endpoint type vip, the virtual IP kube-vip announces; with loadBalancer, the address of the
+    load balancer the user runs in front of the control plane."""
 
 
 class VSphereAntiAffinitySpec(TypedDict):
     """DRS rules keeping nodes on different hosts (the control plane always)."""
 
     control_plane_mandatory: NotRequired[bool]
-    """Make the control plane's DRS anti-affinity rule mandatory: DRS never puts two of its VMs on one host, and a host holding one cannot enter maintenance mode unless another host is free for it."""
+    """Make the control plane's DRS anti-affinity rule mandatory: DRS never puts two of its VMs on one
+    host, and a host holding one cannot enter maintenance mode unless another host is free for it."""
     workers: NotRequired[bool]
     """Also keep each worker pool's VMs on different hosts (a soft DRS rule)."""
 
@@ -76,7 +78,8 @@ class VSphereCloudProviderSpec(TypedDict):
     password: pulumi.Input[str]
     """Its password; give it as a secret."""
     ca_bundle: NotRequired[str]
-    """PEM text of the CA certificates that sign vCenter's certificate (VMCA's root); preferred to thumbprint, as it still holds when vCenter's certificate is renewed."""
+    """PEM text of the CA certificates that sign vCenter's certificate (VMCA's root); preferred to
+    thumbprint, as it still holds when vCenter's certificate is renewed."""
     thumbprint: NotRequired[str]
     """SHA-1 fingerprint of vCenter's certificate (hex pairs joined by ':'), not together with caBundle; default: the images' CAs."""
 
@@ -107,7 +110,8 @@ class VSphereStorageClassSpec(TypedDict):
 
 
 class VSphereSpec(TypedDict):
-    """vSphere: VMs cloned from a template, static addresses or DHCP on a port group, kube-vip or your load balancer (docs/platforms/vsphere.md)."""
+    """vSphere: VMs cloned from a template, static addresses or DHCP on a port group, kube-vip or your
+    load balancer (docs/platforms/vsphere.md)."""
 
     datacenter: str
     """Datacenter the VMs run in."""

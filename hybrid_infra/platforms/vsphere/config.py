@@ -32,7 +32,7 @@ from ...topology import NodeGroup, node_groups
 from ..contract import PlatformSection, PoolPlacement
 
 if TYPE_CHECKING:
-    from ...config.stack import StackSpec
+    from ...stack import StackSpec
 
 CHART_REPOSITORY = "https://kubernetes.github.io/cloud-provider-vsphere"
 CPI_VERSION = "1.35.1"
@@ -293,6 +293,8 @@ class VSphereStorageClassSpec(Spec):
 
 
 class VSphereSpec(PlatformSection):
+    stack_key: ClassVar[str] = "vsphere"
+
     datacenter: NonEmpty
     compute_cluster: NonEmpty = Field(description="DRS cluster the VMs run in")
     resource_pool: NonEmpty | None = Field(None, description="resource pool inside the cluster; default: its root")

@@ -23,7 +23,7 @@ GUESTINFO_MAX_USER_DATA = GUESTINFO_MAX_VALUE * 3 // 4 - 1024
 bytes for 3, and 1 KiB is left for gzip's header and its blocks of stored data."""
 
 
-class VSphereInfrastructure(Infrastructure):
+class VSphereInfrastructure(Infrastructure[VSphereSpec]):
     """The vCenter inventory and the port group of one cluster, parent of its endpoint and node pools."""
 
     platform = "vsphere"

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from hybrid_infra.config import parse_stack_config
 from hybrid_infra.offline.plan import load_stack
 from hybrid_infra.offline.simulate import Simulation
 from hybrid_infra.platform import program
+from hybrid_infra.stack import parse_stack_config
 from hybrid_infra.testing import simulate
 from tests.conftest import STACKS, secret_keys
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from hybrid_infra.config import parse_stack_config
 from hybrid_infra.offline.plan import run_plan, write_plan
-from hybrid_infra.platforms.aws.cloud_provider import ccm_values
 from hybrid_infra.offline.simulate import Simulation
+from hybrid_infra.platforms.aws.cloud_provider import ccm_values
+from hybrid_infra.stack import parse_stack_config
 from tests.conftest import STACKS, cloud_init_schema
 from tests.platforms.aws.conftest import load_aws_config, run
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config import ConfigError
 from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.platforms.aws.config import kvm_capability, subnet_layout, zone_problem
 from hybrid_infra.platforms.aws.simulated import AwsAnswers
+from hybrid_infra.stack import parse_stack_config
 from tests.conftest import write_stack
 from tests.test_config import problems
 

@@ -9,7 +9,6 @@ import ipaddress
 from typing import Any
 
 import pulumi
-import pytest
 import yaml
 
 from hybrid_infra.bootstrap.kubeadm import PROVIDER_ID_PLACEHOLDER

@@ -137,7 +137,7 @@ def test_only_the_control_plane_role_is_allowed_to_read_the_secret(aws_stack):
 
 def test_the_nodes_program_signs_as_botocore_does():
     credentials = {"AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "c2VjcmV0", "Token": "session-token"}
-    now = datetime.datetime(2026, 12, 8, 1, 2, 3, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2026, 12, 8, 1, 2, 3, tzinfo=datetime.UTC)
     host, body = "secretsmanager.eu-west-3.amazonaws.com", b'{"SecretId": "hybrid-infra/c/control-plane-keys"}'
     ours = node_keys.signed_headers(credentials, "eu-west-3", host, "secretsmanager.GetSecretValue", body, now)
     request = AWSRequest(

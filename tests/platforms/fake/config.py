@@ -7,10 +7,12 @@ from hybrid_infra.platforms.contract import PlatformSection, PoolPlacement
 from hybrid_infra.topology import NodeGroup, node_groups
 
 if TYPE_CHECKING:
-    from hybrid_infra.config.stack import StackSpec
+    from hybrid_infra.stack import StackSpec
 
 
 class FakeSpec(PlatformSection):
+    stack_key: ClassVar[str] = "fake"
+
     size_map: ClassVar[str | None] = "machines"
 
     machines: dict[str, str] = {}

@@ -38,7 +38,7 @@ class FakeNodePool(NodePool):
         self.register_outputs({"nodes": [node.name for node in self.nodes]})
 
 
-class FakeInfrastructure(Infrastructure):
+class FakeInfrastructure(Infrastructure[FakeSpec]):
     platform = "fake"
     type_token = "hybrid-infra:index:FakeInfrastructure"
 

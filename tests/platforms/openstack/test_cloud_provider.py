@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from hybrid_infra.config import parse_stack_config
 from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.offline.simulate import Secret
 from hybrid_infra.platforms.openstack.cloud_provider import CLOUD_CONFIG_MOUNT, cloud_conf
+from hybrid_infra.stack import parse_stack_config
 from tests.conftest import write_stack
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

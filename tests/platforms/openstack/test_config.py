@@ -9,11 +9,12 @@ from typing import Any
 import pulumi
 import pytest
 
-from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config import ConfigError
 from hybrid_infra.offline.cloud import LookupFailed
 from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.platform import program
 from hybrid_infra.platforms.openstack.simulated import OpenStackAnswers
+from hybrid_infra.stack import parse_stack_config
 from hybrid_infra.testing import simulate
 from tests.conftest import secret_keys, write_stack
 from tests.test_config import problems

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hybrid_infra.config import parse_stack_config
 from hybrid_infra.offline.simulate import Simulation, Unknown
 from hybrid_infra.platform import program
+from hybrid_infra.stack import parse_stack_config
 from hybrid_infra.testing import simulate
 from tests.conftest import load_dev_config, secret_keys
 

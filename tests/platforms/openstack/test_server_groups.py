@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hybrid_infra.config import parse_stack_config
+from hybrid_infra.stack import parse_stack_config
 from tests.conftest import write_stack
 from tests.test_cli import cli
 from tests.test_config import problems

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from hybrid_infra.config import parse_stack_config
 from hybrid_infra.offline.plan import load_stack
 from hybrid_infra.offline.simulate import Secret, Simulation
 from hybrid_infra.platform import program
+from hybrid_infra.stack import parse_stack_config
 from hybrid_infra.testing import simulate
 from tests.conftest import STACKS, secret_keys
 
@@ -68,7 +68,7 @@ def ca_bundle(common_name: str = "CA vcenter.example.com") -> str:
 
     key = ec.derive_private_key(7, ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)

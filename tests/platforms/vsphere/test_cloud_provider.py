@@ -13,11 +13,12 @@ import yaml
 
 from hybrid_infra.addons import manifests
 from hybrid_infra.addons.manifests import parse_objects, read_manifest
-from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config import ConfigError
 from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.offline.simulate import Simulation
 from hybrid_infra.platforms.vsphere.cloud_provider import csi_config, pinned_csi_manifest
 from hybrid_infra.platforms.vsphere.config import CSI_MANIFEST_SHA256
+from hybrid_infra.stack import parse_stack_config
 from tests.conftest import STACKS, STAND_IN, VALIDATE_VERSION
 from tests.platforms.vsphere.conftest import ca_bundle, load_prod_config, run, shown, with_ca_bundle
 from tests.test_addon_order import assert_after, stage

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from hybrid_infra.config import ConfigError, parse_stack_config
+from hybrid_infra.config import ConfigError
 from hybrid_infra.offline.cloud import LookupFailed
 from hybrid_infra.offline.plan import run_plan
 from hybrid_infra.platforms.vsphere.config import CSI_MANIFEST_SHA256, CSI_VERSION
 from hybrid_infra.platforms.vsphere.simulated import VSphereAnswers
+from hybrid_infra.stack import parse_stack_config
 from tests.conftest import write_stack
 from tests.platforms.vsphere.conftest import ca_bundle, with_ca_bundle
 from tests.test_config import problems
-
 
 PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"
 

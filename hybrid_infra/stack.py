@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pulumi
 from pydantic import BaseModel, SecretStr, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from .. import platforms
-from ..topology import lone_virtualization_nodes
-from .addons import AddonsSpec
-from .cluster import CONTROL_PLANE_POOL, ClusterSpec
-from .errors import ConfigError, format_problems, problem, problems_of, raise_problems, suggestion
-from .fields import Spec
-from .versions import Pin
-from .workloads import WorkloadsSpec
+from . import platforms
+from .config.addons import AddonsSpec
+from .config.cluster import CONTROL_PLANE_POOL, ClusterSpec
+from .config.errors import ConfigError, format_problems, problem, problems_of, raise_problems, suggestion
+from .config.fields import Spec
+from .config.versions import Pin
+from .config.workloads import WorkloadsSpec
+from .topology import lone_virtualization_nodes
 
 if TYPE_CHECKING:
-    from ..platforms.contract import PlatformSection
+    from .platforms.contract import PlatformSection
 
 NAMESPACE = "hybrid-infra"
+SectionModel = TypeVar("SectionModel", bound="PlatformSection")
 GENERIC_SECTIONS = ("cluster", "addons", "workloads")
 
 
@@ -56,7 +57,19 @@ class StackSpec(Spec):
 
     @property
     def platform_section(self) -> PlatformSection:
+        """The section of the stack's platform, as the contract types it; :meth:`section` gives it typed."""
         return self.sections[self.platform]
+
+    def section(self, model: type[SectionModel]) -> SectionModel:
+        """The stack's section of ``model``'s platform, typed as that model (``stack.section(OpenStackSpec)``);
+        :class:`ConfigError` in one line when the stack has none."""
+        for section in self.sections.values():
+            if isinstance(section, model):
+                return section
+        raise ConfigError(
+            [f"{NAMESPACE}:{model.stack_key}: required key is missing; this program runs on {model.stack_key}, "
+             f"the stack gives {', '.join(self.sections)}"]
+        )
 
     def pins(self) -> list[Pin]:
         """Every default pin the stack keeps: the cluster's, the add-ons' and each platform section's."""
@@ -293,17 +306,6 @@ def stack_spec(
     if workloads is not None:
         parts["workloads"] = workloads
     return model.model_validate(parts)
-
-
-def section_key(model: type[BaseModel]) -> str:
-    """The key of the stack section ``model`` validates (``cluster``, a platform's), or "" for a part of one."""
-    for name, field in StackSpec.model_fields.items():
-        if field.annotation is model:
-            return name
-    for name, entry in platforms.REGISTRY.items():
-        if model.__module__ == f"{entry.package}.config" and platforms.section_model(name) is model:
-            return name
-    return ""
 
 
 def secret_fields(model: BaseModel, prefix: str = "") -> Iterator[str]:
