@@ -8,7 +8,7 @@ and docstrings.
 
 Each class here has the name, type token and purpose of the component it stands for, and builds
 that component in its own place: the component is the resource the caller asked for, with the same
-URN and tree as in a Python program, and the class registers nothing of its own (up to 0.x it did, and
+URN and tree as in a Python program, and the class registers nothing of its own (before, each did, and
 the component nested in a copy of itself; an alias keeps such a stack's resources). Its arguments
 are typed (``TypedDict``, as the host requires, with the keys of the stack sections: see
 :mod:`hybrid_infra.config.args`) and validated with the same one-line messages as a stack file,
@@ -139,7 +139,7 @@ def _in_its_place(name: str, token: str, opts: pulumi.ResourceOptions | None) ->
     """The options of what a class here builds in its own place: the caller's, and an alias of the URN
     that the class's own resource had, as a parent.
 
-    Up to 0.x each class registered a component of its own, of the same type token as the component it
+    Before, each class registered a component of its own, of the same type token as the component it
     built as its only child: ``hybrid-infra:index:KubeVirt`` inside ``hybrid-infra:index:KubeVirt``.
     Now the built component is the resource the caller asked for (the same URN as that class's), and
     the resources under it, whose URNs lose the copy's type, inherit the alias: the engine finds each
@@ -217,7 +217,7 @@ class KubernetesCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: KubernetesClusterArgs, opts: pulumi.ResourceOptions | None = None):
         spec = _stack(args["cluster"], args["platform"])
         infrastructure = platforms.infrastructure_class(spec.platform)
-        # The platform's network beside the cluster, as in a HybridPlatform (up to 0.x: under this class's own resource).
+        # The platform's network beside the cluster, as in a HybridPlatform (before: under this class's own resource).
         in_place = _in_its_place(name, TYPE.format("KubernetesCluster"), opts)
         built = _cluster.KubernetesCluster(
             name, spec.cluster, infrastructure(f"{name}-{spec.platform}", spec.cluster, spec.platform_section, in_place), in_place

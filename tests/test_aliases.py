@@ -1,5 +1,5 @@
 """A stack made through the component provider before its wrappers stopped nesting a copy of themselves
-keeps every resource: each URN of the old tree (tests/fixtures/provider-urns-0.x.json, recorded from
+keeps every resource: each URN of the old tree (tests/fixtures/provider-urns-nested.json, recorded from
 the provider as it was) is the URN, or an alias, of a resource of the new tree, as the engine resolves
 aliases, so ``pulumi up`` replaces nothing.
 
@@ -24,7 +24,7 @@ from hybrid_infra.offline.simulate import simulate
 from hybrid_infra.provider import component_provider
 from tests.conftest import ROOT, load_dev_config
 
-FIXTURE = ROOT / "tests" / "fixtures" / "provider-urns-0.x.json"
+FIXTURE = ROOT / "tests" / "fixtures" / "provider-urns-nested.json"
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
